@@ -1,0 +1,1 @@
+//! A scripted GPU source for tests. (Stub: to be written.)

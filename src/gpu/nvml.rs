@@ -1,0 +1,1 @@
+//! NVML through nvml-wrapper. (Stub: to be written.)

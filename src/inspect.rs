@@ -1,0 +1,1 @@
+//! What a recording holds: time span, scrape outcomes, files, families, GPUs. (Stub.)

@@ -1,0 +1,3 @@
+//! The `profile` binary: parse arguments, run, print errors. (Stub.)
+
+fn main() {}

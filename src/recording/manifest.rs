@@ -1,0 +1,83 @@
+//! `manifest.json`: the static facts of a recording, written atomically at start and rewritten
+//! at a clean stop. Readers must cope with the start-time version alone (a killed recorder
+//! never rewrites it).
+
+use crate::gpu::GpuInfo;
+use serde::{Deserialize, Serialize};
+
+/// A value with where it came from, e.g. `--tensor-parallel-size` vs `TENSOR_PARALLEL_SIZE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sourced<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from: a flag (`--max-num-seqs`) or an environment variable (`VLLM_DTYPE`).
+    pub source: String,
+}
+
+/// The inputs that analysis takes from the operator rather than from the scrape, captured at
+/// record time so that a recording analyzed later gives the same answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisInputs {
+    /// vLLM's `--max-num-seqs`, which no vLLM version exposes as a metric.
+    pub max_num_seqs: Option<Sourced<u32>>,
+    /// Tensor-parallel degree.
+    pub tensor_parallel_size: Option<Sourced<u32>>,
+    /// Model weight dtype (`bfloat16`, `fp8`, ...).
+    pub dtype: Option<Sourced<String>>,
+    /// What the GPUs cost, dollars per hour.
+    pub cost_per_hour: Option<Sourced<f64>>,
+}
+
+/// The contents of `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Recording format version, `MAJOR.MINOR`. Readers refuse an unknown major.
+    pub format_version: String,
+    /// The version of `profile` that wrote the recording.
+    pub tool_version: String,
+    /// Wall clock at start, ns since the Unix epoch (UTC).
+    pub started_at_ns: i64,
+    /// The same, as RFC 3339 text, for humans.
+    pub started_at: String,
+    /// Wall clock at a clean stop; `None` while recording or after a crash.
+    pub stopped_at_ns: Option<i64>,
+    /// Why recording stopped (`duration`, `interrupt`, `terminate`), at a clean stop.
+    pub stop_reason: Option<String>,
+    /// The scraped URL.
+    pub target_url: String,
+    /// The host name of the machine that recorded.
+    pub recorder_host: Option<String>,
+    /// Scrape and poll interval, ms.
+    pub interval_ms: u64,
+    /// File rotation period, ms.
+    pub rotate_ms: u64,
+    /// vLLM version, from `GET /version` at start, when the server answered it.
+    pub vllm_version: Option<String>,
+    /// The served model name, from the first scrape's `model_name` label.
+    pub model_name: Option<String>,
+    /// Why no GPU was recorded, when none was (`--gpus none`, NVML unavailable, ...).
+    pub gpu_note: Option<String>,
+    /// NVIDIA driver version, when NVML was available.
+    pub driver_version: Option<String>,
+    /// The GPUs polled.
+    pub gpus: Vec<GpuInfo>,
+    /// Operator-given inputs for analysis.
+    pub analysis_inputs: AnalysisInputs,
+    /// Counts at a clean stop (absent otherwise).
+    pub totals: Option<Totals>,
+}
+
+/// Counts written into the manifest at a clean stop, for a quick look without reading Parquet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Scrape attempts.
+    pub scrapes: u64,
+    /// Failed scrape attempts.
+    pub scrapes_failed: u64,
+    /// GPU poll rounds (one round polls every device).
+    pub gpu_polls: u64,
+    /// Samples stored.
+    pub samples: u64,
+    /// Bytes of Parquet written.
+    pub bytes_written: u64,
+}

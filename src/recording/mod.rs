@@ -1,0 +1,151 @@
+//! Recording format v1: a directory holding `manifest.json` and rotated, zstd-compressed
+//! Parquet files of raw scrapes, samples and GPU polls. This module alone writes and reads it;
+//! `docs/recording-format.md` documents it.
+
+pub mod manifest;
+pub mod reader;
+pub mod schema;
+pub mod writer;
+
+pub use manifest::{AnalysisInputs, Manifest, Sourced};
+pub use reader::{open, FileReport, Recording, Scrape, SeriesInfo, StoredSample};
+pub use writer::{GpuWriter, ScrapeWriter, WrittenFile};
+
+use crate::gpu::GpuMetrics;
+use crate::units::{MonoNs, WallNs};
+use std::path::PathBuf;
+
+/// How a scrape attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScrapeStatus {
+    /// HTTP 200 and a body that parsed.
+    Ok,
+    /// The connection was refused or reset, or DNS failed.
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// An HTTP status other than 200.
+    HttpStatus,
+    /// The body exceeded the size cap.
+    Oversize,
+    /// The body did not parse as Prometheus text.
+    Parse,
+    /// Any other failure.
+    Other,
+}
+
+impl ScrapeStatus {
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScrapeStatus::Ok => "ok",
+            ScrapeStatus::Connect => "connect",
+            ScrapeStatus::Timeout => "timeout",
+            ScrapeStatus::HttpStatus => "http_status",
+            ScrapeStatus::Oversize => "oversize",
+            ScrapeStatus::Parse => "parse",
+            ScrapeStatus::Other => "other",
+        }
+    }
+
+    /// Parses a stored `status` value.
+    pub fn from_name(s: &str) -> Option<ScrapeStatus> {
+        Some(match s {
+            "ok" => ScrapeStatus::Ok,
+            "connect" => ScrapeStatus::Connect,
+            "timeout" => ScrapeStatus::Timeout,
+            "http_status" => ScrapeStatus::HttpStatus,
+            "oversize" => ScrapeStatus::Oversize,
+            "parse" => ScrapeStatus::Parse,
+            "other" => ScrapeStatus::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// One scrape attempt, successful or not: one row of `scrapes-*.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeMeta {
+    /// Attempt number, from 0, in schedule order (a skipped tick leaves a gap).
+    pub seq: u64,
+    /// Wall clock when the request was sent.
+    pub requested_at: WallNs,
+    /// Wall clock when the answer was complete (or the attempt failed).
+    pub completed_at: WallNs,
+    /// Monotonic offset when the request was sent.
+    pub requested_mono: MonoNs,
+    /// Monotonic offset when the attempt completed: the sample's timestamp.
+    pub completed_mono: MonoNs,
+    /// Outcome.
+    pub status: ScrapeStatus,
+    /// HTTP status code, when a response arrived.
+    pub http_status: Option<u16>,
+    /// The error text, for a failed attempt.
+    pub error: Option<String>,
+    /// Body size, when a body was read.
+    pub body_bytes: Option<u64>,
+    /// Number of samples stored for this scrape (`None` when the body was not parsed).
+    pub sample_count: Option<u64>,
+}
+
+/// One poll of one GPU: one row of `gpu-*.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuPoll {
+    /// Poll number, from 0, in schedule order.
+    pub seq: u64,
+    /// NVML device index.
+    pub gpu_index: u32,
+    /// Wall clock when the poll of this device began.
+    pub requested_at: WallNs,
+    /// Wall clock when the poll of this device completed.
+    pub completed_at: WallNs,
+    /// Monotonic offset when the poll began.
+    pub requested_mono: MonoNs,
+    /// Monotonic offset when the poll completed: the sample's timestamp.
+    pub completed_mono: MonoNs,
+    /// The readings.
+    pub metrics: GpuMetrics,
+}
+
+/// Errors reading or writing a recording.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be written or read.
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// `manifest.json` is missing or malformed.
+    #[error("{path}: bad manifest: {message}")]
+    Manifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The recording was written by an incompatible format version.
+    #[error("{path}: recording format {found} is not supported (this build reads {supported}.x)")]
+    UnsupportedVersion {
+        /// The file that declared it.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+        /// The major version this build reads.
+        supported: u32,
+    },
+    /// The path is not a recording directory.
+    #[error("{0}: not a recording (no manifest.json and no recording files)")]
+    NotARecording(PathBuf),
+}
