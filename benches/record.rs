@@ -1,0 +1,3 @@
+//! Benchmark (to be written).
+
+fn main() {}
