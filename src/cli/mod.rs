@@ -1,0 +1,32 @@
+//! The command line: clap definitions, and their conversion into the engine's plain config
+//! types. This is the only place clap is used; the library never sees a flag.
+
+mod inspect;
+mod record;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Find out why a vLLM server is slower or more expensive than its hardware allows.
+#[derive(Debug, Parser)]
+#[command(name = "profile", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Record vLLM /metrics scrapes and NVML GPU polls into a recording directory.
+    Record(record::RecordArgs),
+    /// Describe what a recording holds: time span, scrapes, files, metric families, GPUs.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Record(args) => record::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    }
+}
