@@ -11,9 +11,12 @@
 //! knows about flags.
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod gpu;
 pub mod inspect;
 pub mod promtext;
 pub mod record;
 pub mod recording;
 pub mod units;
+pub mod vllm;
+pub mod window;
