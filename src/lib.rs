@@ -11,6 +11,7 @@
 //! knows about flags.
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod catalog;
 pub mod gpu;
 pub mod inspect;
@@ -18,3 +19,5 @@ pub mod promtext;
 pub mod record;
 pub mod recording;
 pub mod units;
+pub mod vllm;
+pub mod window;

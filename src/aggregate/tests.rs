@@ -1,0 +1,320 @@
+use super::*;
+use crate::units::MonoNs;
+use crate::vllm::names::*;
+use crate::vllm::testutil::{gpu_metrics, RecBuilder};
+use crate::vllm::VllmMapping;
+use crate::window::{blank_window, build_windows, WindowOptions};
+
+const INF: f64 = f64::INFINITY;
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+/// An evaluable window unless `dur`/`running` say otherwise.
+fn win(
+    i: u32,
+    dur: Option<f64>,
+    running: Option<f64>,
+    kv: Option<f64>,
+    util: Option<f64>,
+) -> Window {
+    let mut w = blank_window(i);
+    w.duration_s = dur;
+    w.running_last = running;
+    w.running_mean = running;
+    w.kv_cache_pct_last = kv;
+    w.kv_cache_pct_mean = kv;
+    w.kv_cache_peak_pct = kv;
+    w.gpu.util_pct_mean = util;
+    w.last_scrape_seq = Some(u64::from(i));
+    w
+}
+
+fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
+    WindowSet {
+        window_ns: 2_000_000_000,
+        anchor_mono: Some(MonoNs(0)),
+        scrapes_in_range: 0,
+        scrapes_ok: 0,
+        has_gpu_data,
+        mapping: VllmMapping {
+            quantities: Vec::new(),
+            cache_config: Default::default(),
+            engines: Vec::new(),
+        },
+        windows,
+    }
+}
+
+fn bk(v: &[(f64, f64)]) -> Vec<Bucket> {
+    v.iter().map(|&(le, count)| Bucket { le, count }).collect()
+}
+
+#[test]
+fn tier1_needs_positive_duration_and_running() {
+    let g = |w: &Window| window_gate(w, true);
+    assert_eq!(
+        g(&win(0, None, Some(3.0), Some(90.0), None)),
+        Gate::NotEvaluable
+    );
+    assert_eq!(
+        g(&win(0, Some(0.0), Some(3.0), Some(90.0), None)),
+        Gate::NotEvaluable
+    );
+    assert_eq!(
+        g(&win(0, Some(2.0), None, Some(90.0), None)),
+        Gate::NotEvaluable
+    );
+    // running = 0 is data: evaluable, idle.
+    assert_eq!(
+        g(&win(0, Some(2.0), Some(0.0), Some(90.0), Some(90.0))),
+        Gate::Idle
+    );
+    assert!(window_is_evaluable(&win(
+        0,
+        Some(2.0),
+        Some(0.0),
+        None,
+        None
+    )));
+    assert!(!window_is_evaluable(&win(0, Some(2.0), None, None, None)));
+}
+
+#[test]
+fn tier2_four_cases() {
+    let g = |kv, util| window_gate(&win(0, Some(2.0), Some(1.0), kv, util), true);
+    // Both present: either arm.
+    assert_eq!(g(Some(50.0), Some(5.0)), Gate::Active);
+    assert_eq!(g(Some(10.0), Some(50.0)), Gate::Active);
+    assert_eq!(g(Some(10.0), Some(5.0)), Gate::Idle);
+    // KV only: thresholds are strict.
+    assert_eq!(g(Some(31.0), None), Gate::Active);
+    assert_eq!(g(Some(ACTIVE_KV_PCT), None), Gate::Idle);
+    // GPU only.
+    assert_eq!(g(None, Some(21.0)), Gate::Active);
+    assert_eq!(g(None, Some(ACTIVE_GPU_UTIL_PCT)), Gate::Idle);
+    // Both absent: running > 0 alone.
+    assert_eq!(g(None, None), Gate::Active);
+}
+
+#[test]
+fn no_gpu_fallback_counts_generating_windows_and_is_flagged() {
+    let mut w = win(0, Some(2.0), Some(2.0), Some(10.0), None);
+    w.generation_tokens_delta = Some(50.0);
+    w.generation_tokens_per_s = Some(25.0);
+    assert_eq!(window_gate(&w, false), Gate::ActiveNoGpuFallback);
+    assert_eq!(window_gate(&w, true), Gate::Idle);
+    let mut idle = w.clone();
+    idle.index = 1;
+    idle.generation_tokens_delta = Some(0.0);
+    assert_eq!(window_gate(&idle, false), Gate::Idle);
+
+    let a = aggregate(&set_of(vec![w.clone(), idle.clone()], false));
+    assert!(a.no_gpu_fallback_used);
+    assert_eq!((a.windows_active, a.windows_active_no_gpu_fallback), (1, 1));
+    assert!(close(a.generation_tokens_per_s, 25.0));
+    let a = aggregate(&set_of(vec![w, idle], true));
+    assert!(!a.no_gpu_fallback_used);
+    assert_eq!(a.windows_active, 0);
+    assert_eq!(a.generation_tokens_per_s, None);
+}
+
+#[test]
+fn no_gpu_fallback_from_a_real_recording() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    let kv = b.gauge(KV_CACHE_USAGE_PERC, "");
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    for i in 0..=8i64 {
+        b.scrape(i * 500, &[(run, 1.0), (kv, 0.05), (gen, (i * 100) as f64)]);
+    }
+    let set = build_windows(&b.build(), &WindowOptions::default()).unwrap();
+    assert!(!set.has_gpu_data);
+    let a = aggregate(&set);
+    assert_eq!(
+        (a.windows_total, a.windows_evaluable, a.windows_active),
+        (3, 3, 3)
+    );
+    assert!(a.no_gpu_fallback_used);
+    assert!(close(a.generation_tokens_per_s, 200.0));
+    // The same with a GPU poll anywhere: the extension is off, KV 5% keeps windows idle.
+    b.gpu(100, 0, gpu_metrics(5, 100.0));
+    let set = build_windows(&b.build(), &WindowOptions::default()).unwrap();
+    let a = aggregate(&set);
+    assert_eq!(a.windows_active, 0);
+    assert!(!a.no_gpu_fallback_used);
+}
+
+#[test]
+fn all_non_evaluable_returns_the_last_raw_window() {
+    let mut w0 = win(0, None, Some(1.0), Some(50.0), None);
+    w0.generation_tokens_total = Some(5.0);
+    let mut w1 = win(1, Some(2.0), None, Some(60.0), None);
+    w1.generation_tokens_total = Some(9.0);
+    let a = aggregate(&set_of(vec![w0, w1.clone()], true));
+    assert!(a.all_non_evaluable);
+    assert_eq!(a.last_raw_window, Some(w1));
+    assert_eq!(
+        (a.windows_total, a.windows_evaluable, a.windows_active),
+        (2, 0, 0)
+    );
+    assert_eq!(a.kv_cache_peak_pct, None);
+    assert_eq!(a.running_last, None);
+    assert_eq!(a.generation_tokens_total, Some(9.0));
+    let a = aggregate(&set_of(vec![], true));
+    assert!(a.all_non_evaluable);
+    assert_eq!(a.last_raw_window, None);
+}
+
+#[test]
+fn active_means_are_time_weighted() {
+    let mut w0 = win(0, Some(2.0), Some(4.0), Some(50.0), Some(50.0));
+    w0.generation_tokens_per_s = Some(10.0);
+    w0.gpu.power_w_mean = Some(300.0);
+    let mut w1 = win(1, Some(1.0), Some(1.0), Some(50.0), Some(80.0));
+    w1.generation_tokens_per_s = Some(40.0);
+    w1.gpu.power_w_mean = Some(600.0);
+    // Idle (running 0): excluded from active means.
+    let mut w2 = win(2, Some(2.0), Some(0.0), Some(50.0), Some(90.0));
+    w2.generation_tokens_per_s = Some(1000.0);
+    let a = aggregate(&set_of(vec![w0, w1, w2], true));
+    assert_eq!((a.windows_evaluable, a.windows_active), (3, 2));
+    assert!(close(a.generation_tokens_per_s, 20.0)); // (10×2 + 40×1) / 3
+    assert!(close(a.gpu_util_pct, 60.0)); // (50×2 + 80×1) / 3
+    assert!(close(a.power_w, 400.0));
+    assert!(close(a.running_mean, 3.0)); // (4×2 + 1×1) / 3
+    assert!(close(a.active_duration_s, 3.0));
+    assert!(close(a.evaluable_duration_s, 5.0));
+    assert_eq!(a.requests_per_s, None);
+}
+
+#[test]
+fn histogram_means_weigh_by_count_and_p99_merges_buckets() {
+    let mut w0 = win(0, Some(2.0), Some(1.0), Some(50.0), None);
+    w0.ttft_s.delta_sum = Some(1.0);
+    w0.ttft_s.delta_count = Some(10.0);
+    w0.ttft_s.buckets = bk(&[(0.1, 10.0), (1.0, 10.0), (INF, 10.0)]);
+    let mut w1 = win(1, Some(2.0), Some(1.0), Some(50.0), None);
+    w1.ttft_s.delta_sum = Some(9.0);
+    w1.ttft_s.delta_count = Some(30.0);
+    w1.ttft_s.buckets = bk(&[(0.1, 0.0), (1.0, 30.0), (INF, 30.0)]);
+    let a = aggregate(&set_of(vec![w0, w1], true));
+    // 10 / 40, not the mean of means (0.1 + 0.3) / 2.
+    assert!(close(a.ttft_s.mean, 0.25));
+    assert!(close(a.ttft_mean_ms, 250.0));
+    assert_eq!(
+        a.ttft_s.buckets,
+        bk(&[(0.1, 10.0), (1.0, 40.0), (INF, 40.0)])
+    );
+    // rank 39.6 in (0.1, 1]: 0.1 + 0.9 × 29.6/30 (the mean of the two p99s would be 0.545).
+    assert!(close(a.ttft_s.p99, 0.1 + 0.9 * 29.6 / 30.0));
+    assert!(close(a.ttft_p99_ms, 1000.0 * (0.1 + 0.9 * 29.6 / 30.0)));
+    assert_eq!(a.tpot_s.p99, None);
+    assert_eq!(a.tpot_s.mean, None);
+}
+
+#[test]
+fn histogram_mean_without_new_observations_falls_back_to_cumulative() {
+    let mut w0 = win(0, Some(2.0), Some(1.0), Some(50.0), None);
+    w0.tpot_s.delta_sum = Some(0.0);
+    w0.tpot_s.delta_count = Some(0.0);
+    w0.tpot_s.mean = Some(0.04);
+    w0.tpot_s.mean_is_cumulative = true;
+    let a = aggregate(&set_of(vec![w0], true));
+    assert!(close(a.tpot_s.mean, 0.04));
+    assert!(a.tpot_s.mean_is_cumulative);
+    assert_eq!(a.tpot_p99_ms, None);
+}
+
+#[test]
+fn evaluable_fields_peaks_state_and_totals() {
+    let mut w0 = win(0, Some(2.0), Some(5.0), Some(80.0), Some(90.0));
+    w0.kv_cache_peak_pct = Some(90.0);
+    w0.prefix_hits_delta = Some(10.0);
+    w0.prefix_queries_delta = Some(100.0);
+    w0.prompt_tokens.delta_sum = Some(1000.0);
+    w0.prompt_tokens.delta_count = Some(10.0);
+    w0.gpu.vram_peak_mib = Some(300.0);
+    w0.gpu.temperature_peak_c = Some(85.0);
+    // Idle but evaluable: counts for KV mean, prefix hits, prompt length, peaks, state.
+    let mut w1 = win(1, Some(1.0), Some(0.0), Some(40.0), Some(5.0));
+    w1.kv_cache_peak_pct = Some(50.0);
+    w1.prefix_hits_delta = Some(30.0);
+    w1.prefix_queries_delta = Some(50.0);
+    w1.prompt_tokens.delta_sum = Some(200.0);
+    w1.prompt_tokens.delta_count = Some(10.0);
+    w1.gpu.vram_peak_mib = Some(400.0);
+    w1.gpu.vram_used_mib_last = Some(500.0); // landing value above the window peaks
+    w1.gpu.vram_total_mib_last = Some(1000.0);
+    w1.gpu.temperature_c_last = Some(60.0);
+    w1.gpu.sm_clock_mhz_last = Some(1400.0);
+    w1.waiting_last = Some(3.0);
+    // Not evaluable: ignored for peaks, but the chronological last for totals.
+    let mut w2 = win(2, None, Some(9.0), Some(99.0), None);
+    w2.generation_tokens_total = Some(12345.0);
+    w2.requests_total = Some(77.0);
+    // A trailing window with no good scrape at all.
+    let mut w3 = blank_window(3);
+    w3.scrapes_failed = 2;
+    let a = aggregate(&set_of(vec![w0, w1, w2, w3], true));
+    assert_eq!(
+        (a.windows_total, a.windows_evaluable, a.windows_active),
+        (4, 2, 1)
+    );
+    assert!(close(a.kv_cache_pct_mean, (80.0 * 2.0 + 40.0) / 3.0));
+    assert!(close(a.prefix_cache_hit_pct, 40.0 / 150.0 * 100.0));
+    assert!(close(a.prompt_tokens_mean, 60.0));
+    assert!(close(a.kv_cache_peak_pct, 90.0));
+    assert!(close(a.vram_peak_mib, 500.0));
+    assert!(close(a.temperature_peak_c, 85.0));
+    assert_eq!(a.last_evaluable_window, Some(1));
+    assert_eq!(a.running_last, Some(0.0));
+    assert_eq!(a.waiting_last, Some(3.0));
+    assert!(close(a.kv_cache_pct_last, 40.0));
+    assert_eq!(a.vram_used_mib, Some(500.0));
+    assert_eq!(a.vram_total_mib, Some(1000.0));
+    assert_eq!(a.temperature_c, Some(60.0));
+    assert_eq!(a.sm_clock_mhz, Some(1400.0));
+    assert_eq!(a.generation_tokens_total, Some(12345.0));
+    assert_eq!(a.requests_total, Some(77.0));
+    assert_eq!(a.prompt_tokens_total, None);
+    assert!(!a.all_non_evaluable);
+    assert_eq!(a.last_raw_window, None);
+}
+
+#[test]
+fn aggregate_serializes_deterministically() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.5]);
+    b.scrape(
+        0,
+        &[
+            (run, 1.0),
+            (h.buckets[0], 0.0),
+            (h.buckets[1], 0.0),
+            (h.sum, 0.0),
+            (h.count, 0.0),
+        ],
+    );
+    b.scrape(
+        1000,
+        &[
+            (run, 1.0),
+            (h.buckets[0], 1.0),
+            (h.buckets[1], 2.0),
+            (h.sum, 1.2),
+            (h.count, 2.0),
+        ],
+    );
+    let set = build_windows(&b.build(), &WindowOptions::default()).unwrap();
+    let a = aggregate(&set);
+    let j1 = serde_json::to_string(&a).unwrap();
+    let j2 = serde_json::to_string(&aggregate(&set)).unwrap();
+    assert_eq!(j1, j2);
+    assert!(j1.contains(r#""le":"+Inf""#));
+    // rank 1.98 of 2 lands in +Inf: the largest finite bound.
+    assert_eq!(a.ttft_s.p99, Some(0.5));
+    assert!(close(a.ttft_s.mean, 0.6));
+}

@@ -1,0 +1,197 @@
+//! Per-scrape extraction: one pass over a scrape's samples, dispatching on the role resolved
+//! once per recording. No strings, no allocation once the buffer exists.
+
+use super::resolve::{CounterKind, HistKind, Layout, Resolved, Role};
+use crate::recording::StoredSample;
+
+/// The values one scrape gave, combined across engines and other labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeValues {
+    /// Requests running, summed over engines.
+    pub running: Option<f64>,
+    /// Requests waiting, summed over engines.
+    pub waiting: Option<f64>,
+    /// Requests swapped, summed over engines.
+    pub swapped: Option<f64>,
+    /// KV-cache usage as vLLM reports it (fraction 0-1), max over engines.
+    pub kv_usage: Option<f64>,
+    /// The concurrency cap, summed over engines (comparable with summed `running`).
+    pub max_num_seqs: Option<f64>,
+    /// Cumulative values by slot (counters, histogram sums, counts and buckets).
+    slots: Vec<f64>,
+    /// Whether a slot received at least one sample.
+    present: Vec<bool>,
+}
+
+impl ScrapeValues {
+    /// An empty buffer sized for a recording's layout.
+    pub fn new(resolved: &Resolved) -> ScrapeValues {
+        let n = resolved.layout.n_slots;
+        ScrapeValues {
+            running: None,
+            waiting: None,
+            swapped: None,
+            kv_usage: None,
+            max_num_seqs: None,
+            slots: vec![0.0; n],
+            present: vec![false; n],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.running = None;
+        self.waiting = None;
+        self.swapped = None;
+        self.kv_usage = None;
+        self.max_num_seqs = None;
+        self.slots.fill(0.0);
+        self.present.fill(false);
+    }
+
+    /// The cumulative value of a slot, `None` when no sample fed it.
+    pub(crate) fn slot(&self, i: usize) -> Option<f64> {
+        (*self.present.get(i)?).then(|| self.slots[i])
+    }
+
+    /// A counter's cumulative value, summed over its series.
+    pub fn counter(&self, c: CounterKind) -> Option<f64> {
+        self.slot(Layout::counter_slot(c))
+    }
+
+    /// A histogram's cumulative `(sum, count)`.
+    pub fn hist_sum_count(&self, resolved: &Resolved, h: HistKind) -> (Option<f64>, Option<f64>) {
+        match resolved.layout.hist(h) {
+            Some(l) => (self.slot(l.sum), self.slot(l.count)),
+            None => (None, None),
+        }
+    }
+}
+
+fn add(o: &mut Option<f64>, v: f64) {
+    *o = Some(o.unwrap_or(0.0) + v);
+}
+
+impl Resolved {
+    /// Extracts one scrape into `out` (cleared first). Non-finite values (`NaN`, `±Inf`) are
+    /// skipped: they stand for "no value", and one would poison a sum.
+    pub fn extract(&self, samples: &[StoredSample], out: &mut ScrapeValues) {
+        out.clear();
+        for s in samples {
+            let Some(Some(role)) = self.roles.get(s.series as usize) else {
+                continue;
+            };
+            let v = s.value;
+            if !v.is_finite() {
+                continue;
+            }
+            match *role {
+                Role::Slot(i) => {
+                    let i = i as usize;
+                    if let (Some(slot), Some(p)) = (out.slots.get_mut(i), out.present.get_mut(i)) {
+                        *slot += v;
+                        *p = true;
+                    }
+                }
+                Role::Running => add(&mut out.running, v),
+                Role::Waiting => add(&mut out.waiting, v),
+                Role::Swapped => add(&mut out.swapped, v),
+                Role::MaxNumSeqs => add(&mut out.max_num_seqs, v),
+                Role::KvUsage => out.kv_usage = Some(out.kv_usage.map_or(v, |k| k.max(v))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promtext::MetricType;
+    use crate::vllm::names::*;
+    use crate::vllm::resolve;
+    use crate::vllm::testutil::{sample, series};
+
+    #[test]
+    fn two_engines_sum_counters_and_running_but_max_kv() {
+        let s = vec![
+            series(
+                NUM_REQUESTS_RUNNING,
+                MetricType::Gauge,
+                NUM_REQUESTS_RUNNING,
+                r#"engine="0""#,
+                None,
+            ),
+            series(
+                NUM_REQUESTS_RUNNING,
+                MetricType::Gauge,
+                NUM_REQUESTS_RUNNING,
+                r#"engine="1""#,
+                None,
+            ),
+            series(
+                KV_CACHE_USAGE_PERC,
+                MetricType::Gauge,
+                KV_CACHE_USAGE_PERC,
+                r#"engine="0""#,
+                None,
+            ),
+            series(
+                KV_CACHE_USAGE_PERC,
+                MetricType::Gauge,
+                KV_CACHE_USAGE_PERC,
+                r#"engine="1""#,
+                None,
+            ),
+            series(
+                REQUEST_SUCCESS_TOTAL,
+                MetricType::Counter,
+                REQUEST_SUCCESS_TOTAL,
+                r#"engine="0",finished_reason="stop",model_name="m""#,
+                None,
+            ),
+            series(
+                REQUEST_SUCCESS_TOTAL,
+                MetricType::Counter,
+                REQUEST_SUCCESS_TOTAL,
+                r#"engine="0",finished_reason="length",model_name="m""#,
+                None,
+            ),
+            series(
+                REQUEST_SUCCESS_TOTAL,
+                MetricType::Counter,
+                REQUEST_SUCCESS_TOTAL,
+                r#"engine="1",finished_reason="stop",model_name="m""#,
+                None,
+            ),
+            series(
+                "http_requests_total",
+                MetricType::Counter,
+                "http_requests_total",
+                "",
+                None,
+            ),
+        ];
+        let r = resolve(&s);
+        let mut out = ScrapeValues::new(&r);
+        let samples = vec![
+            sample(0, 3.0),
+            sample(1, 4.0),
+            sample(2, 0.25),
+            sample(3, 0.75),
+            sample(4, 10.0),
+            sample(5, 2.0),
+            sample(6, 5.0),
+            sample(7, 99.0),
+            sample(2, f64::NAN),
+        ];
+        r.extract(&samples, &mut out);
+        assert_eq!(out.running, Some(7.0));
+        assert_eq!(out.kv_usage, Some(0.75));
+        assert_eq!(out.counter(CounterKind::RequestSuccess), Some(17.0));
+        assert_eq!(out.counter(CounterKind::GenerationTokens), None);
+        assert_eq!(out.waiting, None);
+        // The buffer is reused: a second, empty scrape leaves nothing behind.
+        r.extract(&[], &mut out);
+        assert_eq!(out.running, None);
+        assert_eq!(out.counter(CounterKind::RequestSuccess), None);
+    }
+}

@@ -1,0 +1,245 @@
+//! Windows rebuilt from a recording's raw scrapes: ~2 s each, anchored on the first successful
+//! scrape's monotonic time and computed in integer nanoseconds.
+//!
+//! Consecutive windows share their boundary scrape: a window's first scrape is the previous
+//! window's last good one, so every counter delta telescopes and the sum of the windows'
+//! deltas equals the whole recording's delta. A stretch without good scrapes (server down) is
+//! therefore absorbed by the next window that has one, whose duration shows the gap. Failed
+//! scrapes are counted and skipped. GPU polls join the window whose nominal span
+//! `[start, end)` holds their completion time.
+//!
+//! Windows are computed in parallel (rayon); each is a pure function of its own scrapes, and
+//! they are collected in order, so the result does not depend on the thread count.
+
+mod compute;
+pub mod quantile;
+
+pub use compute::{counter_rate, time_weighted_mean, GpuWindow, HistWindow, Window};
+
+use crate::recording::{Recording, Scrape, ScrapeStatus};
+use crate::units::{MonoNs, WallNs};
+use crate::vllm::{resolve, Resolved, VllmMapping};
+use compute::WindowInput;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Default window length: the spec's "Per-window collection (~2s)".
+pub const DEFAULT_WINDOW_NS: i64 = 2_000_000_000;
+
+/// Largest gap between the last scrape and the last GPU poll of a window for rules that
+/// cross-reference both sources (spec "Data", Cadence: "more than 1 second apart" → skipped).
+pub const MAX_SOURCE_SKEW_NS: i64 = 1_000_000_000;
+
+/// A bound is refused beyond this many windows (a corrupt timestamp must not allocate
+/// without limit): 10 M windows of 2 s is over seven months.
+const MAX_WINDOWS: i64 = 10_000_000;
+
+/// One end of the `--from`/`--to` range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBound {
+    /// Offset from the recording's start (monotonic).
+    Offset(MonoNs),
+    /// Absolute wall-clock time (UTC).
+    Wall(WallNs),
+}
+
+/// How windows are built.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowOptions {
+    /// Window length, ns (default 2 s).
+    pub window_ns: i64,
+    /// Consider only scrapes and polls completed at or after this.
+    pub from: Option<TimeBound>,
+    /// Consider only scrapes and polls completed at or before this.
+    pub to: Option<TimeBound>,
+}
+
+impl Default for WindowOptions {
+    fn default() -> Self {
+        WindowOptions {
+            window_ns: DEFAULT_WINDOW_NS,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// Why windows could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WindowError {
+    /// The window length is zero or negative.
+    #[error("window length must be positive, got {0} ns")]
+    BadLength(i64),
+    /// The recording spans more windows than can be held.
+    #[error("the recording spans {windows} windows of {window_ns} ns (at most {MAX_WINDOWS})")]
+    TooManyWindows {
+        /// Windows it would take.
+        windows: i64,
+        /// The window length.
+        window_ns: i64,
+    },
+}
+
+/// A recording cut into windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSet {
+    /// Window length, ns.
+    pub window_ns: i64,
+    /// Where window 0 starts: the first successful scrape in range (the first attempt when
+    /// none succeeded); `None` when no scrape is in range.
+    pub anchor_mono: Option<MonoNs>,
+    /// Scrape attempts in range.
+    pub scrapes_in_range: u64,
+    /// Successful scrapes in range.
+    pub scrapes_ok: u64,
+    /// Whether the recording holds any GPU reading at all (any poll with any field). Without
+    /// one, the aggregate's no-GPU activity fallback applies.
+    pub has_gpu_data: bool,
+    /// Which vLLM metrics served which quantity, and the cache configuration.
+    pub mapping: VllmMapping,
+    /// Every window in time order, empty ones included.
+    pub windows: Vec<Window>,
+}
+
+fn in_range(opts: &WindowOptions, mono: MonoNs, wall: WallNs) -> bool {
+    let after = |b: &TimeBound| match b {
+        TimeBound::Offset(m) => mono >= *m,
+        TimeBound::Wall(w) => wall >= *w,
+    };
+    let before = |b: &TimeBound| match b {
+        TimeBound::Offset(m) => mono <= *m,
+        TimeBound::Wall(w) => wall <= *w,
+    };
+    opts.from.as_ref().is_none_or(after) && opts.to.as_ref().is_none_or(before)
+}
+
+/// Resolves the recording's series and builds its windows.
+pub fn build_windows(rec: &Recording, opts: &WindowOptions) -> Result<WindowSet, WindowError> {
+    let resolved = resolve(&rec.series);
+    build_windows_resolved(rec, &resolved, opts)
+}
+
+/// Builds windows with series already resolved (lets a caller reuse one resolution).
+pub fn build_windows_resolved(
+    rec: &Recording,
+    resolved: &Resolved,
+    opts: &WindowOptions,
+) -> Result<WindowSet, WindowError> {
+    let len = opts.window_ns;
+    if len <= 0 {
+        return Err(WindowError::BadLength(len));
+    }
+    let scrapes: Vec<&Scrape> = rec
+        .scrapes
+        .iter()
+        .filter(|s| in_range(opts, s.meta.completed_mono, s.meta.completed_at))
+        .collect();
+    let is_ok = |s: &Scrape| s.meta.status == ScrapeStatus::Ok;
+    let has_gpu_data = rec.gpu_polls.iter().any(|p| {
+        let m = &p.metrics;
+        m.util_pct.is_some()
+            || m.mem_util_pct.is_some()
+            || m.power_w.is_some()
+            || m.vram_used_bytes.is_some()
+            || m.vram_total_bytes.is_some()
+            || m.temperature_c.is_some()
+            || m.sm_clock_mhz.is_some()
+    });
+    let anchor = scrapes
+        .iter()
+        .find(|s| is_ok(s))
+        .or(scrapes.first())
+        .map(|s| s.meta.completed_mono.0);
+    let mut set = WindowSet {
+        window_ns: len,
+        anchor_mono: anchor.map(MonoNs),
+        scrapes_in_range: scrapes.len() as u64,
+        scrapes_ok: scrapes.iter().filter(|s| is_ok(s)).count() as u64,
+        has_gpu_data,
+        mapping: resolved.mapping.clone(),
+        windows: Vec::new(),
+    };
+    let Some(anchor) = anchor else {
+        return Ok(set);
+    };
+    let index_of = |t: i64| (t.saturating_sub(anchor)).div_euclid(len).max(0);
+
+    // Window of each scrape, kept non-decreasing so that windows are contiguous runs of the
+    // scrape list even if a completion time ever stepped back.
+    let mut kidx = Vec::with_capacity(scrapes.len());
+    let mut k_prev = 0i64;
+    for s in &scrapes {
+        k_prev = k_prev.max(index_of(s.meta.completed_mono.0));
+        kidx.push(k_prev);
+    }
+    let n_windows = k_prev + 1;
+    if n_windows > MAX_WINDOWS {
+        return Err(WindowError::TooManyWindows {
+            windows: n_windows,
+            window_ns: len,
+        });
+    }
+    let n = n_windows as usize;
+    let mut inputs: Vec<WindowInput<'_>> = (0..n)
+        .map(|k| {
+            let start = anchor.saturating_add((k as i64).saturating_mul(len));
+            WindowInput {
+                index: k as u32,
+                start: MonoNs(start),
+                end: MonoNs(start.saturating_add(len)),
+                scrapes: Vec::new(),
+                failed: 0,
+                polls: Vec::new(),
+            }
+        })
+        .collect();
+    let mut boundary: Option<&Scrape> = None;
+    for (s, k) in scrapes.iter().zip(&kidx) {
+        let w = &mut inputs[*k as usize];
+        if !is_ok(s) {
+            w.failed += 1;
+            continue;
+        }
+        if w.scrapes.is_empty() {
+            if let Some(b) = boundary {
+                w.scrapes.push(b);
+            }
+        }
+        w.scrapes.push(s);
+        boundary = Some(s);
+    }
+    for p in rec.gpu_polls.iter() {
+        let t = p.completed_mono.0;
+        if t < anchor || !in_range(opts, p.completed_mono, p.completed_at) {
+            continue;
+        }
+        if let Some(w) = inputs.get_mut(index_of(t) as usize) {
+            w.polls.push(p);
+        }
+    }
+    set.windows = inputs
+        .par_iter()
+        .map(|inp| compute::compute(inp, resolved))
+        .collect();
+    Ok(set)
+}
+
+/// A window with no scrape and no poll: every value `None` (for tests elsewhere).
+#[cfg(test)]
+pub(crate) fn blank_window(index: u32) -> Window {
+    let start = i64::from(index) * DEFAULT_WINDOW_NS;
+    let inp = WindowInput {
+        index,
+        start: MonoNs(start),
+        end: MonoNs(start + DEFAULT_WINDOW_NS),
+        scrapes: Vec::new(),
+        failed: 0,
+        polls: Vec::new(),
+    };
+    compute::compute(&inp, &resolve(&[]))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,531 @@
+use super::*;
+use crate::gpu::GpuMetrics;
+use crate::vllm::names::*;
+use crate::vllm::testutil::{gpu_metrics, RecBuilder, WALL0};
+use crate::vllm::Quantity;
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+fn windows(b: &RecBuilder) -> WindowSet {
+    build_windows(&b.build(), &WindowOptions::default()).unwrap()
+}
+
+#[test]
+fn boundary_scrape_is_shared_and_deltas_telescope() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    // 41 scrapes, 250 ms apart, starting at 1 s: irregular increments.
+    let mut total = 0.0;
+    let mut values = Vec::new();
+    for i in 0..41i64 {
+        total += ((i * 7) % 5) as f64 * 3.0;
+        values.push(total);
+        b.scrape(1000 + i * 250, &[(gen, total), (run, 1.0)]);
+    }
+    let set = windows(&b);
+    assert_eq!(set.anchor_mono, Some(MonoNs(1_000_000_000)));
+    // 10 s of scrapes in 2 s windows: 5 full windows plus the one holding t = 11 s.
+    assert_eq!(set.windows.len(), 6);
+    let sum: f64 = set
+        .windows
+        .iter()
+        .filter_map(|w| w.generation_tokens_delta)
+        .sum();
+    assert_eq!(sum, values[40] - values[0]);
+    for pair in set.windows.windows(2) {
+        assert_eq!(pair[1].first_scrape_seq, pair[0].last_scrape_seq);
+    }
+    // Window 0 holds scrapes 0..=7 (t < 3 s); window 1 starts at scrape 7.
+    assert_eq!(set.windows[0].scrapes_ok, 8);
+    assert_eq!(set.windows[1].first_scrape_seq, Some(7));
+    assert_eq!(set.windows[1].scrapes_ok, 9);
+    assert!(close(set.windows[1].duration_s, 2.0));
+    assert!(close(set.windows[0].duration_s, 1.75));
+    // The last window: boundary scrape (t = 10.75 s) + t = 11 s.
+    assert!(close(set.windows[5].duration_s, 0.25));
+    let w1 = &set.windows[1];
+    let d = values[15] - values[7];
+    assert_eq!(w1.generation_tokens_delta, Some(d));
+    assert!(close(w1.generation_tokens_per_s, d / 2.0));
+    assert_eq!(w1.generation_tokens_total, Some(values[15]));
+}
+
+#[test]
+fn single_scrape_window_has_no_duration_or_deltas() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    b.scrape(500, &[(gen, 10.0), (run, 2.0)]);
+    let set = windows(&b);
+    assert_eq!(set.windows.len(), 1);
+    let w = &set.windows[0];
+    assert_eq!(w.duration_s, None);
+    assert_eq!(w.running_last, Some(2.0));
+    assert_eq!(w.generation_tokens_delta, None);
+    assert_eq!(w.generation_tokens_per_s, None);
+    assert_eq!(w.generation_tokens_total, Some(10.0));
+}
+
+#[test]
+fn failed_scrapes_are_counted_and_skipped() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    b.failed(0); // before the first good scrape: window 0, counted
+    b.scrape(100, &[(gen, 10.0)]);
+    b.failed(350);
+    b.failed(600);
+    b.scrape(850, &[(gen, 40.0)]);
+    let set = windows(&b);
+    assert_eq!(set.anchor_mono, Some(MonoNs(100_000_000)));
+    assert_eq!(set.scrapes_in_range, 5);
+    assert_eq!(set.scrapes_ok, 2);
+    let w = &set.windows[0];
+    assert_eq!((w.scrapes_ok, w.scrapes_failed), (2, 3));
+    assert!(close(w.duration_s, 0.75));
+    assert!(close(w.generation_tokens_per_s, 40.0));
+}
+
+#[test]
+fn gap_without_good_scrapes_is_absorbed_by_the_next_window() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    b.scrape(0, &[(gen, 0.0)]).scrape(1000, &[(gen, 10.0)]);
+    b.failed(3000);
+    b.scrape(6500, &[(gen, 70.0)]);
+    let set = windows(&b);
+    assert_eq!(set.windows.len(), 4);
+    assert_eq!(set.windows[1].scrapes_ok, 0);
+    assert_eq!(set.windows[1].scrapes_failed, 1);
+    assert_eq!(set.windows[2].scrapes_ok, 0);
+    let w = &set.windows[3];
+    assert_eq!(w.first_scrape_seq, Some(1));
+    assert!(close(w.duration_s, 5.5));
+    assert_eq!(w.generation_tokens_delta, Some(60.0));
+}
+
+#[test]
+fn counter_reset_is_none_and_zero_delta_is_zero() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let req = b.counter(REQUEST_SUCCESS_TOTAL, r#"finished_reason="stop""#);
+    b.scrape(0, &[(gen, 100.0), (req, 5.0)]);
+    b.scrape(1000, &[(gen, 10.0), (req, 5.0)]);
+    let w = &windows(&b).windows[0];
+    assert_eq!(w.generation_tokens_delta, None);
+    assert_eq!(w.generation_tokens_per_s, None);
+    assert_eq!(w.requests_delta, Some(0.0));
+    assert_eq!(w.requests_per_s, Some(0.0));
+}
+
+#[test]
+fn zero_duration_gives_no_rate() {
+    assert_eq!(counter_rate(Some(5.0), Some(0.0)), None);
+    assert_eq!(counter_rate(Some(5.0), None), None);
+    assert_eq!(counter_rate(None, Some(1.0)), None);
+    assert_eq!(counter_rate(Some(5.0), Some(2.0)), Some(2.5));
+}
+
+/// Cumulative TTFT buckets at `0.1, 0.5, 1, +Inf`, then sum and count.
+fn ttft_scrape(h: &crate::vllm::testutil::Hist, c: [f64; 4], sum: f64) -> Vec<(u32, f64)> {
+    let mut v: Vec<(u32, f64)> = h.buckets.iter().copied().zip(c).collect();
+    v.push((h.sum, sum));
+    v.push((h.count, c[3]));
+    v
+}
+
+#[test]
+fn histogram_mean_and_p99_from_deltas() {
+    let mut b = RecBuilder::new();
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.1, 0.5, 1.0]);
+    b.scrape(0, &ttft_scrape(&h, [10.0, 15.0, 20.0, 20.0], 5.0));
+    b.scrape(250, &ttft_scrape(&h, [30.0, 40.0, 50.0, 50.0], 9.0));
+    b.scrape(500, &ttft_scrape(&h, [60.0, 105.0, 120.0, 120.0], 30.0));
+    let w = &windows(&b).windows[0];
+    let t = &w.ttft_s;
+    assert_eq!(t.delta_sum, Some(25.0));
+    assert_eq!(t.delta_count, Some(100.0));
+    assert!(close(t.mean, 0.25));
+    assert!(!t.mean_is_cumulative);
+    // Delta buckets 50, 90, 100, 100: rank 99 in (0.5, 1] → 0.5 + 0.5 × 9/10.
+    assert!(close(t.p99, 0.95));
+    assert_eq!(t.buckets.len(), 4);
+    assert_eq!(t.buckets[1].count, 90.0);
+    assert_eq!(w.tpot_s, HistWindow::default());
+}
+
+#[test]
+fn no_new_observations_fall_back_to_cumulative_mean_without_p99() {
+    let mut b = RecBuilder::new();
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.1, 0.5, 1.0]);
+    b.scrape(0, &ttft_scrape(&h, [60.0, 105.0, 120.0, 120.0], 30.0));
+    b.scrape(500, &ttft_scrape(&h, [60.0, 105.0, 120.0, 120.0], 30.0));
+    let t = windows(&b).windows[0].ttft_s.clone();
+    assert_eq!(t.delta_count, Some(0.0));
+    assert!(close(t.mean, 0.25));
+    assert!(t.mean_is_cumulative);
+    assert_eq!(t.p99, None);
+    assert!(t.buckets.is_empty());
+}
+
+#[test]
+fn histogram_reset_gives_cumulative_mean_and_no_p99() {
+    let mut b = RecBuilder::new();
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.1, 0.5, 1.0]);
+    b.scrape(0, &ttft_scrape(&h, [60.0, 105.0, 120.0, 120.0], 30.0));
+    b.scrape(500, &ttft_scrape(&h, [1.0, 2.0, 4.0, 4.0], 2.0));
+    let t = windows(&b).windows[0].ttft_s.clone();
+    assert_eq!(t.delta_count, None);
+    assert!(close(t.mean, 0.5));
+    assert!(t.mean_is_cumulative);
+    assert_eq!(t.p99, None);
+}
+
+#[test]
+fn p99_landing_in_inf_bucket_is_the_largest_finite_bound() {
+    let mut b = RecBuilder::new();
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.1, 0.5, 1.0]);
+    b.scrape(0, &ttft_scrape(&h, [0.0; 4], 0.0));
+    b.scrape(500, &ttft_scrape(&h, [1.0, 2.0, 3.0, 10.0], 40.0));
+    let t = windows(&b).windows[0].ttft_s.clone();
+    assert_eq!(t.p99, Some(1.0));
+    assert!(close(t.mean, 4.0));
+}
+
+#[test]
+fn lazily_created_histogram_counts_from_zero() {
+    let mut b = RecBuilder::new();
+    let h = b.hist(REQUEST_PROMPT_TOKENS, "", &[10.0, 100.0]);
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    b.scrape(0, &[(run, 0.0)]);
+    let mut s = vec![(run, 1.0), (h.sum, 150.0), (h.count, 3.0)];
+    s.extend(h.buckets.iter().copied().zip([1.0, 3.0, 3.0]));
+    b.scrape(500, &s);
+    let t = windows(&b).windows[0].prompt_tokens.clone();
+    assert_eq!(t.delta_count, Some(3.0));
+    assert!(close(t.mean, 50.0));
+    // rank 2.97 in (10, 100]: 10 + 90 × 1.97/2
+    assert!(close(t.p99, 10.0 + 90.0 * 1.97 / 2.0));
+}
+
+#[test]
+fn prefix_hit_rate_and_its_none_case() {
+    let mut b = RecBuilder::new();
+    let hits = b.counter(PREFIX_CACHE_HITS_TOTAL, "");
+    let q = b.counter(PREFIX_CACHE_QUERIES_TOTAL, "");
+    b.scrape(0, &[(hits, 10.0), (q, 100.0)]);
+    b.scrape(1000, &[(hits, 40.0), (q, 200.0)]);
+    b.scrape(2500, &[(hits, 40.0), (q, 200.0)]);
+    let set = windows(&b);
+    assert!(close(set.windows[0].prefix_cache_hit_pct, 30.0));
+    assert_eq!(set.windows[1].prefix_queries_delta, Some(0.0));
+    assert_eq!(set.windows[1].prefix_cache_hit_pct, None);
+}
+
+#[test]
+fn gauges_last_mean_and_kv_peak_over_every_scrape() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    let wait = b.gauge(NUM_REQUESTS_WAITING, "");
+    let kv = b.gauge(KV_CACHE_USAGE_PERC, "");
+    b.scrape(0, &[(run, 2.0), (wait, 0.0), (kv, 0.5)]);
+    b.scrape(1000, &[(run, 4.0), (wait, 2.0), (kv, 0.95)]);
+    b.scrape(1500, &[(run, 4.0), (wait, 4.0), (kv, 0.6)]);
+    // Window 1: the boundary scrape (0.6) and a failed one.
+    b.failed(2200);
+    b.scrape(2400, &[(run, 0.0), (wait, 0.0), (kv, 0.1)]);
+    let set = windows(&b);
+    let w = &set.windows[0];
+    assert_eq!(w.running_last, Some(4.0));
+    // Trapezoid: (2+4)/2 × 1 + 4 × 0.5 = 5 over 1.5 s.
+    assert!(close(w.running_mean, 5.0 / 1.5));
+    assert!(close(w.waiting_mean, (1.0 + 1.5) / 1.5));
+    assert!(close(w.kv_cache_pct_last, 60.0));
+    assert!(close(w.kv_cache_peak_pct, 95.0));
+    let w1 = &set.windows[1];
+    assert!(close(w1.kv_cache_peak_pct, 60.0));
+    assert!(close(w1.kv_cache_pct_mean, 35.0));
+    assert_eq!(w1.running_last, Some(0.0));
+    assert_eq!(time_weighted_mean(&[]), None);
+    assert_eq!(time_weighted_mean(&[(5, 3.0)]), Some(3.0));
+    assert_eq!(time_weighted_mean(&[(5, 3.0), (5, 5.0)]), Some(4.0));
+}
+
+#[test]
+fn two_engines_sum_running_and_counters_but_max_kv() {
+    let mut b = RecBuilder::new();
+    let r0 = b.gauge(NUM_REQUESTS_RUNNING, r#"engine="0",model_name="m""#);
+    let r1 = b.gauge(NUM_REQUESTS_RUNNING, r#"engine="1",model_name="m""#);
+    let k0 = b.gauge(KV_CACHE_USAGE_PERC, r#"engine="0",model_name="m""#);
+    let k1 = b.gauge(KV_CACHE_USAGE_PERC, r#"engine="1",model_name="m""#);
+    let g0 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="0",model_name="m""#);
+    let g1 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="1",model_name="m""#);
+    b.scrape(
+        0,
+        &[
+            (r0, 1.0),
+            (r1, 2.0),
+            (k0, 0.2),
+            (k1, 0.4),
+            (g0, 10.0),
+            (g1, 20.0),
+        ],
+    );
+    b.scrape(
+        1000,
+        &[
+            (r0, 3.0),
+            (r1, 4.0),
+            (k0, 0.9),
+            (k1, 0.3),
+            (g0, 15.0),
+            (g1, 45.0),
+        ],
+    );
+    let set = windows(&b);
+    let w = &set.windows[0];
+    assert_eq!(w.running_last, Some(7.0));
+    assert!(close(w.kv_cache_pct_last, 90.0));
+    assert!(close(w.kv_cache_peak_pct, 90.0));
+    assert_eq!(w.generation_tokens_delta, Some(30.0));
+    assert_eq!(w.generation_tokens_total, Some(60.0));
+    assert_eq!(set.mapping.engines, vec!["0".to_string(), "1".to_string()]);
+}
+
+#[test]
+fn old_names_and_openmetrics_counters_resolve() {
+    use crate::promtext::MetricType;
+    use crate::vllm::testutil::series;
+    let mut rec = RecBuilder::new();
+    let kv = rec.gauge(GPU_CACHE_USAGE_PERC, "");
+    let run = rec.gauge(NUM_REQUESTS_RUNNING, "");
+    rec.scrape(0, &[(kv, 0.5), (run, 1.0), (2, 1.0)]);
+    rec.scrape(1000, &[(kv, 0.7), (run, 1.0), (2, 4.0)]);
+    let mut r = rec.build();
+    // An OpenMetrics body: counter family declared without `_total`, sample with it.
+    r.series.push(series(
+        "vllm:num_preemptions",
+        MetricType::Counter,
+        NUM_PREEMPTIONS_TOTAL,
+        "",
+        None,
+    ));
+    let set = build_windows(&r, &WindowOptions::default()).unwrap();
+    let w = &set.windows[0];
+    assert!(close(w.kv_cache_pct_last, 70.0));
+    assert_eq!(w.preemptions_delta, Some(3.0));
+    assert!(close(w.preemptions_per_s, 3.0));
+    assert_eq!(
+        set.mapping.used(Quantity::KvCacheUsage),
+        Some(GPU_CACHE_USAGE_PERC)
+    );
+    assert_eq!(set.mapping.used(Quantity::Ttft), None);
+    assert!(set
+        .mapping
+        .missing()
+        .any(|m| m.quantity == Quantity::GenerationTokens));
+}
+
+#[test]
+fn gpu_polls_join_windows_by_time() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    b.scrape(0, &[(run, 1.0)]).scrape(1900, &[(run, 1.0)]);
+    b.scrape(2100, &[(run, 1.0)]);
+    let gib = 1u64 << 30;
+    let poll = |util, power, used_gib: u64, temp| GpuMetrics {
+        util_pct: util,
+        power_w: Some(power),
+        vram_used_bytes: Some(used_gib * gib),
+        vram_total_bytes: Some(80 * gib),
+        temperature_c: Some(temp),
+        sm_clock_mhz: Some(1980),
+        ..GpuMetrics::default()
+    };
+    b.gpu(-100, 0, poll(Some(99), 999.0, 1, 99)); // before the anchor: ignored
+    b.gpu(200, 0, poll(Some(50), 300.0, 40, 60));
+    b.gpu(700, 0, poll(None, 400.0, 70, 75));
+    b.gpu(1200, 0, poll(Some(70), 350.0, 60, 70));
+    b.gpu(1200, 1, poll(Some(30), 100.0, 10, 50));
+    b.gpu(2050, 0, gpu_metrics(10, 1.0));
+    let set = windows(&b);
+    let g = &set.windows[0].gpu;
+    assert_eq!((g.polls, g.gpus), (4, 2));
+    assert!(close(g.util_pct_mean, 50.0)); // (50 + 70 + 30) / 3
+    assert!(close(g.power_w_mean, 350.0 + 100.0)); // GPU 0's mean + GPU 1's
+    assert!(close(g.vram_used_mib_last, 60.0 * 1024.0));
+    assert!(close(g.vram_peak_mib, 70.0 * 1024.0));
+    assert!(close(g.vram_total_mib_last, 80.0 * 1024.0));
+    assert!(close(g.temperature_c_last, 70.0));
+    assert!(close(g.temperature_peak_c, 75.0));
+    assert!(close(g.sm_clock_mhz_last, 1980.0));
+    assert_eq!(g.observed_mono, Some(MonoNs(1_200_000_000)));
+    // Last scrape at 1.9 s, last poll at 1.2 s.
+    assert!(close(set.windows[0].source_skew_s(), 0.7));
+    let g1 = &set.windows[1].gpu;
+    assert_eq!(g1.polls, 1);
+    assert!(close(g1.util_pct_mean, 10.0));
+    assert!(set.has_gpu_data);
+}
+
+#[test]
+fn from_to_restricts_scrapes_by_offset_or_wall_clock() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    for i in 0..=20i64 {
+        b.scrape(i * 500, &[(gen, (i * 10) as f64)]);
+    }
+    let rec = b.build();
+    let opts = WindowOptions {
+        from: Some(TimeBound::Offset(MonoNs(3_000_000_000))),
+        to: Some(TimeBound::Offset(MonoNs(6_000_000_000))),
+        ..WindowOptions::default()
+    };
+    let set = build_windows(&rec, &opts).unwrap();
+    assert_eq!(set.anchor_mono, Some(MonoNs(3_000_000_000)));
+    assert_eq!(set.scrapes_in_range, 7);
+    let sum: f64 = set
+        .windows
+        .iter()
+        .filter_map(|w| w.generation_tokens_delta)
+        .sum();
+    assert_eq!(sum, 60.0);
+    let wall = WindowOptions {
+        from: Some(TimeBound::Wall(WallNs(WALL0 + 3_000_000_000))),
+        to: Some(TimeBound::Wall(WallNs(WALL0 + 6_000_000_000))),
+        ..WindowOptions::default()
+    };
+    assert_eq!(build_windows(&rec, &wall).unwrap(), set);
+    let none = WindowOptions {
+        from: Some(TimeBound::Offset(MonoNs(60_000_000_000))),
+        ..WindowOptions::default()
+    };
+    let empty = build_windows(&rec, &none).unwrap();
+    assert!(empty.windows.is_empty());
+    assert_eq!(empty.anchor_mono, None);
+}
+
+#[test]
+fn bad_length_is_an_error() {
+    let rec = RecBuilder::new().build();
+    let opts = WindowOptions {
+        window_ns: 0,
+        ..WindowOptions::default()
+    };
+    assert_eq!(build_windows(&rec, &opts), Err(WindowError::BadLength(0)));
+}
+
+#[test]
+fn window_length_is_configurable() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    for i in 0..=8i64 {
+        b.scrape(i * 250, &[(gen, i as f64)]);
+    }
+    let opts = WindowOptions {
+        window_ns: 1_000_000_000,
+        ..WindowOptions::default()
+    };
+    let set = build_windows(&b.build(), &opts).unwrap();
+    assert_eq!(set.windows.len(), 3);
+    assert_eq!(set.windows[1].start_mono, MonoNs(1_000_000_000));
+    assert_eq!(set.windows[1].end_mono, MonoNs(2_000_000_000));
+}
+
+#[test]
+fn result_does_not_depend_on_thread_count() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let h = b.hist(TIME_TO_FIRST_TOKEN_SECONDS, "", &[0.1, 0.5, 1.0]);
+    for i in 0..200i64 {
+        let n = (i * i % 17) as f64 + i as f64 * 3.0;
+        let mut s = ttft_scrape(&h, [n, n * 1.5, n * 2.0, n * 2.0], n * 0.3);
+        s.push((gen, (i * 13) as f64));
+        b.scrape(i * 250 + (i % 3) * 7, &s);
+    }
+    let rec = b.build();
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| build_windows(&rec, &WindowOptions::default()).unwrap())
+    };
+    let one = run(1);
+    let two = run(2);
+    assert_eq!(one, two);
+    assert_eq!(
+        serde_json::to_string(&one).unwrap(),
+        serde_json::to_string(&run(3)).unwrap()
+    );
+}
+
+/// Throughput of windows + aggregate over a synthetic hour. Run with
+/// `cargo test --release --lib analysis_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)] // timing a benchmark, not reading data time
+fn analysis_throughput() {
+    let mut b = RecBuilder::new();
+    let mut ids: Vec<u32> = Vec::new();
+    for name in [
+        TIME_TO_FIRST_TOKEN_SECONDS,
+        REQUEST_TIME_PER_OUTPUT_TOKEN_SECONDS,
+        INTER_TOKEN_LATENCY_SECONDS,
+        REQUEST_PREFILL_TIME_SECONDS,
+        REQUEST_QUEUE_TIME_SECONDS,
+        E2E_REQUEST_LATENCY_SECONDS,
+        REQUEST_PROMPT_TOKENS,
+    ] {
+        let les: Vec<f64> = (1..22).map(|i| f64::from(i) * 0.1).collect();
+        let h = b.hist(name, r#"engine="0",model_name="m""#, &les);
+        ids.extend(h.buckets);
+        ids.push(h.sum);
+        ids.push(h.count);
+    }
+    for name in [
+        NUM_REQUESTS_RUNNING,
+        NUM_REQUESTS_WAITING,
+        KV_CACHE_USAGE_PERC,
+    ] {
+        ids.push(b.gauge(name, r#"engine="0",model_name="m""#));
+    }
+    for name in [
+        GENERATION_TOKENS_TOTAL,
+        PROMPT_TOKENS_TOTAL,
+        PREFIX_CACHE_HITS_TOTAL,
+    ] {
+        ids.push(b.counter(name, r#"engine="0",model_name="m""#));
+    }
+    for i in 0..200 {
+        ids.push(b.gauge(&format!("python_gc_{i}"), ""));
+    }
+    let scrapes = 14_400i64;
+    for t in 0..scrapes {
+        let s: Vec<(u32, f64)> = ids
+            .iter()
+            .map(|&id| (id, (t * (id as i64 + 1)) as f64))
+            .collect();
+        b.scrape(t * 250, &s);
+        b.gpu(t * 250 + 3, 0, gpu_metrics(50, 300.0));
+    }
+    let rec = b.build();
+    let samples: usize = rec.scrapes.iter().map(|s| s.samples.len()).sum();
+    let start = std::time::Instant::now();
+    let mut windows = 0;
+    let reps = 5;
+    for _ in 0..reps {
+        let set = build_windows(&rec, &WindowOptions::default()).unwrap();
+        let a = crate::aggregate::aggregate(&set);
+        windows = a.windows_total;
+    }
+    let el = start.elapsed().as_secs_f64() / f64::from(reps);
+    println!(
+        "{samples} samples, {windows} windows: {:.1} ms per analysis, {:.1} M samples/s on {} threads",
+        el * 1e3,
+        samples as f64 / el / 1e6,
+        rayon::current_num_threads()
+    );
+}
