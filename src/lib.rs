@@ -12,12 +12,14 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod analyze;
 pub mod catalog;
 pub mod gpu;
 pub mod inspect;
 pub mod promtext;
 pub mod record;
 pub mod recording;
+pub mod report;
 pub mod units;
 pub mod vllm;
 pub mod window;

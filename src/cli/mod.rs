@@ -1,6 +1,8 @@
 //! The command line: clap definitions, and their conversion into the engine's plain config
 //! types. This is the only place clap is used; the library never sees a flag.
 
+mod analyze;
+mod catalog;
 mod inspect;
 mod record;
 
@@ -21,6 +23,10 @@ enum Command {
     Record(record::RecordArgs),
     /// Describe what a recording holds: time span, scrapes, files, metric families, GPUs.
     Inspect(inspect::InspectArgs),
+    /// Analyse a recording: throughput, latency, KV cache, the hardware ceiling and cost.
+    Analyze(analyze::AnalyzeArgs),
+    /// List the GPUs and models the ceilings are computed from, with figures and sources.
+    Catalog(catalog::CatalogArgs),
 }
 
 /// Runs the parsed command line.
@@ -28,5 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => record::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Catalog(args) => catalog::run(args),
     }
 }

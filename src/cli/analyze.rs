@@ -1,0 +1,297 @@
+//! `profile analyze REC`: windows, aggregates, the catalog ceiling and economics of a recording,
+//! as tables or JSON. This file only turns flags into an [`AnalyzeConfig`] and picks a
+//! renderer; the engine is `profile::analyze`.
+
+use anyhow::Context;
+use profile::analyze::{analyze, AnalyzeConfig};
+use profile::catalog::Catalog;
+use profile::report::{render_json, render_text};
+use profile::units::{MonoNs, WallNs};
+use profile::window::TimeBound;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `profile analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// The recording directory.
+    recording: PathBuf,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Window length, e.g. 2s, 500ms, 1m.
+    #[arg(long, default_value = "2s", value_parser = parse_window)]
+    window: i64,
+    /// Analyse from this point: an offset from the recording's start (30s, 1m30s) or an
+    /// RFC 3339 time (2026-11-23T09:01:02Z).
+    #[arg(long, value_parser = parse_bound)]
+    from: Option<TimeBound>,
+    /// Analyse up to this point (same forms as --from).
+    #[arg(long, value_parser = parse_bound)]
+    to: Option<TimeBound>,
+    /// vLLM's --max-num-seqs (no vLLM exposes it as a metric) [default: the recorded value]
+    #[arg(short = 'm', long = "max-num-seqs")]
+    max_num_seqs: Option<u32>,
+    /// Tensor-parallel degree [default: the recorded value, else 1]
+    #[arg(long)]
+    tensor_parallel_size: Option<u32>,
+    /// Model weight dtype, e.g. bfloat16, fp8 [default: the recorded value]
+    #[arg(long)]
+    dtype: Option<String>,
+    /// What the server's GPUs cost, dollars per hour in all [default: the recorded value, else
+    /// the catalog's on-demand price]
+    #[arg(long)]
+    cost_per_hour: Option<f64>,
+    /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
+    #[arg(long, value_name = "DIR")]
+    catalog: Option<PathBuf>,
+    /// Also list every window.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Loads `--catalog DIR`, or the embedded catalog.
+pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
+    Ok(match dir {
+        Some(d) => Catalog::load_dir(d)?,
+        None => Catalog::embedded()?,
+    })
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let rec = profile::recording::open(&args.recording)
+        .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    let config = AnalyzeConfig {
+        window_ns: args.window,
+        from: args.from,
+        to: args.to,
+        max_num_seqs: args.max_num_seqs,
+        tensor_parallel_size: args.tensor_parallel_size,
+        dtype: args.dtype,
+        cost_per_hour: args.cost_per_hour,
+        gpu_memory_utilization: None,
+        recording_label: Some(args.recording.display().to_string()),
+        verbose: args.verbose,
+    };
+    let report = analyze(&rec, &catalog, &config)
+        .with_context(|| format!("analysing {}", args.recording.display()))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        out.write_all(render_json(&report)?.as_bytes())?;
+    } else {
+        // The one place that looks at the terminal; the renderer is told, never asks.
+        let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        out.write_all(render_text(&report, color).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--window`: a positive duration, in integer ns.
+fn parse_window(text: &str) -> Result<i64, String> {
+    let ns = parse_duration_ns(text)?;
+    if ns <= 0 {
+        return Err(format!("{text:?}: the window must be longer than zero"));
+    }
+    Ok(ns)
+}
+
+/// `--from`/`--to`: an RFC 3339 time when it looks like a date, else an offset.
+fn parse_bound(text: &str) -> Result<TimeBound, String> {
+    let t = text.trim();
+    if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
+        parse_rfc3339(t).map(TimeBound::Wall)
+    } else {
+        parse_duration_ns(t).map(|ns| TimeBound::Offset(MonoNs(ns)))
+    }
+}
+
+/// Parses a duration such as `250ms`, `30s`, `2m`, `1h`, `1.5s` or `1m30s` into ns. A bare
+/// number is refused: the unit is what makes it unambiguous.
+// TODO: twin of `parse_duration` in src/cli/record.rs (branch `recorder`); once that is on
+// main, share one parser (this one returns integer ns, as windows want).
+fn parse_duration_ns(text: &str) -> Result<i64, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration".to_string());
+    }
+    let mut total: i128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let after = &rest[num_len..];
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (num, unit) = (&rest[..num_len], &after[..unit_len]);
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" | "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("{text:?}: missing unit (ms, s, m or h)")),
+            other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m or h)")),
+        };
+        total += decimal_times(num, scale).ok_or_else(|| {
+            format!("{text:?}: expected a number before {unit:?}, e.g. 250ms, 30s, 1m30s")
+        })?;
+        if total > i128::from(i64::MAX) {
+            return Err(format!("{text:?}: too long"));
+        }
+        rest = &rest[num_len + unit_len..];
+    }
+    i64::try_from(total).map_err(|_| format!("{text:?}: too long"))
+}
+
+/// `num × scale` for a decimal `num` (`1.5`), exactly, truncating below 1 ns.
+fn decimal_times(num: &str, scale: i128) -> Option<i128> {
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit()) && s.len() <= 18;
+    if !digits(int) || !digits(frac) {
+        return None;
+    }
+    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut v = int.checked_mul(scale)?;
+    let mut unit = scale;
+    for c in frac.chars() {
+        unit /= 10;
+        v += i128::from(c.to_digit(10)?) * unit;
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into ns since the Unix epoch.
+fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
+    let bad = |why: &str| format!("{t:?}: {why} (expected e.g. 2026-11-23T09:01:02Z)");
+    let b = t.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return Err(bad("not an RFC 3339 time"));
+    }
+    let field = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        let s = &t[r];
+        if s.chars().all(|c| c.is_ascii_digit()) {
+            s.parse().map_err(|_| bad("bad number"))
+        } else {
+            Err(bad("bad number"))
+        }
+    };
+    let (y, mo, d) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    let (h, mi, s) = (field(11..13)?, field(14..16)?, field(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad("field out of range"));
+    }
+    let mut rest = &t[19..];
+    let mut frac_ns: i64 = 0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+        if n == 0 {
+            return Err(bad("empty fraction"));
+        }
+        let digits = &r[..n.min(9)];
+        frac_ns = digits.parse::<i64>().map_err(|_| bad("bad fraction"))?
+            * 10_i64.pow(9 - digits.len() as u32);
+        rest = &r[n..];
+    }
+    let offset_s: i64 = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[3..4], ":") => {
+            let sign = match &rest[..1] {
+                "+" => 1,
+                "-" => -1,
+                _ => return Err(bad("bad zone")),
+            };
+            let oh = field_of(&rest[1..3]).ok_or_else(|| bad("bad zone"))?;
+            let om = field_of(&rest[4..6]).ok_or_else(|| bad("bad zone"))?;
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return Err(bad("missing zone (Z or ±HH:MM)")),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(frac_ns))
+        .map(WallNs)
+        .ok_or_else(|| bad("out of range"))
+}
+
+fn field_of(s: &str) -> Option<i64> {
+    s.chars()
+        .all(|c| c.is_ascii_digit())
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`, the inverse of `units::civil_from_unix`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_integer_ns() {
+        assert_eq!(parse_duration_ns("2s"), Ok(2_000_000_000));
+        assert_eq!(parse_duration_ns("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration_ns("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration_ns("0.1s"), Ok(100_000_000));
+        assert_eq!(parse_duration_ns("1h"), Ok(3_600_000_000_000));
+        assert!(parse_duration_ns("30").is_err());
+        assert!(parse_duration_ns("s").is_err());
+        assert!(parse_duration_ns("1.2.3s").is_err());
+        assert!(parse_duration_ns("5 parsecs").is_err());
+        assert!(parse_duration_ns("").is_err());
+        assert!(parse_duration_ns("99999999999999h").is_err());
+        assert!(parse_window("0s").is_err());
+    }
+
+    #[test]
+    fn rfc3339_round_trips_through_the_formatter() {
+        let t = WallNs(1_795_424_462_345_000_000);
+        assert_eq!(parse_rfc3339("2026-11-23T09:01:02.345Z"), Ok(t));
+        assert_eq!(t.to_rfc3339_millis(), "2026-11-23T09:01:02.345Z");
+        assert_eq!(parse_rfc3339("2026-11-23T10:01:02.345+01:00"), Ok(t));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:00Z"),
+            Ok(WallNs(0)),
+            "epoch"
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00Z").map(|w| w.to_rfc3339_millis()),
+            Ok("2000-02-29T00:00:00.000Z".to_string())
+        );
+        assert!(parse_rfc3339("2026-11-23T09:01:02").is_err());
+        assert!(parse_rfc3339("2026-13-23T09:01:02Z").is_err());
+        assert!(parse_rfc3339("2026-11-23X09:01:02Z").is_err());
+    }
+
+    #[test]
+    fn bounds_pick_offset_or_wall_time() {
+        assert_eq!(
+            parse_bound("30s"),
+            Ok(TimeBound::Offset(MonoNs(30_000_000_000)))
+        );
+        assert_eq!(
+            parse_bound("1970-01-01T00:00:01Z"),
+            Ok(TimeBound::Wall(WallNs(1_000_000_000)))
+        );
+        assert!(parse_bound("yesterday").is_err());
+    }
+}
