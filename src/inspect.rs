@@ -126,14 +126,18 @@ pub fn inspect(rec: &Recording, path_label: &str) -> Inspection {
             }
             prev_ok = Some((t, s.meta.completed_at));
         } else {
-            *failed.entry(s.meta.status.as_str().to_string()).or_default() += 1;
+            *failed
+                .entry(s.meta.status.as_str().to_string())
+                .or_default() += 1;
         }
     }
 
     let first = rec.scrapes.first();
     let last = rec.scrapes.last();
     let span_s = match (first, last) {
-        (Some(f), Some(l)) => Some((l.meta.completed_mono.0 - f.meta.requested_mono.0) as f64 / 1e9),
+        (Some(f), Some(l)) => {
+            Some((l.meta.completed_mono.0 - f.meta.requested_mono.0) as f64 / 1e9)
+        }
         _ => None,
     };
 

@@ -11,6 +11,7 @@
 //! knows about flags.
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod gpu;
 pub mod inspect;
 pub mod promtext;

@@ -30,11 +30,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     // A damaged file is reported, not fatal: the rest was read. Say so in the exit code.
     let damaged = report.files.iter().any(|f| f.problem.is_some());
-    Ok(if damaged { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if damaged {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "-".to_string(), |v| v.to_string())
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
 fn table() -> Table {
@@ -76,7 +81,11 @@ fn render(r: &Inspection) -> String {
                 "{} ok, {} failed{}",
                 r.scrapes_ok,
                 failed,
-                if failed > 0 { format!(" ({failed_kinds})") } else { String::new() }
+                if failed > 0 {
+                    format!(" ({failed_kinds})")
+                } else {
+                    String::new()
+                }
             ),
         ),
         ("ticks skipped", r.ticks_skipped.to_string()),
@@ -88,7 +97,10 @@ fn render(r: &Inspection) -> String {
             },
         ),
         ("samples", r.samples.to_string()),
-        ("series", format!("{} in {} families", r.series_total, r.families.len())),
+        (
+            "series",
+            format!("{} in {} families", r.series_total, r.families.len()),
+        ),
         ("bytes on disk", r.bytes_on_disk.to_string()),
         (
             "bytes per sample",
@@ -97,7 +109,11 @@ fn render(r: &Inspection) -> String {
         ("vLLM version", opt(&r.vllm_version)),
         (
             "model",
-            if r.model_names.is_empty() { "-".into() } else { r.model_names.join(", ") },
+            if r.model_names.is_empty() {
+                "-".into()
+            } else {
+                r.model_names.join(", ")
+            },
         ),
         ("GPU polls", r.gpu_polls.to_string()),
     ];
@@ -111,16 +127,25 @@ fn render(r: &Inspection) -> String {
 
     if !r.gpus.is_empty() {
         let mut t = table();
-        t.set_header(vec!["gpu", "name", "uuid", "memory", "power limit", "polls"]);
+        t.set_header(vec![
+            "gpu",
+            "name",
+            "uuid",
+            "memory",
+            "power limit",
+            "polls",
+        ]);
         for g in &r.gpus {
             t.add_row(vec![
                 g.info.index.to_string(),
                 opt(&g.info.name),
                 opt(&g.info.uuid),
+                g.info.vram_total_bytes.map_or("-".into(), |b| {
+                    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+                }),
                 g.info
-                    .vram_total_bytes
-                    .map_or("-".into(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
-                g.info.power_limit_w.map_or("-".into(), |w| format!("{w:.0} W")),
+                    .power_limit_w
+                    .map_or("-".into(), |w| format!("{w:.0} W")),
                 g.polls.to_string(),
             ]);
         }
@@ -142,7 +167,11 @@ fn render(r: &Inspection) -> String {
     let mut t = table();
     t.set_header(vec!["family", "type", "series"]);
     for f in &r.families {
-        t.add_row(vec![f.name.clone(), f.metric_type.clone(), f.series.to_string()]);
+        t.add_row(vec![
+            f.name.clone(),
+            f.metric_type.clone(),
+            f.series.to_string(),
+        ]);
     }
     s.push_str(&format!("{t}\n"));
     s

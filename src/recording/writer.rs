@@ -32,7 +32,9 @@ pub struct ScrapeWriter {
 impl ScrapeWriter {
     /// A writer into `dir` (which must exist), starting at segment 0.
     pub fn new(dir: &Path) -> Result<Self, RecordingError> {
-        Ok(ScrapeWriter { _dir: dir.to_path_buf() })
+        Ok(ScrapeWriter {
+            _dir: dir.to_path_buf(),
+        })
     }
 
     /// Adds one attempt. `exposition` is the parsed body of a successful scrape, `None` for a
@@ -65,7 +67,9 @@ pub struct GpuWriter {
 impl GpuWriter {
     /// A writer into `dir` (which must exist), starting at segment 0.
     pub fn new(dir: &Path) -> Result<Self, RecordingError> {
-        Ok(GpuWriter { _dir: dir.to_path_buf() })
+        Ok(GpuWriter {
+            _dir: dir.to_path_buf(),
+        })
     }
 
     /// Adds one poll of one GPU.

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Make a real recording end to end: install the CPU build of vLLM (once), make the tiny
+# random-weight model (once), start the server on 127.0.0.1, record it with `profile record`
+# through idle -> load -> drain -> idle, inspect the recording, stop the server.
+#
+# Usage: scripts/record-vllm-cpu.sh OUT_DIR
+# Env knobs (defaults in brackets):
+#   SHARED      the shared tools folder [../shared next to the repository]
+#   VENV        vLLM venv [/tmp/vllmcpu/venv]; installed with vLLM 0.32.0 if missing (~2 min, 6 GB)
+#   MODEL       model dir [/tmp/vllmcpu/small-llama]; made if missing (hidden 512, 8 layers)
+#   PORT        [8000]        MAX_NUM_SEQS [8]     EXTRA_ARGS  extra server flags [""]
+#   IDLE_BEFORE seconds recorded before the load [10]
+#   LOAD_S      load duration [45]   CONC  concurrent clients [24]
+#   LOAD_ARGS   extra load_gen.py flags ["--min-tokens 128 --max-tokens 384 --prefix-words 400"]
+#   IDLE_AFTER  seconds recorded after the last request finished [15]
+#   RECORD_ARGS extra `profile record` flags [""]
+# Needs: cargo, python3, curl. Sends traffic to 127.0.0.1 only; stops by itself.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:?usage: record-vllm-cpu.sh OUT_DIR}
+SHARED=${SHARED:-$ROOT/../shared}
+TOOLS=$SHARED/tools/vllm-cpu
+VENV=${VENV:-/tmp/vllmcpu/venv}
+MODEL=${MODEL:-/tmp/vllmcpu/small-llama}
+PORT=${PORT:-8000}
+MAX_NUM_SEQS=${MAX_NUM_SEQS:-8}
+IDLE_BEFORE=${IDLE_BEFORE:-10}
+LOAD_S=${LOAD_S:-45}
+CONC=${CONC:-24}
+LOAD_ARGS=${LOAD_ARGS:---min-tokens 128 --max-tokens 384 --prefix-words 400}
+IDLE_AFTER=${IDLE_AFTER:-15}
+RUN=$(mktemp -d /tmp/profile-e2e.XXXXXX)
+
+[ -d "$TOOLS" ] || { echo "missing $TOOLS (the shared vLLM CPU tools)"; exit 1; }
+[ -e "$OUT" ] && { echo "refusing: $OUT exists"; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== installing vLLM (CPU) into $VENV"
+  "$TOOLS/install.sh" "$VENV" 0.32.0
+fi
+if [ ! -f "$MODEL/config.json" ]; then
+  echo "== making the model $MODEL"
+  "$VENV/bin/python" "$TOOLS/make_tiny_model.py" "$MODEL" --hidden 512 --layers 8 --heads 8 --kv-heads 8
+fi
+
+echo "== building profile"
+(cd "$ROOT" && cargo build --release --locked -q)
+PROFILE=$ROOT/target/release/profile
+
+stop_server() {
+  local pid
+  pid=$(cat "$RUN/server/server.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$pid" 2>/dev/null || true
+  for p in $(ps -o pid= -s "$pid" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+}
+trap stop_server EXIT
+
+echo "== starting vLLM on 127.0.0.1:$PORT (max-num-seqs $MAX_NUM_SEQS ${EXTRA_ARGS:-})"
+VENV=$VENV MAX_NUM_SEQS=$MAX_NUM_SEQS EXTRA_ARGS=${EXTRA_ARGS:-} \
+  "$TOOLS/start_server.sh" "$PORT" "$MODEL" "$RUN/server"
+
+echo "== recording into $OUT"
+# shellcheck disable=SC2086
+"$PROFILE" record --url "http://127.0.0.1:$PORT/metrics" --out "$OUT" \
+  -m "$MAX_NUM_SEQS" --dtype bfloat16 ${RECORD_ARGS:-} &
+REC=$!
+sleep "$IDLE_BEFORE"
+echo "== load: $CONC clients for $LOAD_S s ($LOAD_ARGS)"
+# shellcheck disable=SC2086
+python3 "$TOOLS/load_gen.py" --port "$PORT" --concurrency "$CONC" --duration "$LOAD_S" $LOAD_ARGS \
+  | tail -5
+sleep "$IDLE_AFTER"
+kill -INT "$REC"
+wait "$REC"
+
+{
+  echo "server: $(grep -A1 '^# command' "$RUN/server/server_cmd.txt" | tail -1)"
+  echo "load: load_gen.py --port $PORT --concurrency $CONC --duration $LOAD_S $LOAD_ARGS"
+  echo "record: profile record --url http://127.0.0.1:$PORT/metrics -m $MAX_NUM_SEQS --dtype bfloat16 ${RECORD_ARGS:-}"
+  echo "timing: ${IDLE_BEFORE}s idle, load, ${IDLE_AFTER}s idle after the last request"
+} > "$OUT/HOW.txt"
+"$PROFILE" inspect "$OUT"
+stop_server
+trap - EXIT
+rm -rf "$RUN"
