@@ -76,6 +76,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let gpus = args.gpus.clone();
     let url = args.url.clone();
     let mut config = to_config(args, env)?;
+    if config.timeout >= config.interval {
+        eprintln!(
+            "profile: warning: --timeout {} ms is not below --interval {} ms; a slow server will \
+             make the recorder skip ticks",
+            config.timeout.as_millis(),
+            config.interval.as_millis()
+        );
+    }
     let gpu = open_gpus(&gpus, &mut config)?;
 
     let recorder = Recorder::start(config, gpu).context("starting the recording")?;

@@ -98,8 +98,11 @@ fn store(
             c.scrapes_ok.fetch_add(1, Ordering::Relaxed);
             c.samples.fetch_add(n, Ordering::Relaxed);
             c.last_scrape_failed.store(false, Ordering::Relaxed);
-            if let Some(name) = model_name(&exposition) {
-                shared.set_model_name(name)?;
+            // Only the first scrape that names the model is searched to the end.
+            if !shared.model_known.load(Ordering::Relaxed) {
+                if let Some(name) = model_name(&exposition) {
+                    shared.set_model_name(name)?;
+                }
             }
             Ok(())
         }

@@ -189,6 +189,8 @@ struct Shared {
     stop: StopHandle,
     counters: Counters,
     manifest: Mutex<Manifest>,
+    /// Set once `manifest.model_name` is known, so later scrapes skip looking for it.
+    model_known: AtomicBool,
 }
 
 impl Shared {
@@ -206,6 +208,7 @@ impl Shared {
             return Ok(());
         }
         m.model_name = Some(name.to_string());
+        self.model_known.store(true, Ordering::Relaxed);
         write_manifest(&self.dir, &m)
     }
 }
@@ -293,6 +296,7 @@ impl Recorder {
             stop: StopHandle::new(),
             counters: Counters::default(),
             manifest: Mutex::new(manifest),
+            model_known: AtomicBool::new(false),
         });
         let mut recorder = Recorder {
             shared: Arc::clone(&shared),
