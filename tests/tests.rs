@@ -1,1 +1,3 @@
 //! Integration tests: one binary, modules per area.
+
+mod record;

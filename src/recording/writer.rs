@@ -1,12 +1,24 @@
-//! Writers for the scrape/sample files and the GPU files. (Stub: to be written.)
+//! Writers for the scrape/sample files and the GPU files, and the atomic manifest write.
 //!
 //! Each writer buffers one segment in memory and writes it as one Parquet file per table when
-//! it rotates, through a temporary name and a rename, so a crash never leaves a half file under
-//! a real name.
+//! it rotates: to a hidden temporary name, footer written by `close()`, fsynced, then renamed.
+//! A crash therefore loses at most the segment in memory and never leaves a half-written file
+//! under a real name; a leftover `.…tmp` file is what an interrupted write looks like.
 
+mod segment;
+
+use super::schema::{self, Table};
 use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta};
 use crate::promtext::Exposition;
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use parquet::arrow::ArrowWriter;
+use segment::ScrapeSegment;
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A file that a rotation wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,23 +29,124 @@ pub struct WrittenFile {
     pub bytes: u64,
 }
 
-/// Writes `manifest.json` atomically (temporary file + rename).
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RecordingError + '_ {
+    move |source| RecordingError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn pq_err(path: &Path, e: impl std::fmt::Display) -> RecordingError {
+    RecordingError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Makes renames inside `dir` durable. Directories cannot be opened for sync on every
+/// platform; where that fails, the rename is still atomic, only its durability is weaker.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `bytes` to `dir/name` through `dir/.name.tmp`, fsync and rename.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RecordingError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    sync_dir(dir);
+    result
+}
+
+/// Writes `manifest.json` atomically (temporary file + fsync + rename), pretty-printed.
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), RecordingError> {
-    let _ = (dir, manifest);
-    todo!()
+    let path = dir.join(schema::MANIFEST_FILE);
+    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| RecordingError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    json.push(b'\n');
+    write_atomic(dir, schema::MANIFEST_FILE, &json)
+}
+
+/// Writes one batch as segment `n` of `table` in `dir`, atomically.
+fn write_segment(
+    dir: &Path,
+    table: Table,
+    n: u64,
+    batch: &RecordBatch,
+) -> Result<WrittenFile, RecordingError> {
+    write_segment_with(dir, table, n, batch, schema::writer_properties(table))
+}
+
+fn write_segment_with(
+    dir: &Path,
+    table: Table,
+    n: u64,
+    batch: &RecordBatch,
+    props: parquet::file::properties::WriterProperties,
+) -> Result<WrittenFile, RecordingError> {
+    let tmp = dir.join(table.temp_file_name(n));
+    let path = dir.join(table.file_name(n));
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = ArrowWriter::try_new(&mut file, batch.schema(), Some(props))
+            .map_err(|e| pq_err(&tmp, e))?;
+        w.write(batch).map_err(|e| pq_err(&tmp, e))?;
+        // close() writes the footer; without it the file is unreadable.
+        w.close().map_err(|e| pq_err(&tmp, e))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        let bytes = file.metadata().map_err(io_err(&tmp))?.len();
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(WrittenFile { path, bytes })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The segment number after the highest one of `tables` already in `dir`, so that a writer
+/// opened on a directory that already holds segments never overwrites one.
+fn first_free_segment(dir: &Path, tables: &[Table]) -> Result<u64, RecordingError> {
+    let mut next = 0;
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        if let Some((t, n)) = entry.file_name().to_str().and_then(Table::parse_file_name) {
+            if tables.contains(&t) {
+                next = next.max(n.saturating_add(1));
+            }
+        }
+    }
+    Ok(next)
 }
 
 /// Buffers scrape attempts and their samples; writes `scrapes-NNNNNN.parquet` and
 /// `samples-NNNNNN.parquet` at each rotation.
 pub struct ScrapeWriter {
-    _dir: PathBuf,
+    dir: PathBuf,
+    next_segment: u64,
+    segment: ScrapeSegment,
 }
 
 impl ScrapeWriter {
-    /// A writer into `dir` (which must exist), starting at segment 0.
+    /// A writer into `dir` (which must exist), starting at segment 0 (or, if `dir` already
+    /// holds scrape or sample segments, after the highest of them).
     pub fn new(dir: &Path) -> Result<Self, RecordingError> {
         Ok(ScrapeWriter {
-            _dir: dir.to_path_buf(),
+            dir: dir.to_path_buf(),
+            next_segment: first_free_segment(dir, &[Table::Scrapes, Table::Samples])?,
+            segment: ScrapeSegment::default(),
         })
     }
 
@@ -44,47 +157,388 @@ impl ScrapeWriter {
         meta: &ScrapeMeta,
         exposition: Option<&Exposition<'_>>,
     ) -> Result<(), RecordingError> {
-        let _ = (meta, exposition);
-        todo!()
+        self.segment.push(meta, exposition);
+        Ok(())
     }
 
-    /// Writes the buffered segment (if it holds anything) and starts the next one.
+    /// Number of sample rows buffered in the current segment.
+    pub fn buffered_samples(&self) -> usize {
+        self.segment.sample_rows()
+    }
+
+    /// Writes the buffered segment (if it holds anything) and starts the next one. The
+    /// samples file is renamed into place before the scrapes file, so a crash between the two
+    /// leaves samples without their scrapes (reported by the reader), never scrapes that
+    /// silently lack samples. On error the segment is dropped, so memory stays bounded when
+    /// the disk is full.
     pub fn rotate(&mut self) -> Result<Vec<WrittenFile>, RecordingError> {
-        todo!()
+        if self.segment.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seg = std::mem::take(&mut self.segment);
+        let n = self.next_segment;
+        self.next_segment += 1;
+        let mut written = Vec::with_capacity(2);
+        if seg.sample_rows() > 0 {
+            let path = self.dir.join(Table::Samples.file_name(n));
+            let batch = seg.samples_batch().map_err(|e| pq_err(&path, e))?;
+            written.push(write_segment(&self.dir, Table::Samples, n, &batch)?);
+        }
+        let path = self.dir.join(Table::Scrapes.file_name(n));
+        let batch = seg.scrapes_batch().map_err(|e| pq_err(&path, e))?;
+        written.push(write_segment(&self.dir, Table::Scrapes, n, &batch)?);
+        sync_dir(&self.dir);
+        Ok(written)
     }
 
     /// Writes what is buffered and closes the writer.
-    pub fn finish(self) -> Result<Vec<WrittenFile>, RecordingError> {
-        todo!()
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, RecordingError> {
+        self.rotate()
     }
 }
 
 /// Buffers GPU polls; writes `gpu-NNNNNN.parquet` at each rotation.
 pub struct GpuWriter {
-    _dir: PathBuf,
+    dir: PathBuf,
+    next_segment: u64,
+    polls: Vec<GpuPoll>,
 }
 
 impl GpuWriter {
-    /// A writer into `dir` (which must exist), starting at segment 0.
+    /// A writer into `dir` (which must exist), starting at segment 0 (or, if `dir` already
+    /// holds GPU segments, after the highest of them).
     pub fn new(dir: &Path) -> Result<Self, RecordingError> {
         Ok(GpuWriter {
-            _dir: dir.to_path_buf(),
+            dir: dir.to_path_buf(),
+            next_segment: first_free_segment(dir, &[Table::Gpu])?,
+            polls: Vec::new(),
         })
     }
 
     /// Adds one poll of one GPU.
     pub fn push(&mut self, poll: &GpuPoll) -> Result<(), RecordingError> {
-        let _ = poll;
-        todo!()
+        self.polls.push(poll.clone());
+        Ok(())
     }
 
-    /// Writes the buffered segment (if it holds anything) and starts the next one.
+    /// Writes the buffered segment (if it holds anything) and starts the next one. On error
+    /// the segment is dropped.
     pub fn rotate(&mut self) -> Result<Vec<WrittenFile>, RecordingError> {
-        todo!()
+        if self.polls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let polls = std::mem::take(&mut self.polls);
+        let n = self.next_segment;
+        self.next_segment += 1;
+        let path = self.dir.join(Table::Gpu.file_name(n));
+        let batch = gpu_batch(&polls).map_err(|e| pq_err(&path, e))?;
+        let written = write_segment(&self.dir, Table::Gpu, n, &batch)?;
+        sync_dir(&self.dir);
+        Ok(vec![written])
     }
 
     /// Writes what is buffered and closes the writer.
-    pub fn finish(self) -> Result<Vec<WrittenFile>, RecordingError> {
-        todo!()
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, RecordingError> {
+        self.rotate()
+    }
+}
+
+fn gpu_batch(p: &[GpuPoll]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let u32s = |f: fn(&GpuPoll) -> Option<u32>| -> ArrayRef {
+        Arc::new(p.iter().map(f).collect::<UInt32Array>())
+    };
+    let u64s = |f: fn(&GpuPoll) -> Option<u64>| -> ArrayRef {
+        Arc::new(p.iter().map(f).collect::<UInt64Array>())
+    };
+    let f64s = |f: fn(&GpuPoll) -> Option<f64>| -> ArrayRef {
+        Arc::new(p.iter().map(f).collect::<Float64Array>())
+    };
+    let i64s = |f: fn(&GpuPoll) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(p.iter().map(f)))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(p.iter().map(|g| g.seq))),
+        Arc::new(UInt32Array::from_iter_values(p.iter().map(|g| g.gpu_index))),
+        i64s(|g| g.requested_at.0),
+        i64s(|g| g.completed_at.0),
+        i64s(|g| g.requested_mono.0),
+        i64s(|g| g.completed_mono.0),
+        u32s(|g| g.metrics.util_pct),
+        u32s(|g| g.metrics.mem_util_pct),
+        f64s(|g| g.metrics.power_w),
+        f64s(|g| g.metrics.power_limit_w),
+        u64s(|g| g.metrics.vram_used_bytes),
+        u64s(|g| g.metrics.vram_total_bytes),
+        u32s(|g| g.metrics.temperature_c),
+        u32s(|g| g.metrics.sm_clock_mhz),
+        Arc::new(
+            p.iter()
+                .map(|g| g.metrics.error.as_deref())
+                .collect::<StringArray>(),
+        ),
+    ];
+    RecordBatch::try_new(Table::Gpu.schema(), cols)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{self, ok_meta, Synth};
+    use super::*;
+    use crate::recording::ScrapeStatus;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, UInt64Type};
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn read_batch(path: &Path) -> RecordBatch {
+        let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+        let batches: Vec<RecordBatch> = b
+            .with_batch_size(1 << 20)
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        assert_eq!(batches.len(), 1);
+        batches.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn manifest_write_is_atomic_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = testutil::manifest();
+        write_manifest(dir.path(), &m).unwrap();
+        m.stop_reason = None;
+        m.totals = None;
+        // A rewrite replaces the file whole and leaves no temporary behind.
+        write_manifest(dir.path(), &m).unwrap();
+        assert_eq!(names(dir.path()), vec!["manifest.json"]);
+        let text = fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+        assert!(
+            text.contains("\n  \"format_version\": \"1.0\""),
+            "not pretty: {text}"
+        );
+        let back: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn empty_segments_write_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ScrapeWriter::new(dir.path()).unwrap();
+        assert!(w.rotate().unwrap().is_empty());
+        let g = GpuWriter::new(dir.path()).unwrap();
+        assert!(g.finish().unwrap().is_empty());
+        assert!(w.finish().unwrap().is_empty());
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn rotation_names_files_and_skips_empty_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ScrapeWriter::new(dir.path()).unwrap();
+        let e = testutil::hostile(0);
+        w.push(&ok_meta(0, e.sample_count()), Some(&e)).unwrap();
+        let first = w.rotate().unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].path, dir.path().join("samples-000000.parquet"));
+        assert_eq!(first[1].path, dir.path().join("scrapes-000000.parquet"));
+        for f in &first {
+            assert_eq!(f.bytes, fs::metadata(&f.path).unwrap().len());
+        }
+        // A segment of failed scrapes only has no samples file.
+        w.push(&testutil::failed_meta(1, ScrapeStatus::Timeout), None)
+            .unwrap();
+        let second = w.finish().unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].path, dir.path().join("scrapes-000001.parquet"));
+        let mut g = GpuWriter::new(dir.path()).unwrap();
+        g.push(&testutil::gpu_poll(0, 0, false)).unwrap();
+        g.rotate().unwrap();
+        g.push(&testutil::gpu_poll(1, 0, true)).unwrap();
+        g.finish().unwrap();
+        assert_eq!(
+            names(dir.path()),
+            vec![
+                "gpu-000000.parquet",
+                "gpu-000001.parquet",
+                "samples-000000.parquet",
+                "scrapes-000000.parquet",
+                "scrapes-000001.parquet"
+            ]
+        );
+        // A writer reopened on the same directory continues the numbering.
+        let mut w = ScrapeWriter::new(dir.path()).unwrap();
+        w.push(&testutil::failed_meta(2, ScrapeStatus::Connect), None)
+            .unwrap();
+        assert_eq!(
+            w.finish().unwrap()[0].path,
+            dir.path().join("scrapes-000002.parquet")
+        );
+        let mut g = GpuWriter::new(dir.path()).unwrap();
+        g.push(&testutil::gpu_poll(2, 0, true)).unwrap();
+        assert_eq!(
+            g.finish().unwrap()[0].path,
+            dir.path().join("gpu-000002.parquet")
+        );
+    }
+
+    #[test]
+    fn samples_are_series_major_with_format_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ScrapeWriter::new(dir.path()).unwrap();
+        let mut synth = Synth::new(7);
+        for seq in 0..3 {
+            synth.step(true);
+            let e = synth.exposition();
+            w.push(&ok_meta(seq, e.sample_count()), Some(&e)).unwrap();
+        }
+        assert_eq!(w.buffered_samples(), 3 * 425);
+        w.finish().unwrap();
+        let path = dir.path().join("samples-000000.parquet");
+        let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let kv = meta
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap()
+            .clone();
+        assert!(kv
+            .iter()
+            .any(|e| e.key == schema::VERSION_KEY
+                && e.value.as_deref() == Some(schema::FORMAT_VERSION)));
+        assert!(kv
+            .iter()
+            .any(|e| e.key == schema::TABLE_KEY && e.value.as_deref() == Some("samples")));
+        assert_eq!(meta.metadata().num_row_groups(), 1);
+        let b = read_batch(&path);
+        let seq = b
+            .column_by_name("scrape_seq")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
+        let want: Vec<u64> = (0..425).flat_map(|_| [0, 1, 2]).collect();
+        assert_eq!(seq.values().to_vec(), want);
+        // Each series' three rows are adjacent: series 25 (rows 75..78) is the first
+        // histogram's `_sum`, after its 25 buckets.
+        let name = b
+            .column_by_name("name")
+            .unwrap()
+            .as_dictionary::<Int32Type>();
+        let name_at = |row: usize| {
+            name.values()
+                .as_string::<i32>()
+                .value(name.keys().value(row) as usize)
+                .to_string()
+        };
+        assert_eq!(name_at(74), "vllm:synthetic_latency_0_seconds_bucket");
+        for row in 75..78 {
+            assert_eq!(name_at(row), "vllm:synthetic_latency_0_seconds_sum");
+        }
+        let le = b
+            .column_by_name("le")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!(
+            (le.value(0), le.value(72), le.is_null(75)),
+            (0.001, f64::INFINITY, true)
+        );
+        let labels = b
+            .column_by_name("labels")
+            .unwrap()
+            .as_dictionary::<Int32Type>();
+        // The first series is the first bucket of the first histogram, its `le` moved out.
+        let values = labels.values().as_string::<i32>();
+        assert_eq!(
+            values.value(labels.keys().value(0) as usize),
+            "engine=\"0\",model_name=\"meta-llama/Llama-3.1-8B\""
+        );
+    }
+
+    /// Writes `minutes` one-minute segments of synthetic 4 Hz scrapes, the way `ScrapeWriter`
+    /// does but with the given `value` encoding and zstd level; returns (samples, bytes of
+    /// samples+scrapes files, push seconds, rotate seconds).
+    #[allow(clippy::disallowed_methods)] // timing a measurement, not recording data
+    fn synthetic(
+        dir: &Path,
+        minutes: u64,
+        load: fn(u64) -> bool,
+        enc: schema::ValueEncoding,
+        level: i32,
+    ) -> (u64, u64, f64, f64) {
+        use std::time::Instant;
+        let mut synth = Synth::new(42);
+        let (mut samples, mut bytes, mut push_s, mut rotate_s) = (0u64, 0u64, 0.0, 0.0);
+        for minute in 0..minutes {
+            let mut seg = ScrapeSegment::default();
+            for i in 0..240 {
+                let seq = minute * 240 + i;
+                synth.step(load(seq));
+                let e = synth.exposition();
+                samples += e.sample_count() as u64;
+                let t = Instant::now();
+                seg.push(&ok_meta(seq, e.sample_count()), Some(&e));
+                push_s += t.elapsed().as_secs_f64();
+            }
+            let t = Instant::now();
+            for table in [Table::Samples, Table::Scrapes] {
+                let batch = match table {
+                    Table::Samples => seg.samples_batch().unwrap(),
+                    _ => seg.scrapes_batch().unwrap(),
+                };
+                let props = schema::writer_properties_with(table, enc, level);
+                bytes += write_segment_with(dir, table, minute, &batch, props)
+                    .unwrap()
+                    .bytes;
+            }
+            rotate_s += t.elapsed().as_secs_f64();
+        }
+        (samples, bytes, push_s, rotate_s)
+    }
+
+    /// Size and speed of the format on synthetic data. Run with
+    /// `cargo test --release --lib size_report -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, prints a report"]
+    fn size_report() {
+        type Scenario = (&'static str, fn(u64) -> bool);
+        let scenarios: [Scenario; 3] = [
+            ("idle", |_| false),
+            ("load", |_| true),
+            ("mixed", |s| (s / 480) % 2 == 1),
+        ];
+        for enc in [
+            schema::ValueEncoding::Plain,
+            schema::ValueEncoding::ByteStreamSplit,
+            schema::ValueEncoding::Dictionary,
+        ] {
+            for level in [1, 3, 6, 9] {
+                for (name, load) in scenarios {
+                    let dir = tempfile::tempdir().unwrap();
+                    let minutes = 10;
+                    let (samples, bytes, push_s, rotate_s) =
+                        synthetic(dir.path(), minutes, load, enc, level);
+                    let scrapes = minutes as f64 * 240.0;
+                    println!(
+                        "{enc:?} zstd {level} {name}: {:.3} B/sample; push {:.1} us/scrape; \
+                         rotate {:.1} ms/minute = {:.1} us/scrape",
+                        bytes as f64 / samples as f64,
+                        push_s / scrapes * 1e6,
+                        rotate_s / minutes as f64 * 1e3,
+                        rotate_s / scrapes * 1e6,
+                    );
+                }
+            }
+        }
     }
 }

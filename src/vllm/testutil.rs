@@ -20,6 +20,7 @@ pub fn series(
     SeriesInfo {
         family: family.into(),
         metric_type: t,
+        help: None,
         name: name.into(),
         labels: labels.into(),
         le,

@@ -1,0 +1,358 @@
+//! Decoding one Parquet file of each table into plain rows. Every check that can fail on a
+//! damaged or foreign file returns a message (which the reader files under that file's name)
+//! instead of panicking; only an unsupported format version is fatal for the whole read.
+
+use crate::gpu::GpuMetrics;
+use crate::promtext::MetricType;
+use crate::recording::schema::{self, col, Table};
+use crate::recording::{GpuPoll, RecordingError, ScrapeMeta, ScrapeStatus};
+use crate::units::{MonoNs, WallNs};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a file was not read.
+pub(super) enum Problem {
+    /// The whole read must fail (an unsupported format version).
+    Fatal(RecordingError),
+    /// This file is skipped; the message says why.
+    Damaged(String),
+}
+
+impl From<String> for Problem {
+    fn from(s: String) -> Self {
+        Problem::Damaged(s)
+    }
+}
+
+/// What a file yielded: its rows plus notes about values it had to reinterpret.
+pub(super) struct Decoded<T> {
+    pub rows: T,
+    pub row_count: u64,
+    pub notes: Vec<String>,
+}
+
+/// Opens `path`, checks its format version and table, and returns all its record batches.
+fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let kv = builder.metadata().file_metadata().key_value_metadata();
+    let lookup = |key: &str| {
+        kv.and_then(|kv| kv.iter().find(|e| e.key == key))
+            .and_then(|e| e.value.clone())
+    };
+    let Some(version) = lookup(schema::VERSION_KEY) else {
+        return Err(format!(
+            "no `{}` metadata: not a recording file",
+            schema::VERSION_KEY
+        )
+        .into());
+    };
+    if schema::major_of(&version) != Some(schema::FORMAT_MAJOR) {
+        return Err(Problem::Fatal(RecordingError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: schema::FORMAT_MAJOR,
+        }));
+    }
+    if let Some(t) = lookup(schema::TABLE_KEY) {
+        if t != table.as_str() {
+            return Err(
+                format!("holds table `{t}`, but its name says `{}`", table.as_str()).into(),
+            );
+        }
+    }
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch.map_err(|e| format!("damaged data: {e}"))?);
+    }
+    Ok(batches)
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> {
+    b.column_by_name(name)
+        .map(|a| a.as_ref())
+        .ok_or_else(|| format!("no column `{name}`"))
+}
+
+/// A column of type `T` that may hold nulls.
+fn prim<'a, T: ArrowPrimitiveType>(
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a PrimitiveArray<T>, String> {
+    let a = column(b, name)?;
+    a.as_primitive_opt::<T>().ok_or_else(|| {
+        format!(
+            "column `{name}` is {}, expected {}",
+            a.data_type(),
+            T::DATA_TYPE
+        )
+    })
+}
+
+/// A column of type `T` that must not hold nulls.
+fn required<'a, T: ArrowPrimitiveType>(
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a PrimitiveArray<T>, String> {
+    let a = prim::<T>(b, name)?;
+    if a.null_count() > 0 {
+        return Err(format!("column `{name}` holds nulls"));
+    }
+    Ok(a)
+}
+
+fn opt<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, i: usize) -> Option<T::Native> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// A string column, dictionary-encoded (as written) or plain (as a foreign tool may rewrite it).
+enum StrCol<'a> {
+    Dict(&'a PrimitiveArray<Int32Type>, &'a StringArray),
+    Plain(&'a StringArray),
+}
+
+impl<'a> StrCol<'a> {
+    fn new(b: &'a RecordBatch, name: &str) -> Result<Self, String> {
+        let a = column(b, name)?;
+        if let Some(d) = a.as_dictionary_opt::<Int32Type>() {
+            if let Some(v) = d.values().as_string_opt::<i32>() {
+                return Ok(StrCol::Dict(d.keys(), v));
+            }
+        }
+        if let Some(s) = a.as_string_opt::<i32>() {
+            return Ok(StrCol::Plain(s));
+        }
+        Err(format!(
+            "column `{name}` is {}, expected a string",
+            a.data_type()
+        ))
+    }
+
+    fn get(&self, i: usize) -> Result<Option<&'a str>, String> {
+        match self {
+            StrCol::Plain(s) => Ok(s.is_valid(i).then(|| s.value(i))),
+            StrCol::Dict(keys, values) => {
+                if !keys.is_valid(i) {
+                    return Ok(None);
+                }
+                let k = usize::try_from(keys.value(i))
+                    .ok()
+                    .filter(|&k| k < values.len())
+                    .ok_or_else(|| format!("row {i}: dictionary key out of range"))?;
+                Ok(values.is_valid(k).then(|| values.value(k)))
+            }
+        }
+    }
+
+    fn required(&self, i: usize, name: &str) -> Result<&'a str, String> {
+        self.get(i)?
+            .ok_or_else(|| format!("row {i}: `{name}` is null"))
+    }
+}
+
+/// Reads a `scrapes-*.parquet` file.
+pub(super) fn read_scrapes(path: &Path) -> Result<Decoded<Vec<ScrapeMeta>>, Problem> {
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let mut unknown_status = 0u64;
+    for b in read_batches(path, Table::Scrapes)? {
+        let seq = required::<UInt64Type>(&b, col::SEQ)?;
+        let t: [&PrimitiveArray<Int64Type>; 4] = [
+            required(&b, col::REQUESTED_AT_NS)?,
+            required(&b, col::COMPLETED_AT_NS)?,
+            required(&b, col::REQUESTED_MONO_NS)?,
+            required(&b, col::COMPLETED_MONO_NS)?,
+        ];
+        let status = StrCol::new(&b, col::STATUS)?;
+        let http = prim::<UInt16Type>(&b, col::HTTP_STATUS)?;
+        let error = StrCol::new(&b, col::ERROR)?;
+        let body = prim::<UInt64Type>(&b, col::BODY_BYTES)?;
+        let count = prim::<UInt64Type>(&b, col::SAMPLE_COUNT)?;
+        for i in 0..b.num_rows() {
+            let s = status.required(i, col::STATUS)?;
+            let status = ScrapeStatus::from_name(s).unwrap_or_else(|| {
+                unknown_status += 1;
+                ScrapeStatus::Other
+            });
+            rows.push(ScrapeMeta {
+                seq: seq.value(i),
+                requested_at: WallNs(t[0].value(i)),
+                completed_at: WallNs(t[1].value(i)),
+                requested_mono: MonoNs(t[2].value(i)),
+                completed_mono: MonoNs(t[3].value(i)),
+                status,
+                http_status: opt(http, i),
+                error: error.get(i)?.map(str::to_string),
+                body_bytes: opt(body, i),
+                sample_count: opt(count, i),
+            });
+        }
+    }
+    if unknown_status > 0 {
+        notes.push(format!(
+            "{unknown_status} rows with an unknown status read as `other`"
+        ));
+    }
+    Ok(Decoded {
+        row_count: rows.len() as u64,
+        rows,
+        notes,
+    })
+}
+
+/// A series as stored in one file: family, type, help, name, labels, le.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct SeriesKey {
+    pub family: Arc<str>,
+    pub metric_type: MetricType,
+    pub help: Option<Arc<str>>,
+    pub name: Arc<str>,
+    pub labels: Arc<str>,
+    /// `le` as bits, so NaN-free floats hash and compare exactly.
+    pub le: Option<u64>,
+}
+
+/// A samples file: its distinct series (file-local ids) and its rows in file order.
+pub(super) struct SamplesData {
+    pub series: Vec<SeriesKey>,
+    /// `(scrape_seq, local series id, value, timestamp_ms)`.
+    pub rows: Vec<(u64, u32, f64, Option<i64>)>,
+}
+
+/// A row's series as read: family, type, name, labels; help; `le` bits; and its local id.
+type RowKey<'a> = ([&'a str; 4], Option<&'a str>, Option<u64>, u32);
+
+/// Reads a `samples-*.parquet` file.
+pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem> {
+    let mut data = SamplesData {
+        series: Vec::new(),
+        rows: Vec::new(),
+    };
+    let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
+    let mut unknown_types = 0u64;
+    for b in read_batches(path, Table::Samples)? {
+        let seq = required::<UInt64Type>(&b, col::SCRAPE_SEQ)?;
+        let family = StrCol::new(&b, col::FAMILY)?;
+        let ftype = StrCol::new(&b, col::FAMILY_TYPE)?;
+        let help = StrCol::new(&b, col::HELP)?;
+        let name = StrCol::new(&b, col::NAME)?;
+        let labels = StrCol::new(&b, col::LABELS)?;
+        let le = prim::<Float64Type>(&b, col::LE)?;
+        let value = required::<Float64Type>(&b, col::VALUE)?;
+        let ts = prim::<Int64Type>(&b, col::TIMESTAMP_MS)?;
+        // Rows come series-major, so consecutive rows usually share a series: compare with
+        // the previous row's strings before paying for a hash lookup.
+        let mut prev: Option<RowKey<'_>> = None;
+        for i in 0..b.num_rows() {
+            let strs = [
+                family.required(i, col::FAMILY)?,
+                ftype.required(i, col::FAMILY_TYPE)?,
+                name.required(i, col::NAME)?,
+                labels.required(i, col::LABELS)?,
+            ];
+            let h = help.get(i)?;
+            let l = opt(le, i).map(f64::to_bits);
+            let id = match prev {
+                Some((p, ph, pl, id)) if p == strs && ph == h && pl == l => id,
+                _ => {
+                    let metric_type = MetricType::from_keyword(strs[1]).unwrap_or_else(|| {
+                        unknown_types += 1;
+                        MetricType::Unknown
+                    });
+                    let key = SeriesKey {
+                        family: strs[0].into(),
+                        metric_type,
+                        help: h.map(Arc::from),
+                        name: strs[2].into(),
+                        labels: strs[3].into(),
+                        le: l,
+                    };
+                    let next = u32::try_from(data.series.len())
+                        .map_err(|_| "too many series".to_string())?;
+                    let id = *ids.entry(key.clone()).or_insert(next);
+                    if id == next {
+                        data.series.push(key);
+                    }
+                    id
+                }
+            };
+            prev = Some((strs, h, l, id));
+            data.rows
+                .push((seq.value(i), id, value.value(i), opt(ts, i)));
+        }
+    }
+    let mut notes = Vec::new();
+    if unknown_types > 0 {
+        notes.push(format!(
+            "{unknown_types} series with an unknown family_type read as `untyped`"
+        ));
+    }
+    Ok(Decoded {
+        row_count: data.rows.len() as u64,
+        rows: data,
+        notes,
+    })
+}
+
+/// Reads a `gpu-*.parquet` file.
+pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
+    let mut rows = Vec::new();
+    for b in read_batches(path, Table::Gpu)? {
+        let seq = required::<UInt64Type>(&b, col::SEQ)?;
+        let index = required::<UInt32Type>(&b, col::GPU_INDEX)?;
+        let t: [&PrimitiveArray<Int64Type>; 4] = [
+            required(&b, col::REQUESTED_AT_NS)?,
+            required(&b, col::COMPLETED_AT_NS)?,
+            required(&b, col::REQUESTED_MONO_NS)?,
+            required(&b, col::COMPLETED_MONO_NS)?,
+        ];
+        let util = prim::<UInt32Type>(&b, col::UTIL_PCT)?;
+        let mem_util = prim::<UInt32Type>(&b, col::MEM_UTIL_PCT)?;
+        let power = prim::<Float64Type>(&b, col::POWER_W)?;
+        let limit = prim::<Float64Type>(&b, col::POWER_LIMIT_W)?;
+        let used = prim::<UInt64Type>(&b, col::VRAM_USED_BYTES)?;
+        let total = prim::<UInt64Type>(&b, col::VRAM_TOTAL_BYTES)?;
+        let temp = prim::<UInt32Type>(&b, col::TEMPERATURE_C)?;
+        let clock = prim::<UInt32Type>(&b, col::SM_CLOCK_MHZ)?;
+        let error = StrCol::new(&b, col::ERROR)?;
+        for i in 0..b.num_rows() {
+            rows.push(GpuPoll {
+                seq: seq.value(i),
+                gpu_index: index.value(i),
+                requested_at: WallNs(t[0].value(i)),
+                completed_at: WallNs(t[1].value(i)),
+                requested_mono: MonoNs(t[2].value(i)),
+                completed_mono: MonoNs(t[3].value(i)),
+                metrics: GpuMetrics {
+                    util_pct: opt(util, i),
+                    mem_util_pct: opt(mem_util, i),
+                    power_w: opt(power, i),
+                    power_limit_w: opt(limit, i),
+                    vram_used_bytes: opt(used, i),
+                    vram_total_bytes: opt(total, i),
+                    temperature_c: opt(temp, i),
+                    sm_clock_mhz: opt(clock, i),
+                    error: error.get(i)?.map(str::to_string),
+                },
+            });
+        }
+    }
+    Ok(Decoded {
+        row_count: rows.len() as u64,
+        rows,
+        notes: Vec::new(),
+    })
+}

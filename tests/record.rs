@@ -1,0 +1,555 @@
+//! The recorder end to end against a scripted HTTP server and a fake GPU: every kind of failed
+//! scrape is a row and recording goes on, one GET per tick, no schedule drift, rotation,
+//! `--duration`, and a SIGKILLed recorder leaving only whole files.
+
+mod server;
+
+use profile::gpu::fake::FakeGpuSource;
+use profile::gpu::GpuMetrics;
+use profile::record::{record, RecordConfig, RecordError, Recorder, StopReason};
+use profile::recording::{self, Recording, ScrapeStatus};
+use server::{Reply, TestServer};
+use std::path::Path;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// The wall clock, for measuring how long a run took (tests may read it).
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn config(server: &TestServer, dir: &Path, interval_ms: u64, duration_ms: u64) -> RecordConfig {
+    let mut c = RecordConfig::new(server.url());
+    c.out_dir = Some(dir.to_path_buf());
+    c.interval = Duration::from_millis(interval_ms);
+    c.timeout = Duration::from_millis(interval_ms * 8 / 10);
+    c.duration = Some(Duration::from_millis(duration_ms));
+    c
+}
+
+fn statuses(rec: &Recording) -> Vec<ScrapeStatus> {
+    rec.scrapes.iter().map(|s| s.meta.status).collect()
+}
+
+fn files_named(dir: &Path, prefix: &str) -> Vec<String> {
+    // A directory not created yet holds no files.
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".parquet"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn records_scrapes_and_gpu_polls_one_get_per_tick() {
+    let server = TestServer::start(|_| Reply::Metrics);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = config(&server, &dir, 50, 1000);
+    c.rotate = 300 * MS;
+    c.bearer_token = Some("t0ken".into());
+    // GPU 1 never reports its temperature and fails one poll in three.
+    let unsupported = GpuMetrics {
+        temperature_c: None,
+        ..FakeGpuSource::plausible(0)
+    };
+    let failing = GpuMetrics {
+        error: Some("power: GPU lost".into()),
+        power_w: None,
+        ..unsupported.clone()
+    };
+    let gpu = FakeGpuSource::new(vec![
+        FakeGpuSource::device(0, "Fake A"),
+        FakeGpuSource::device(1, "Fake B"),
+    ])
+    .with_script(1, vec![unsupported.clone(), unsupported, failing]);
+
+    let t0 = now();
+    let summary = record(c, Some(Box::new(gpu))).unwrap();
+    let took = t0.elapsed();
+    // `--duration` stops on time: not before, and not long after.
+    assert!(took >= 1000 * MS && took < 1600 * MS, "took {took:?}");
+    assert_eq!(summary.stop_reason, StopReason::Duration);
+
+    let rec = recording::open(&dir).unwrap();
+    let m = &rec.manifest;
+    assert_eq!(m.stop_reason.as_deref(), Some("duration"));
+    assert!(m.stopped_at_ns.is_some_and(|t| t > m.started_at_ns));
+    assert_eq!(m.vllm_version.as_deref(), Some("0.32.0-test"));
+    assert_eq!(m.model_name.as_deref(), Some("tiny-llama"));
+    assert_eq!(m.interval_ms, 50);
+    assert_eq!(m.gpus.len(), 2);
+    assert_eq!(m.driver_version.as_deref(), Some("fake-1.0"));
+    let totals = m.totals.as_ref().expect("totals at a clean stop");
+
+    // One GET per tick: the server saw exactly as many requests as there are rows, and the
+    // rows' seq numbers are distinct ticks before the end of the duration.
+    let n = rec.scrapes.len();
+    assert_eq!(server.metrics_requests(), n);
+    assert!((15..=20).contains(&n), "{n} scrapes in 1 s at 50 ms");
+    assert_eq!(totals.scrapes, n as u64);
+    assert_eq!(totals.scrapes_failed, 0);
+    assert!(statuses(&rec).iter().all(|s| *s == ScrapeStatus::Ok));
+    let seqs: Vec<u64> = rec.scrapes.iter().map(|s| s.meta.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && *seqs.last().unwrap() < 20,
+        "{seqs:?}"
+    );
+    assert!(rec
+        .scrapes
+        .iter()
+        .all(|s| s.meta.sample_count.unwrap_or(0) > 0 && !s.samples.is_empty()));
+    assert_eq!(
+        totals.samples,
+        rec.scrapes
+            .iter()
+            .map(|s| s.samples.len() as u64)
+            .sum::<u64>()
+    );
+    for s in &rec.scrapes {
+        assert!(s.meta.completed_mono >= s.meta.requested_mono);
+        assert!(s.meta.completed_at >= s.meta.requested_at);
+    }
+
+    // Headers: the bearer token, and no Accept header (vLLM then answers text 0.0.4).
+    let hits = server.hits();
+    assert!(hits.iter().all(|h| h.accept.is_none()), "{:?}", hits[0]);
+    assert!(hits
+        .iter()
+        .all(|h| h.authorization.as_deref() == Some("Bearer t0ken")));
+
+    // GPU rows: both devices every round; the unsupported field reads back None, not 0.
+    assert_eq!(totals.gpu_polls as usize * 2, rec.gpu_polls.len());
+    assert!(totals.gpu_polls >= 15, "{totals:?}");
+    let gpu1: Vec<_> = rec.gpu_polls.iter().filter(|p| p.gpu_index == 1).collect();
+    assert!(gpu1.iter().all(|p| p.metrics.temperature_c.is_none()));
+    assert!(gpu1
+        .iter()
+        .any(|p| p.metrics.error.is_some() && p.metrics.power_w.is_none()));
+    assert!(gpu1
+        .iter()
+        .any(|p| p.metrics.error.is_none() && p.metrics.power_w.is_some()));
+    let gpu0: Vec<_> = rec.gpu_polls.iter().filter(|p| p.gpu_index == 0).collect();
+    assert!(gpu0.iter().all(|p| p.metrics.temperature_c.is_some()));
+
+    // Rotation every 300 ms over 1 s: several files of each kind, all readable.
+    assert!(
+        files_named(&dir, "scrapes-").len() >= 3,
+        "{:?}",
+        files_named(&dir, "")
+    );
+    assert!(files_named(&dir, "samples-").len() >= 3);
+    assert!(files_named(&dir, "gpu-").len() >= 3);
+    assert!(
+        rec.files.iter().all(|f| f.problem.is_none()),
+        "{:?}",
+        rec.files
+    );
+    assert_eq!(
+        totals.bytes_written,
+        summary.files.iter().map(|f| f.bytes).sum::<u64>()
+    );
+    assert!(totals.bytes_written > 0);
+}
+
+#[test]
+fn every_failure_is_a_row_and_recording_goes_on() {
+    // Requests 3..=8 fail in every way; after request 8 the server refuses connections
+    // for 250 ms; then it answers again.
+    let server = TestServer::start(|n| match n {
+        3 => Reply::Status(500),
+        4 => Reply::Garbage,
+        5 => Reply::NotUtf8,
+        6 => Reply::Stall(Duration::from_millis(400)),
+        7 => Reply::Oversize(300 * 1024),
+        8 => Reply::ThenRefuse(Duration::from_millis(250)),
+        _ => Reply::Metrics,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = config(&server, &dir, 100, 2000);
+    c.max_body_bytes = 256 * 1024;
+    let summary = record(c, None).unwrap();
+
+    let rec = recording::open(&dir).unwrap();
+    let st = statuses(&rec);
+    use ScrapeStatus::*;
+    assert_eq!(
+        &st[..9],
+        &[Ok, Ok, Ok, HttpStatus, Parse, Parse, Timeout, Oversize, Ok],
+        "{st:?}"
+    );
+    let m3 = &rec.scrapes[3].meta;
+    assert_eq!(m3.http_status, Some(500));
+    assert!(m3.error.as_deref().unwrap().contains("500"), "{m3:?}");
+    assert!(rec.scrapes[5]
+        .meta
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("UTF-8"));
+    assert!(rec.scrapes[6]
+        .meta
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("timed out"));
+    assert!(rec.scrapes[7]
+        .meta
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("cap"));
+    for s in &rec.scrapes[3..8] {
+        assert!(
+            s.samples.is_empty() && s.meta.sample_count.is_none(),
+            "{:?}",
+            s.meta
+        );
+        assert!(s.meta.error.is_some());
+    }
+    // The refusal: at least one connect failure, then success again until the end.
+    let refused = st[9..].iter().take_while(|s| **s == Connect).count();
+    assert!(refused >= 1, "{st:?}");
+    assert!(
+        st[9 + refused..].len() >= 5 && st[9 + refused..].iter().all(|s| *s == Ok),
+        "{st:?}"
+    );
+    let totals = summary.totals;
+    assert_eq!(totals.scrapes_failed, (5 + refused) as u64);
+    // The refused attempts never reached the server; every other row is one request.
+    assert_eq!(server.metrics_requests(), rec.scrapes.len() - refused);
+}
+
+#[test]
+fn a_slow_answer_skips_ticks_without_shifting_later_ones() {
+    // Request 5 takes 180 ms at a 50 ms interval; the timeout is long enough to wait for it.
+    let server = TestServer::start(|n| {
+        if n == 5 {
+            Reply::Stall(Duration::from_millis(180))
+        } else {
+            Reply::Metrics
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = config(&server, &dir, 50, 1000);
+    c.timeout = Duration::from_secs(1);
+    record(c, None).unwrap();
+
+    let rec = recording::open(&dir).unwrap();
+    let seqs: Vec<u64> = rec.scrapes.iter().map(|s| s.meta.seq).collect();
+    assert_eq!(&seqs[..6], &[0, 1, 2, 3, 4, 5], "{seqs:?}");
+    // Tick 5 ran until ~430 ms, so ticks 6..=8 were skipped, and tick 9 (450 ms) came next.
+    assert!(seqs[6] >= 8 && seqs[6] <= 10, "{seqs:?}");
+    assert!(statuses(&rec).iter().all(|s| *s == ScrapeStatus::Ok));
+    assert_eq!(server.metrics_requests(), rec.scrapes.len());
+    // Every tick, after the stall too, was requested at start + seq * interval.
+    for s in &rec.scrapes {
+        let due = s.meta.seq as i64 * 50_000_000;
+        let late = s.meta.requested_mono.0 - due;
+        assert!(
+            (0..40_000_000).contains(&late),
+            "seq {} requested {} ms late",
+            s.meta.seq,
+            late / 1_000_000
+        );
+    }
+}
+
+#[test]
+fn a_stop_request_ends_recording_quickly_and_cleanly() {
+    let server = TestServer::start(|_| Reply::Metrics);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = config(&server, &dir, 50, 60_000);
+    c.duration = None;
+    let recorder = Recorder::start(
+        c,
+        Some(Box::new(FakeGpuSource::new(vec![FakeGpuSource::device(
+            0, "A",
+        )]))),
+    )
+    .unwrap();
+    assert_eq!(recorder.dir(), dir);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        recorder.progress().scrapes_ok >= 3,
+        "{:?}",
+        recorder.progress()
+    );
+    let t0 = now();
+    recorder.stop_handle().stop(StopReason::Interrupt);
+    let summary = recorder.wait().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(summary.stop_reason, StopReason::Interrupt);
+    let rec = recording::open(&dir).unwrap();
+    assert_eq!(rec.manifest.stop_reason.as_deref(), Some("interrupt"));
+    assert_eq!(rec.scrapes.len() as u64, summary.totals.scrapes);
+    assert_eq!(rec.gpu_polls.len() as u64, summary.totals.gpu_polls);
+}
+
+#[test]
+fn an_unreachable_server_is_recorded_as_failed_scrapes() {
+    // Bind and drop a listener to get a port that refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = RecordConfig::new(format!("http://127.0.0.1:{port}/metrics"));
+    c.out_dir = Some(dir.clone());
+    c.interval = 50 * MS;
+    c.timeout = 40 * MS;
+    c.duration = Some(400 * MS);
+    let summary = record(c, None).unwrap();
+    assert!(summary.totals.scrapes >= 6);
+    assert_eq!(summary.totals.scrapes, summary.totals.scrapes_failed);
+    let rec = recording::open(&dir).unwrap();
+    assert!(
+        statuses(&rec).iter().all(|s| *s == ScrapeStatus::Connect),
+        "{:?}",
+        statuses(&rec)
+    );
+    assert_eq!(rec.manifest.vllm_version, None);
+    assert_eq!(rec.manifest.model_name, None);
+}
+
+#[test]
+fn a_write_failure_stops_recording_and_keeps_finished_files() {
+    let server = TestServer::start(|_| Reply::Metrics);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let mut c = config(&server, &dir, 50, 60_000);
+    c.duration = None;
+    c.rotate = 200 * MS;
+    let gpu = FakeGpuSource::new(vec![FakeGpuSource::device(0, "A")]);
+    let recorder = Recorder::start(c, Some(Box::new(gpu))).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Moving the directory away makes the next rotation fail, as a vanished disk would.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    let t0 = now();
+    while !recorder.is_finished() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "still recording after a write failure"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = recorder.wait().unwrap_err();
+    assert!(matches!(err, RecordError::Write(_)), "{err}");
+    assert!(err.to_string().contains("rec"), "{err}");
+    // What was finished before the failure is intact.
+    let rec = recording::open(&moved).unwrap();
+    assert!(
+        rec.files.iter().all(|f| f.problem.is_none()),
+        "{:?}",
+        rec.files
+    );
+    assert!(rec.scrapes.len() >= 4, "{}", rec.scrapes.len());
+    assert!(!rec.gpu_polls.is_empty());
+}
+
+mod cli {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn profile() -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_profile"));
+        cmd.env_remove("PROFILE_BEARER_TOKEN");
+        cmd
+    }
+
+    #[test]
+    fn duration_run_prints_the_path_and_rewrites_the_manifest() {
+        let server = TestServer::start(|_| Reply::Metrics);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        let out = profile()
+            .args([
+                "record",
+                "--url",
+                &server.url(),
+                "--duration",
+                "600ms",
+                "--interval",
+                "100ms",
+            ])
+            .args(["-m", "64", "--out"])
+            .arg(&dir)
+            .env("VLLM_DTYPE", "fp8")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            dir.display().to_string()
+        );
+        let rec = recording::open(&dir).unwrap();
+        let m = &rec.manifest;
+        assert!(m.totals.is_some());
+        assert_eq!(m.stop_reason.as_deref(), Some("duration"));
+        assert_eq!(
+            m.analysis_inputs.max_num_seqs.as_ref().map(|s| s.value),
+            Some(64)
+        );
+        assert_eq!(
+            m.analysis_inputs.dtype.as_ref().map(|s| s.source.as_str()),
+            Some("VLLM_DTYPE")
+        );
+        // Without NVML (CI), one line says so and the manifest notes it.
+        if m.gpus.is_empty() {
+            assert_eq!(stderr.matches("no GPU data").count(), 1, "{stderr}");
+            assert!(m.gpu_note.as_deref().unwrap().contains("NVML"), "{m:?}");
+        }
+        // Not a terminal: nothing else on stderr.
+        assert!(stderr.lines().count() <= 1, "{stderr}");
+    }
+
+    #[test]
+    fn refuses_a_non_empty_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
+        let out = profile()
+            .args([
+                "record",
+                "--url",
+                "http://127.0.0.1:9/metrics",
+                "--gpus",
+                "none",
+                "--out",
+            ])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
+    }
+
+    /// SIGTERM (like Ctrl-C) finishes the files and rewrites the manifest.
+    #[test]
+    fn sigterm_stops_cleanly() {
+        let server = TestServer::start(|_| Reply::Metrics);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        let child = profile()
+            .args([
+                "record",
+                "--url",
+                &server.url(),
+                "--interval",
+                "100ms",
+                "--gpus",
+                "none",
+            ])
+            .arg("--out")
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = now();
+        while server.metrics_requests() < 3 {
+            assert!(t0.elapsed() < Duration::from_secs(8), "no scrapes");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            dir.display().to_string()
+        );
+        let rec = recording::open(&dir).unwrap();
+        let totals = rec.manifest.totals.as_ref().expect("totals after SIGTERM");
+        assert_eq!(rec.manifest.stop_reason.as_deref(), Some("interrupt"));
+        assert_eq!(totals.scrapes as usize, rec.scrapes.len());
+        assert!(rec.scrapes.len() >= 3);
+    }
+
+    /// A SIGKILLed recorder loses at most its in-memory segment: every file under a real name
+    /// is whole and reads back.
+    #[test]
+    fn sigkill_leaves_only_whole_files() {
+        let server = TestServer::start(|_| Reply::Metrics);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        let mut child = profile()
+            .args([
+                "record",
+                "--url",
+                &server.url(),
+                "--rotate",
+                "1s",
+                "--interval",
+                "100ms",
+                "--gpus",
+                "none",
+            ])
+            .arg("--out")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = now();
+        while files_named(&dir, "scrapes-").len() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(8),
+                "no rotation: {:?}",
+                files_named(&dir, "")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        for name in files_named(&dir, "") {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            assert!(
+                bytes.len() > 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+                "{name} is truncated"
+            );
+        }
+        let rec = recording::open(&dir).unwrap();
+        assert!(
+            rec.files.iter().all(|f| f.problem.is_none()),
+            "{:?}",
+            rec.files
+        );
+        assert!(rec.scrapes.len() >= 15, "{} scrapes", rec.scrapes.len());
+        assert!(rec
+            .scrapes
+            .iter()
+            .all(|s| s.meta.status == ScrapeStatus::Ok));
+        // Killed: the start manifest only.
+        assert_eq!(rec.manifest.stopped_at_ns, None);
+        assert_eq!(rec.manifest.totals, None);
+    }
+}
