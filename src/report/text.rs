@@ -6,12 +6,17 @@
 //! looks at the terminal, so the same report and flag always give the same bytes.
 
 use super::model::*;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, Table};
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, ContentArrangement, Table,
+};
 
 /// Marks a catalog-derived figure.
 const EST: &str = "(est)";
 /// Shown for every missing value.
 const MISSING: &str = "-";
+/// Width the `unavailable` table wraps its reasons to. Fixed, not the terminal's, so that the
+/// output depends on the report alone.
+const REASONS_WIDTH: u16 = 120;
 
 /// Formats a number at `prec` decimals; `-` when absent. A value that rounds to zero is
 /// printed without a sign, so `-0.0` never appears.
@@ -462,6 +467,8 @@ fn unavailable(t: &mut Tables, r: &Report) {
         return;
     }
     let mut tab = t.table(&["not available", "why"]);
+    tab.set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(REASONS_WIDTH);
     for u in &r.unavailable {
         tab.add_row(vec![u.what.clone(), u.why.clone()]);
     }
