@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod promtext;
 pub mod record;
 pub mod recording;
+pub mod rules;
 pub mod units;
 pub mod vllm;
 pub mod window;
