@@ -20,6 +20,7 @@ pub mod promtext;
 pub mod record;
 pub mod recording;
 pub mod report;
+pub mod rules;
 pub mod units;
 pub mod vllm;
 pub mod window;
