@@ -13,6 +13,7 @@
 //! `diagnosis` section (see [`model`]'s header on why that breaks nothing).
 
 mod build;
+mod ceiling;
 pub mod json;
 pub mod model;
 pub mod text;
