@@ -14,6 +14,8 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod catalog;
+pub mod compare;
+pub mod diagnose;
 pub mod gpu;
 pub mod inspect;
 pub mod promtext;

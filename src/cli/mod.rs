@@ -3,6 +3,8 @@
 
 mod analyze;
 mod catalog;
+mod compare;
+mod diagnose;
 mod inspect;
 mod record;
 
@@ -27,6 +29,11 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// List the GPUs and models the ceilings are computed from, with figures and sources.
     Catalog(catalog::CatalogArgs),
+    /// Compare two recordings (or saved reports): BETTER, PLATEAU or WORSE, and why.
+    Compare(compare::CompareArgs),
+    /// Record a live server and analyse it; with --loop, re-measure after each change and
+    /// compare with the baseline.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 /// Runs the parsed command line.
@@ -36,5 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
     }
 }

@@ -26,47 +26,47 @@ pub struct RecordArgs {
     /// The vLLM Prometheus endpoint, e.g. http://127.0.0.1:8000/metrics. A bearer token, if
     /// the server wants one, is read from the PROFILE_BEARER_TOKEN environment variable.
     #[arg(long)]
-    url: String,
+    pub(super) url: String,
     /// Recording directory (created; an existing one must be empty)
     /// [default: recordings/<UTC start, e.g. 20261123T090102Z>]
     #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// Stop after this long, e.g. 90s, 2m, 1h [default: until Ctrl-C]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    duration: Option<Duration>,
+    pub(super) duration: Option<Duration>,
     /// Scrape and GPU poll period
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
-    interval: Duration,
+    pub(super) interval: Duration,
     /// Start a new set of files this often
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    rotate: Duration,
+    pub(super) rotate: Duration,
     /// GPUs to poll: all, none, or NVML indices such as 0,1
     #[arg(long, value_name = "all|none|LIST", default_value = "all", value_parser = parse_gpus)]
-    gpus: GpuChoice,
+    pub(super) gpus: GpuChoice,
     /// Largest /metrics body accepted, e.g. 16MiB, 512KiB, 1000000; a bigger one is recorded
     /// as an oversize scrape
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
-    max_body: u64,
+    pub(super) max_body: u64,
     /// Timeout of one scrape, connect included [default: 80% of the interval]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
     /// vLLM's --max-num-seqs, which vLLM does not expose as a metric before 0.19
     #[arg(short = 'm', long, value_name = "N")]
-    max_num_seqs: Option<u32>,
+    pub(super) max_num_seqs: Option<u32>,
     /// Tensor-parallel degree [default: $TENSOR_PARALLEL_SIZE, else $VLLM_TENSOR_PARALLEL_SIZE]
     #[arg(long, value_name = "N")]
-    tensor_parallel_size: Option<u32>,
+    pub(super) tensor_parallel_size: Option<u32>,
     /// Model weight dtype, e.g. bfloat16, fp8 [default: $DTYPE, else $VLLM_DTYPE]
     #[arg(long, value_name = "DTYPE")]
-    dtype: Option<String>,
+    pub(super) dtype: Option<String>,
     /// What the GPUs cost, dollars per hour
     #[arg(long, value_name = "USD")]
-    cost_per_hour: Option<f64>,
+    pub(super) cost_per_hour: Option<f64>,
 }
 
 /// The `--gpus` choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum GpuChoice {
+pub(super) enum GpuChoice {
     None,
     Some(GpuSelection),
 }
@@ -154,7 +154,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
 /// Opens the GPU source. NVML missing is not an error: one line on stderr, a note in the
 /// manifest, and the recording goes on with vLLM alone.
-fn open_gpus(
+pub(super) fn open_gpus(
     choice: &GpuChoice,
     config: &mut RecordConfig,
 ) -> anyhow::Result<Option<Box<dyn GpuSource>>> {
@@ -177,7 +177,7 @@ fn open_gpus(
 }
 
 /// Turns the flags (and the environment, through `env`) into the engine's config.
-fn to_config(
+pub(super) fn to_config(
     args: RecordArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<RecordConfig> {
@@ -357,7 +357,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Parses `--gpus`: `all`, `none`, or a comma-separated list of NVML indices.
-fn parse_gpus(text: &str) -> Result<GpuChoice, String> {
+pub(super) fn parse_gpus(text: &str) -> Result<GpuChoice, String> {
     match text.trim() {
         "all" => Ok(GpuChoice::Some(GpuSelection::All)),
         "none" => Ok(GpuChoice::None),

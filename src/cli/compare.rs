@@ -1,0 +1,174 @@
+//! `profile compare BEFORE AFTER`: analyse two recordings (or read two saved reports) and say
+//! whether the server got better, worse or stayed put. This file turns flags into configs,
+//! picks a renderer and maps `--fail-on` to the exit code; the engine is `profile::compare`.
+
+use super::analyze::load_catalog;
+use anyhow::Context;
+use profile::analyze::{analyze, AnalyzeConfig};
+use profile::catalog::Catalog;
+use profile::compare::{compare, render_json, render_text, CompareConfig, Direction};
+use profile::report::Report;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code when `--fail-on` is met.
+const EXIT_FAIL_ON: u8 = 1;
+
+/// Arguments of `profile compare`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status:
+  0  compared (whatever the direction, unless --fail-on says otherwise)
+  1  --fail-on worse and the direction is WORSE, or --fail-on plateau and it is WORSE or PLATEAU
+  2  error: unreadable input, or different models/GPUs without --allow-different")]
+pub struct CompareArgs {
+    /// The baseline: a recording directory, or a report saved by `profile analyze --json`.
+    before: PathBuf,
+    /// The recording (or saved report) after the change.
+    after: PathBuf,
+    /// Print the comparison as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Compare even when the two name different models or GPU types.
+    #[arg(long)]
+    allow_different: bool,
+    /// Exit with status 1 when the direction is this bad: `worse` (WORSE only) or `plateau`
+    /// (WORSE or PLATEAU), e.g. to fail a CI job.
+    #[arg(long, value_name = "worse|plateau")]
+    fail_on: Option<FailOn>,
+    /// Window length for analysing recordings, e.g. 2s, 500ms.
+    #[arg(long, default_value = "2s", value_parser = parse_window)]
+    window: i64,
+    /// vLLM's --max-num-seqs, for both sides [default: each recording's own value]. Give it to
+    /// `profile record` instead when it changed between the two.
+    #[arg(short = 'm', long = "max-num-seqs")]
+    max_num_seqs: Option<u32>,
+    /// Tensor-parallel degree, for both sides [default: each recording's own value, else 1]
+    #[arg(long)]
+    tensor_parallel_size: Option<u32>,
+    /// Model weight dtype, for both sides [default: each recording's own value]
+    #[arg(long)]
+    dtype: Option<String>,
+    /// What the server's GPUs cost, dollars per hour, for both sides
+    #[arg(long)]
+    cost_per_hour: Option<f64>,
+    /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
+    #[arg(long, value_name = "DIR")]
+    catalog: Option<PathBuf>,
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// Fail on WORSE.
+    Worse,
+    /// Fail on WORSE or PLATEAU.
+    Plateau,
+}
+
+impl FailOn {
+    fn trips(self, d: Direction) -> bool {
+        match self {
+            FailOn::Worse => d == Direction::Worse,
+            FailOn::Plateau => d != Direction::Better,
+        }
+    }
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let mut catalog = None;
+    let mut report_of = |path: &Path| -> anyhow::Result<Report> {
+        if path.is_dir() {
+            let cat = match &catalog {
+                Some(c) => c,
+                None => catalog.insert(load_catalog(args.catalog.as_deref())?),
+            };
+            analyse(path, cat, &args)
+        } else {
+            read_report(path)
+        }
+    };
+    let before = report_of(&args.before)?;
+    let after = report_of(&args.after)?;
+    let config = CompareConfig {
+        allow_different: args.allow_different,
+    };
+    let comparison = compare(&before, &after, &config).with_context(|| {
+        format!(
+            "refusing to compare {} with {} (pass --allow-different to compare anyway)",
+            args.before.display(),
+            args.after.display()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        out.write_all(render_json(&comparison)?.as_bytes())?;
+    } else {
+        let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        out.write_all(render_text(&comparison, color).as_bytes())?;
+    }
+    out.flush()?;
+    let direction = comparison.verdict.direction;
+    Ok(match args.fail_on {
+        Some(f) if f.trips(direction) => ExitCode::from(EXIT_FAIL_ON),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
+    let rec = profile::recording::open(dir)
+        .with_context(|| format!("reading recording {}", dir.display()))?;
+    let config = AnalyzeConfig {
+        window_ns: args.window,
+        max_num_seqs: args.max_num_seqs,
+        tensor_parallel_size: args.tensor_parallel_size,
+        dtype: args.dtype.clone(),
+        cost_per_hour: args.cost_per_hour,
+        recording_label: Some(dir.display().to_string()),
+        ..AnalyzeConfig::default()
+    };
+    analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))
+}
+
+/// A report saved as JSON. The analyze flags do not apply to it: it was analysed already.
+fn read_report(path: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (a recording directory or a report JSON file)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!("{}: not a report written by `profile analyze --json`", path.display())
+    })
+}
+
+/// `--window`: a positive duration, in integer ns.
+pub(super) fn parse_window(text: &str) -> Result<i64, String> {
+    let d = super::record::parse_duration(text)?;
+    let ns = i64::try_from(d.as_nanos()).map_err(|_| format!("{text:?}: too long"))?;
+    if ns <= 0 {
+        return Err(format!("{text:?}: the window must be longer than zero"));
+    }
+    Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_levels() {
+        use Direction::*;
+        assert!(!FailOn::Worse.trips(Better));
+        assert!(!FailOn::Worse.trips(Plateau));
+        assert!(FailOn::Worse.trips(Worse));
+        assert!(!FailOn::Plateau.trips(Better));
+        assert!(FailOn::Plateau.trips(Plateau));
+        assert!(FailOn::Plateau.trips(Worse));
+    }
+
+    #[test]
+    fn windows_must_be_positive() {
+        assert_eq!(parse_window("500ms"), Ok(500_000_000));
+        assert!(parse_window("0s").is_err());
+        assert!(parse_window("2").is_err());
+    }
+}

@@ -1,0 +1,640 @@
+//! Closed-loop delta: two reports of the same server, before and after one change, turned into
+//! a direction (Better, Plateau, Worse), the figures side by side, and what the rules found
+//! that was resolved, new or persisting (spec "Closed-loop delta"; Design, "Delta, not
+//! snapshot").
+//!
+//! [`compare`] is pure, like `analyze`: reports in, a serializable [`Comparison`] out. The
+//! direction is decided by [`direction`] from four numbers per side, so every threshold can be
+//! tested on its own:
+//!
+//! 1. Efficiency (primary). Efficiency divides throughput by the aggregate ceiling at the
+//!    measured concurrency, which cancels a change of traffic; what remains is how well the
+//!    hardware serves each request. `> +2.0 pp` is Better, `< −5.0 pp` Worse, else Plateau.
+//! 2. Latency veto: Better with TTFT p99 up more than 20 % becomes Plateau. It never touches
+//!    Plateau or Worse, and it is not applied on the fallback path.
+//! 3. Throughput (fallback, when efficiency is missing on either side): `> +10 %` Better,
+//!    `< −10 %` Worse, between (or not measurable) Plateau.
+//!
+//! Comparing two different models or GPU types says nothing about one change to one server,
+//! so [`compare`] refuses it unless [`CompareConfig::allow_different`] is set.
+
+mod diff;
+mod render;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
+pub use render::{render_json, render_text};
+
+use crate::report::{Efficiency, Report};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Version of the comparison's JSON schema (same policy as the report's).
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Spec "Closed-loop delta": `efficiency_delta_pp > +2.0 pp` is Better.
+pub const BETTER_EFFICIENCY_PP: f64 = 2.0;
+/// Spec "Closed-loop delta": `efficiency_delta_pp < −5.0 pp` is Worse. The band is lopsided on
+/// purpose: a loss must be bigger than a gain before the loop pauses.
+pub const WORSE_EFFICIENCY_PP: f64 = -5.0;
+/// Spec "Closed-loop delta", latency veto: Better with `ttft_p99_delta_pct > +20 %` is Plateau.
+pub const LATENCY_VETO_TTFT_P99_PCT: f64 = 20.0;
+/// Spec "Closed-loop delta", fallback: `throughput_delta_pct > +10 %` is Better.
+pub const BETTER_THROUGHPUT_PCT: f64 = 10.0;
+/// Spec "Closed-loop delta", fallback: `throughput_delta_pct < −10 %` is Worse.
+pub const WORSE_THROUGHPUT_PCT: f64 = -10.0;
+
+/// What `profile compare` was asked for, as plain values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompareConfig {
+    /// Compare even when the reports name different models or GPU types.
+    pub allow_different: bool,
+}
+
+/// Where the server went between the two reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The change helped.
+    Better,
+    /// No change worth acting on (or one the latency veto cancelled).
+    Plateau,
+    /// The change hurt.
+    Worse,
+}
+
+impl Direction {
+    /// Upper-case word for text output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Better => "BETTER",
+            Direction::Plateau => "PLATEAU",
+            Direction::Worse => "WORSE",
+        }
+    }
+}
+
+/// Which signal decided the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// `efficiency_delta_pp` (the primary signal).
+    Efficiency,
+    /// `throughput_delta_pct` (efficiency missing on at least one side).
+    Throughput,
+    /// Neither could be computed: Plateau by default.
+    Nothing,
+}
+
+/// The direction and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Better, Plateau or Worse.
+    pub direction: Direction,
+    /// The path that decided it.
+    pub decided_by: DecidedBy,
+    /// Whether the latency veto turned Better into Plateau.
+    pub latency_veto: bool,
+    /// One line naming the figures and thresholds that decided it, e.g.
+    /// `efficiency +3.1 pp (> +2.0 pp), but TTFT p99 +35.0% (> +20.0%): latency veto`.
+    pub reason: String,
+}
+
+/// The four figures of one side that the direction rests on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Signals {
+    /// Efficiency %, when shown.
+    pub efficiency_pct: Option<f64>,
+    /// Why efficiency is not shown, when it is not.
+    pub efficiency_missing: Option<String>,
+    /// Generated tokens per second.
+    pub throughput_tps: Option<f64>,
+    /// TTFT p99, ms.
+    pub ttft_p99_ms: Option<f64>,
+}
+
+impl Signals {
+    /// The signals of a report.
+    pub fn of(r: &Report) -> Signals {
+        let eff: &Efficiency = &r.ceiling.efficiency;
+        Signals {
+            efficiency_pct: eff.pct(),
+            efficiency_missing: eff.reason(),
+            throughput_tps: r.metrics.generation_tokens_per_s,
+            ttft_p99_ms: r.metrics.ttft.p99_ms,
+        }
+    }
+}
+
+/// One recording as the comparison names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// The report's recording label (its directory).
+    pub label: String,
+    /// Recording start, RFC 3339.
+    pub started_at: String,
+    /// Served model name.
+    pub model_name: Option<String>,
+    /// GPU names in NVML index order (`?` where NVML gave none).
+    pub gpus: Vec<String>,
+    /// Active windows: the data behind rates, means and latencies.
+    pub active_windows: u32,
+}
+
+impl Side {
+    fn of(r: &Report) -> Side {
+        Side {
+            label: r.recording.label.clone(),
+            started_at: r.recording.started_at.clone(),
+            model_name: r.recording.model_name.clone(),
+            gpus: r
+                .recording
+                .gpus
+                .iter()
+                .map(|g| g.name.clone().unwrap_or_else(|| "?".to_string()))
+                .collect(),
+            active_windows: r.windows.active,
+        }
+    }
+}
+
+/// Which way a figure should move for the server to be better off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// More is better (throughput, efficiency).
+    Higher,
+    /// Less is better (latency, cost, queue, preemptions).
+    Lower,
+    /// Neither: context (KV use, running requests).
+    Neutral,
+}
+
+/// The unit of a compared figure, so the renderer can format it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaUnit {
+    /// Tokens per second.
+    TokensPerSecond,
+    /// Requests per second.
+    RequestsPerSecond,
+    /// Percent; its delta is in percentage points.
+    Percent,
+    /// Milliseconds.
+    Milliseconds,
+    /// US dollars per million generated tokens.
+    UsdPerMillionTokens,
+    /// A number of requests (time-weighted mean).
+    Requests,
+    /// Events per second.
+    PerSecond,
+}
+
+/// One figure side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDelta {
+    /// Stable key, snake case (`ttft_p99_ms`).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Unit of `before`, `after` and `delta`.
+    pub unit: DeltaUnit,
+    /// Which way is better.
+    pub goal: Goal,
+    /// Before.
+    pub before: Option<f64>,
+    /// After.
+    pub after: Option<f64>,
+    /// `after − before` (percentage points for a percent).
+    pub delta: Option<f64>,
+    /// `(after − before) / before × 100`; `None` when `before` is 0 (and `after` is not) or
+    /// either side is missing.
+    pub delta_pct: Option<f64>,
+    /// Whether either side rests on a catalog figure.
+    pub estimated: bool,
+}
+
+/// Everything `profile compare` says about two reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// [`SCHEMA_VERSION`] at the time of writing.
+    pub schema_version: String,
+    /// The baseline.
+    pub before: Side,
+    /// The recording after the change.
+    pub after: Side,
+    /// Direction and why.
+    pub verdict: Verdict,
+    /// `efficiency_pct_after − efficiency_pct_before`, when both are shown.
+    pub efficiency_delta_pp: Option<f64>,
+    /// Generation throughput change, percent.
+    pub throughput_delta_pct: Option<f64>,
+    /// TTFT p99 change, percent.
+    pub ttft_p99_delta_pct: Option<f64>,
+    /// The figures side by side, in a fixed order.
+    pub metrics: Vec<MetricDelta>,
+    /// What the rules found that changed; `None` when either report has no diagnosis.
+    pub diagnosis: Option<DiagnosisDiff>,
+    /// Caveats: different models allowed through, a model or GPU that could not be checked.
+    pub notes: Vec<String>,
+}
+
+/// Why two reports were not compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// The reports name different served models.
+    #[error("different models: before {before:?}, after {after:?}")]
+    DifferentModels {
+        /// The model before.
+        before: String,
+        /// The model after.
+        after: String,
+    },
+    /// The reports name different GPU types.
+    #[error("different GPUs: before [{before}], after [{after}]")]
+    DifferentGpus {
+        /// The GPU names before, comma-separated.
+        before: String,
+        /// The GPU names after, comma-separated.
+        after: String,
+    },
+}
+
+/// Compares two reports of the same server: see the module header. Refuses different models
+/// or GPU types unless `config.allow_different`.
+pub fn compare(
+    before: &Report,
+    after: &Report,
+    config: &CompareConfig,
+) -> Result<Comparison, CompareError> {
+    let (b, a) = (Side::of(before), Side::of(after));
+    let notes = check_same_setup(&b, &a, config)?;
+    let (sb, sa) = (Signals::of(before), Signals::of(after));
+    Ok(Comparison {
+        schema_version: SCHEMA_VERSION.to_string(),
+        verdict: direction(&sb, &sa),
+        efficiency_delta_pp: pp_change(sb.efficiency_pct, sa.efficiency_pct),
+        throughput_delta_pct: pct_change(sb.throughput_tps, sa.throughput_tps),
+        ttft_p99_delta_pct: pct_change(sb.ttft_p99_ms, sa.ttft_p99_ms),
+        metrics: metric_rows(before, after),
+        diagnosis: diff_diagnoses(diagnosis_of(before), diagnosis_of(after)),
+        before: b,
+        after: a,
+        notes,
+    })
+}
+
+/// The report's diagnosis. Reports do not carry one yet (the `diagnosis` section is being
+/// added in parallel); until then the diff is `None`.
+fn diagnosis_of(_r: &Report) -> Option<&crate::rules::Diagnosis> {
+    None
+}
+
+/// `(after − before) / before × 100`. `None` when either is missing or not finite, or when
+/// `before` is 0 and `after` is not (no finite percentage); 0 → 0 is 0 %.
+pub fn pct_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    if !b.is_finite() || !a.is_finite() {
+        return None;
+    }
+    if b == 0.0 {
+        return (a == 0.0).then_some(0.0);
+    }
+    // Multiplying before dividing keeps round inputs exact (110 vs 100 gives exactly 10.0),
+    // which matters at the thresholds.
+    Some((a - b) * 100.0 / b.abs())
+}
+
+/// `after − before`, when both are present and finite.
+fn pp_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    (b.is_finite() && a.is_finite()).then_some(a - b)
+}
+
+/// `+3.1`, `-6.0`, `0.0`: a signed number at `prec` decimals, never `-0.0`.
+fn signed(x: f64, prec: usize) -> String {
+    let s = format!("{x:+.prec$}");
+    if s[1..].chars().all(|c| c == '0' || c == '.') {
+        s[1..].to_string()
+    } else {
+        s
+    }
+}
+
+/// Decides the direction from each side's signals (spec "Closed-loop delta").
+pub fn direction(before: &Signals, after: &Signals) -> Verdict {
+    if let Some(pp) = pp_change(before.efficiency_pct, after.efficiency_pct) {
+        return by_efficiency(pp, pct_change(before.ttft_p99_ms, after.ttft_p99_ms));
+    }
+    let why_no_eff = missing_reason(
+        "efficiency",
+        before.efficiency_missing.as_deref(),
+        after.efficiency_missing.as_deref(),
+    );
+    match pct_change(before.throughput_tps, after.throughput_tps) {
+        Some(pct) => {
+            let (direction, cmp) = if pct > BETTER_THROUGHPUT_PCT {
+                (Direction::Better, format!("> {}%", signed(BETTER_THROUGHPUT_PCT, 1)))
+            } else if pct < WORSE_THROUGHPUT_PCT {
+                (Direction::Worse, format!("< {}%", signed(WORSE_THROUGHPUT_PCT, 1)))
+            } else {
+                (
+                    Direction::Plateau,
+                    format!(
+                        "within {}%..{}%",
+                        signed(WORSE_THROUGHPUT_PCT, 1),
+                        signed(BETTER_THROUGHPUT_PCT, 1)
+                    ),
+                )
+            };
+            let mut reason = format!("{why_no_eff}; throughput {}% ({cmp})", signed(pct, 1));
+            if direction == Direction::Better {
+                reason.push_str("; latency veto not applied on the throughput path");
+            }
+            Verdict {
+                direction,
+                decided_by: DecidedBy::Throughput,
+                latency_veto: false,
+                reason,
+            }
+        }
+        None => {
+            let why_no_tput = match (before.throughput_tps, after.throughput_tps) {
+                (Some(b), Some(_)) if b == 0.0 => {
+                    "throughput before is 0 tok/s (no percentage)".to_string()
+                }
+                (b, a) => missing_reason(
+                    "throughput",
+                    b.is_none().then_some("not measured"),
+                    a.is_none().then_some("not measured"),
+                ),
+            };
+            Verdict {
+                direction: Direction::Plateau,
+                decided_by: DecidedBy::Nothing,
+                latency_veto: false,
+                reason: format!("{why_no_eff}; {why_no_tput}: no direction"),
+            }
+        }
+    }
+}
+
+/// The efficiency path, with the latency veto.
+fn by_efficiency(pp: f64, ttft_p99_pct: Option<f64>) -> Verdict {
+    let eff = format!("efficiency {} pp", signed(pp, 1));
+    let (direction, latency_veto, reason) = if pp > BETTER_EFFICIENCY_PP {
+        let better = format!("{eff} (> {} pp)", signed(BETTER_EFFICIENCY_PP, 1));
+        let veto = format!("{}%", signed(LATENCY_VETO_TTFT_P99_PCT, 1));
+        match ttft_p99_pct {
+            Some(t) if t > LATENCY_VETO_TTFT_P99_PCT => (
+                Direction::Plateau,
+                true,
+                format!(
+                    "{better}, but TTFT p99 {}% (> {veto}): latency veto",
+                    signed(t, 1)
+                ),
+            ),
+            Some(t) => (
+                Direction::Better,
+                false,
+                format!("{better}; TTFT p99 {}% (veto above {veto})", signed(t, 1)),
+            ),
+            None => (
+                Direction::Better,
+                false,
+                format!("{better}; TTFT p99 not comparable, latency veto not checked"),
+            ),
+        }
+    } else if pp < WORSE_EFFICIENCY_PP {
+        let worse = format!("{eff} (< {} pp)", signed(WORSE_EFFICIENCY_PP, 1));
+        (Direction::Worse, false, worse)
+    } else {
+        let band = format!(
+            "{eff} (within {}..{} pp)",
+            signed(WORSE_EFFICIENCY_PP, 1),
+            signed(BETTER_EFFICIENCY_PP, 1)
+        );
+        (Direction::Plateau, false, band)
+    };
+    Verdict {
+        direction,
+        decided_by: DecidedBy::Efficiency,
+        latency_veto,
+        reason,
+    }
+}
+
+/// `efficiency unavailable (before: why; after: why)`, or `on both sides` when alike.
+fn missing_reason(what: &str, before: Option<&str>, after: Option<&str>) -> String {
+    match (before, after) {
+        (Some(b), Some(a)) if a == b => format!("{what} unavailable on both sides ({b})"),
+        (Some(b), Some(a)) => format!("{what} unavailable (before: {b}; after: {a})"),
+        (Some(b), None) => format!("{what} unavailable before ({b})"),
+        (None, Some(a)) => format!("{what} unavailable after ({a})"),
+        (None, None) => format!("{what} unavailable"),
+    }
+}
+
+/// Checks that both reports describe the same model on the same GPU types. A side that does
+/// not know (no model label, no NVML) cannot be checked: that is a note, not a refusal.
+fn check_same_setup(
+    b: &Side,
+    a: &Side,
+    config: &CompareConfig,
+) -> Result<Vec<String>, CompareError> {
+    let mut notes = Vec::new();
+    match (&b.model_name, &a.model_name) {
+        (Some(mb), Some(ma)) if mb != ma => {
+            let err = CompareError::DifferentModels {
+                before: mb.clone(),
+                after: ma.clone(),
+            };
+            if !config.allow_different {
+                return Err(err);
+            }
+            notes.push(format!("compared anyway: {err}"));
+        }
+        (None, _) | (_, None) => {
+            notes.push("the model name is unknown on one side or both: not checked".to_string())
+        }
+        _ => {}
+    }
+    // GPU *types* must match; a different count of the same type (another --gpus choice, a
+    // tensor-parallel change) is a change worth measuring, so it is only noted.
+    let types = |s: &Side| -> BTreeSet<String> { s.gpus.iter().cloned().collect() };
+    if b.gpus.is_empty() || a.gpus.is_empty() {
+        if !(b.gpus.is_empty() && a.gpus.is_empty()) {
+            notes.push("GPUs were recorded on one side only: not checked".to_string());
+        }
+    } else if types(b) != types(a) {
+        let err = CompareError::DifferentGpus {
+            before: b.gpus.join(", "),
+            after: a.gpus.join(", "),
+        };
+        if !config.allow_different {
+            return Err(err);
+        }
+        notes.push(format!("compared anyway: {err}"));
+    } else if b.gpus.len() != a.gpus.len() {
+        notes.push(format!(
+            "GPU count changed: {} before, {} after",
+            b.gpus.len(),
+            a.gpus.len()
+        ));
+    }
+    Ok(notes)
+}
+
+/// The side-by-side figures, in the order the table shows them.
+fn metric_rows(b: &Report, a: &Report) -> Vec<MetricDelta> {
+    use DeltaUnit as U;
+    use Goal as G;
+    let (mb, ma) = (&b.metrics, &a.metrics);
+    let usd = |r: &Report| r.economics.usd_per_million_tokens;
+    let usd_est = usd(b).is_some_and(|m| m.estimated) || usd(a).is_some_and(|m| m.estimated);
+    let rows: [(&str, &str, U, G, Option<f64>, Option<f64>, bool); 14] = [
+        (
+            "generation_tokens_per_s",
+            "throughput",
+            U::TokensPerSecond,
+            G::Higher,
+            mb.generation_tokens_per_s,
+            ma.generation_tokens_per_s,
+            false,
+        ),
+        (
+            "requests_per_s",
+            "requests finished",
+            U::RequestsPerSecond,
+            G::Higher,
+            mb.requests_per_s,
+            ma.requests_per_s,
+            false,
+        ),
+        (
+            "efficiency_pct",
+            "efficiency",
+            U::Percent,
+            G::Higher,
+            b.ceiling.efficiency.pct(),
+            a.ceiling.efficiency.pct(),
+            true,
+        ),
+        (
+            "ttft_mean_ms",
+            "TTFT mean",
+            U::Milliseconds,
+            G::Lower,
+            mb.ttft.mean_ms,
+            ma.ttft.mean_ms,
+            false,
+        ),
+        (
+            "ttft_p99_ms",
+            "TTFT p99",
+            U::Milliseconds,
+            G::Lower,
+            mb.ttft.p99_ms,
+            ma.ttft.p99_ms,
+            false,
+        ),
+        (
+            "tpot_mean_ms",
+            "TPOT mean",
+            U::Milliseconds,
+            G::Lower,
+            mb.tpot.mean_ms,
+            ma.tpot.mean_ms,
+            false,
+        ),
+        (
+            "tpot_p99_ms",
+            "TPOT p99",
+            U::Milliseconds,
+            G::Lower,
+            mb.tpot.p99_ms,
+            ma.tpot.p99_ms,
+            false,
+        ),
+        (
+            "usd_per_million_tokens",
+            "cost per 1M tokens",
+            U::UsdPerMillionTokens,
+            G::Lower,
+            usd(b).map(|m| m.usd),
+            usd(a).map(|m| m.usd),
+            usd_est,
+        ),
+        (
+            "kv_cache_pct_mean",
+            "KV cache (mean)",
+            U::Percent,
+            G::Neutral,
+            mb.kv_cache_pct_mean,
+            ma.kv_cache_pct_mean,
+            false,
+        ),
+        (
+            "kv_cache_peak_pct",
+            "KV cache (peak)",
+            U::Percent,
+            G::Neutral,
+            mb.kv_cache_peak_pct,
+            ma.kv_cache_peak_pct,
+            false,
+        ),
+        (
+            "running_mean",
+            "running (mean)",
+            U::Requests,
+            G::Neutral,
+            mb.running_mean,
+            ma.running_mean,
+            false,
+        ),
+        (
+            "waiting_mean",
+            "waiting (mean)",
+            U::Requests,
+            G::Lower,
+            mb.waiting_mean,
+            ma.waiting_mean,
+            false,
+        ),
+        (
+            "preemptions_per_s",
+            "preemptions",
+            U::PerSecond,
+            G::Lower,
+            mb.preemptions_per_s,
+            ma.preemptions_per_s,
+            false,
+        ),
+        (
+            "prefix_cache_hit_pct",
+            "prefix-cache hits",
+            U::Percent,
+            G::Higher,
+            mb.prefix_cache_hit_pct,
+            ma.prefix_cache_hit_pct,
+            false,
+        ),
+    ];
+    rows.into_iter()
+        .map(|(key, name, unit, goal, before, after, estimated)| MetricDelta {
+            key: key.to_string(),
+            name: name.to_string(),
+            unit,
+            goal,
+            before,
+            after,
+            delta: pp_change(before, after),
+            delta_pct: pct_change(before, after),
+            estimated,
+        })
+        .collect()
+}
