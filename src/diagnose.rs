@@ -302,7 +302,15 @@ pub fn run(
             decision: None,
         };
         if config.format != Format::Json {
-            emit(io, config, iteration, &now, Some(&cmp), since_first.as_ref(), None)?;
+            emit(
+                io,
+                config,
+                iteration,
+                &now,
+                Some(&cmp),
+                since_first.as_ref(),
+                None,
+            )?;
         }
         // An interrupted measurement is partial: printed, never adopted.
         let decided: Result<Decision, EndReason> = if now.interrupted {
@@ -315,7 +323,15 @@ pub fn run(
         record.decision = decided.ok();
         if config.format == Format::Json {
             let since = since_first.as_ref();
-            emit(io, config, iteration, &now, Some(&cmp), since, record.decision)?;
+            emit(
+                io,
+                config,
+                iteration,
+                &now,
+                Some(&cmp),
+                since,
+                record.decision,
+            )?;
         }
         summary.iterations.push(record);
         match decided {
@@ -421,7 +437,6 @@ fn emit(
     io.out.flush()?;
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -536,11 +551,22 @@ mod tests {
         );
         assert_eq!((s.baseline, s.end), (3, EndReason::Quit));
         assert_eq!(r.unread, "");
-        assert!(r.out.contains("direction: BETTER (efficiency): efficiency +5.0 pp"));
-        assert!(r.out.contains("direction: WORSE (efficiency): efficiency -15.0 pp"));
-        assert!(r.out.contains("direction: PLATEAU (efficiency): efficiency +2.0 pp"));
+        assert!(r
+            .out
+            .contains("direction: BETTER (efficiency): efficiency +5.0 pp"));
+        assert!(r
+            .out
+            .contains("direction: WORSE (efficiency): efficiency -15.0 pp"));
+        assert!(r
+            .out
+            .contains("direction: PLATEAU (efficiency): efficiency +2.0 pp"));
         // Against iteration 0 once the baseline moved: 40 -> 32 is Worse overall.
-        assert!(r.out.contains("since iteration 0: WORSE (efficiency -8.0 pp"), "{}", r.out);
+        assert!(
+            r.out
+                .contains("since iteration 0: WORSE (efficiency -8.0 pp"),
+            "{}",
+            r.out
+        );
         assert_eq!(r.prompts.matches("[r]evert").count(), 1, "{}", r.prompts);
         assert!(r.prompts.contains("Baseline is now iteration 2."));
     }
@@ -559,8 +585,15 @@ mod tests {
             ]
         );
         assert_eq!((s.baseline, s.end), (2, EndReason::EndOfInput));
-        assert!(r.prompts.contains("Baseline stays iteration 0"), "{}", r.prompts);
-        assert!(!r.out.contains("since iteration 0"), "the baseline never moved before");
+        assert!(
+            r.prompts.contains("Baseline stays iteration 0"),
+            "{}",
+            r.prompts
+        );
+        assert!(
+            !r.out.contains("since iteration 0"),
+            "the baseline never moved before"
+        );
     }
 
     #[test]
@@ -570,7 +603,11 @@ mod tests {
         let s = r.summary.unwrap();
         assert_eq!(directions(&s)[1], (Some(Direction::Worse), None, Some(0)));
         assert_eq!((s.baseline, s.end), (0, EndReason::EndOfInput));
-        assert!(r.prompts.contains("\"maybe\": answer r, c or q."), "{}", r.prompts);
+        assert!(
+            r.prompts.contains("\"maybe\": answer r, c or q."),
+            "{}",
+            r.prompts
+        );
         assert_eq!(r.prompts.matches("[r]evert").count(), 2);
         assert_eq!(fake.asked, vec![0, 1], "no third measurement");
         // `q` at the first prompt: one measurement.
@@ -614,7 +651,10 @@ mod tests {
     fn a_failed_measurement_names_its_iteration() {
         let mut fake = Fake::new(&[40.0]);
         let err = drive(&mut fake, "\n", true, TEXT).summary.unwrap_err();
-        assert!(matches!(err, DiagnoseError::Measure { iteration: 1, .. }), "{err}");
+        assert!(
+            matches!(err, DiagnoseError::Measure { iteration: 1, .. }),
+            "{err}"
+        );
         let mut other = Fake::new(&[40.0, 40.0]);
         let mut answers = std::io::Cursor::new(b"\n".to_vec());
         struct Renamed<'a>(&'a mut Fake);
@@ -639,7 +679,14 @@ mod tests {
         };
         let err = run(&mut Renamed(&mut other), &mut io, &config).unwrap_err();
         assert!(
-            matches!(err, DiagnoseError::Compare { iteration: 1, baseline: 0, .. }),
+            matches!(
+                err,
+                DiagnoseError::Compare {
+                    iteration: 1,
+                    baseline: 0,
+                    ..
+                }
+            ),
             "{err}"
         );
     }

@@ -1,4 +1,6 @@
 //! Integration tests: one binary, modules per area.
 
 mod analyze;
+mod compare;
+mod diagnose;
 mod record;

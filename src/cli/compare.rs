@@ -133,10 +133,17 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
 
 /// A report saved as JSON. The analyze flags do not apply to it: it was analysed already.
 fn read_report(path: &Path) -> anyhow::Result<Report> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (a recording directory or a report JSON file)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (a recording directory or a report JSON file)",
+            path.display()
+        )
+    })?;
     serde_json::from_str(&text).with_context(|| {
-        format!("{}: not a report written by `profile analyze --json`", path.display())
+        format!(
+            "{}: not a report written by `profile analyze --json`",
+            path.display()
+        )
     })
 }
 

@@ -136,7 +136,10 @@ impl Root {
                 }
             }
         }
-        anyhow::bail!("could not create a temporary directory under {}", base.display())
+        anyhow::bail!(
+            "could not create a temporary directory under {}",
+            base.display()
+        )
     }
 }
 

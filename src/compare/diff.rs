@@ -90,16 +90,15 @@ pub fn diff_diagnoses(
     after: Option<&Diagnosis>,
 ) -> Option<DiagnosisDiff> {
     let (b, a) = (significant(before?), significant(after?));
-    let change = |f: &Finding, kind, before: Option<&Finding>, after: Option<&Finding>| {
-        FindingChange {
+    let change =
+        |f: &Finding, kind, before: Option<&Finding>, after: Option<&Finding>| FindingChange {
             rule: f.rule,
             r2_path: f.r2_path,
             title: f.title.clone(),
             kind,
             score_before: before.map(|x| x.score),
             score_after: after.map(|x| x.score),
-        }
-    };
+        };
     let resolved = b
         .iter()
         .filter(|f| find(&a, key(f)).is_none())

@@ -20,6 +20,7 @@
 
 mod diff;
 mod render;
+mod rows;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -122,7 +123,13 @@ impl Signals {
         let eff: &Efficiency = &r.ceiling.efficiency;
         Signals {
             efficiency_pct: eff.pct(),
-            efficiency_missing: eff.reason(),
+            efficiency_missing: match eff {
+                // The report's wording points at its own catalog table; say it plainly here.
+                Efficiency::NoCeiling => {
+                    Some("no decode ceiling: GPU or model not in the catalog".to_string())
+                }
+                other => other.reason(),
+            },
             throughput_tps: r.metrics.generation_tokens_per_s,
             ttft_p99_ms: r.metrics.ttft.p99_ms,
         }
@@ -280,7 +287,7 @@ pub fn compare(
         efficiency_delta_pp: pp_change(sb.efficiency_pct, sa.efficiency_pct),
         throughput_delta_pct: pct_change(sb.throughput_tps, sa.throughput_tps),
         ttft_p99_delta_pct: pct_change(sb.ttft_p99_ms, sa.ttft_p99_ms),
-        metrics: metric_rows(before, after),
+        metrics: rows::metric_rows(before, after),
         diagnosis: diff_diagnoses(diagnosis_of(before), diagnosis_of(after)),
         before: b,
         after: a,
@@ -310,7 +317,7 @@ pub fn pct_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
 }
 
 /// `after − before`, when both are present and finite.
-fn pp_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+pub(crate) fn pp_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
     let (b, a) = (before?, after?);
     (b.is_finite() && a.is_finite()).then_some(a - b)
 }
@@ -338,9 +345,15 @@ pub fn direction(before: &Signals, after: &Signals) -> Verdict {
     match pct_change(before.throughput_tps, after.throughput_tps) {
         Some(pct) => {
             let (direction, cmp) = if pct > BETTER_THROUGHPUT_PCT {
-                (Direction::Better, format!("> {}%", signed(BETTER_THROUGHPUT_PCT, 1)))
+                (
+                    Direction::Better,
+                    format!("> {}%", signed(BETTER_THROUGHPUT_PCT, 1)),
+                )
             } else if pct < WORSE_THROUGHPUT_PCT {
-                (Direction::Worse, format!("< {}%", signed(WORSE_THROUGHPUT_PCT, 1)))
+                (
+                    Direction::Worse,
+                    format!("< {}%", signed(WORSE_THROUGHPUT_PCT, 1)),
+                )
             } else {
                 (
                     Direction::Plateau,
@@ -364,9 +377,7 @@ pub fn direction(before: &Signals, after: &Signals) -> Verdict {
         }
         None => {
             let why_no_tput = match (before.throughput_tps, after.throughput_tps) {
-                (Some(b), Some(_)) if b == 0.0 => {
-                    "throughput before is 0 tok/s (no percentage)".to_string()
-                }
+                (Some(0.0), Some(_)) => "throughput before is 0 tok/s (no percentage)".to_string(),
                 (b, a) => missing_reason(
                     "throughput",
                     b.is_none().then_some("not measured"),
@@ -487,154 +498,4 @@ fn check_same_setup(
         ));
     }
     Ok(notes)
-}
-
-/// The side-by-side figures, in the order the table shows them.
-fn metric_rows(b: &Report, a: &Report) -> Vec<MetricDelta> {
-    use DeltaUnit as U;
-    use Goal as G;
-    let (mb, ma) = (&b.metrics, &a.metrics);
-    let usd = |r: &Report| r.economics.usd_per_million_tokens;
-    let usd_est = usd(b).is_some_and(|m| m.estimated) || usd(a).is_some_and(|m| m.estimated);
-    let rows: [(&str, &str, U, G, Option<f64>, Option<f64>, bool); 14] = [
-        (
-            "generation_tokens_per_s",
-            "throughput",
-            U::TokensPerSecond,
-            G::Higher,
-            mb.generation_tokens_per_s,
-            ma.generation_tokens_per_s,
-            false,
-        ),
-        (
-            "requests_per_s",
-            "requests finished",
-            U::RequestsPerSecond,
-            G::Higher,
-            mb.requests_per_s,
-            ma.requests_per_s,
-            false,
-        ),
-        (
-            "efficiency_pct",
-            "efficiency",
-            U::Percent,
-            G::Higher,
-            b.ceiling.efficiency.pct(),
-            a.ceiling.efficiency.pct(),
-            true,
-        ),
-        (
-            "ttft_mean_ms",
-            "TTFT mean",
-            U::Milliseconds,
-            G::Lower,
-            mb.ttft.mean_ms,
-            ma.ttft.mean_ms,
-            false,
-        ),
-        (
-            "ttft_p99_ms",
-            "TTFT p99",
-            U::Milliseconds,
-            G::Lower,
-            mb.ttft.p99_ms,
-            ma.ttft.p99_ms,
-            false,
-        ),
-        (
-            "tpot_mean_ms",
-            "TPOT mean",
-            U::Milliseconds,
-            G::Lower,
-            mb.tpot.mean_ms,
-            ma.tpot.mean_ms,
-            false,
-        ),
-        (
-            "tpot_p99_ms",
-            "TPOT p99",
-            U::Milliseconds,
-            G::Lower,
-            mb.tpot.p99_ms,
-            ma.tpot.p99_ms,
-            false,
-        ),
-        (
-            "usd_per_million_tokens",
-            "cost per 1M tokens",
-            U::UsdPerMillionTokens,
-            G::Lower,
-            usd(b).map(|m| m.usd),
-            usd(a).map(|m| m.usd),
-            usd_est,
-        ),
-        (
-            "kv_cache_pct_mean",
-            "KV cache (mean)",
-            U::Percent,
-            G::Neutral,
-            mb.kv_cache_pct_mean,
-            ma.kv_cache_pct_mean,
-            false,
-        ),
-        (
-            "kv_cache_peak_pct",
-            "KV cache (peak)",
-            U::Percent,
-            G::Neutral,
-            mb.kv_cache_peak_pct,
-            ma.kv_cache_peak_pct,
-            false,
-        ),
-        (
-            "running_mean",
-            "running (mean)",
-            U::Requests,
-            G::Neutral,
-            mb.running_mean,
-            ma.running_mean,
-            false,
-        ),
-        (
-            "waiting_mean",
-            "waiting (mean)",
-            U::Requests,
-            G::Lower,
-            mb.waiting_mean,
-            ma.waiting_mean,
-            false,
-        ),
-        (
-            "preemptions_per_s",
-            "preemptions",
-            U::PerSecond,
-            G::Lower,
-            mb.preemptions_per_s,
-            ma.preemptions_per_s,
-            false,
-        ),
-        (
-            "prefix_cache_hit_pct",
-            "prefix-cache hits",
-            U::Percent,
-            G::Higher,
-            mb.prefix_cache_hit_pct,
-            ma.prefix_cache_hit_pct,
-            false,
-        ),
-    ];
-    rows.into_iter()
-        .map(|(key, name, unit, goal, before, after, estimated)| MetricDelta {
-            key: key.to_string(),
-            name: name.to_string(),
-            unit,
-            goal,
-            before,
-            after,
-            delta: pp_change(before, after),
-            delta_pct: pct_change(before, after),
-            estimated,
-        })
-        .collect()
 }

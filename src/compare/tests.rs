@@ -44,7 +44,11 @@ fn efficiency_path_is_named_with_its_figures() {
     assert_eq!(v.direction, Direction::Better);
     assert_eq!(v.decided_by, DecidedBy::Efficiency);
     assert!(!v.latency_veto);
-    assert!(v.reason.starts_with("efficiency +3.1 pp (> +2.0 pp)"), "{}", v.reason);
+    assert!(
+        v.reason.starts_with("efficiency +3.1 pp (> +2.0 pp)"),
+        "{}",
+        v.reason
+    );
     // Throughput fell 10%, yet efficiency decides: the primary signal wins.
     let v = verdict(
         &report_with(Some(40.0), Some(100.0), None),
@@ -68,12 +72,29 @@ fn with_ttft(eff_after: f64, ttft_after: f64) -> Verdict {
 #[test]
 fn latency_veto_turns_better_into_plateau_above_twenty_percent() {
     let v = with_ttft(45.0, 119.9);
-    assert_eq!((v.direction, v.latency_veto), (Direction::Better, false), "below");
+    assert_eq!(
+        (v.direction, v.latency_veto),
+        (Direction::Better, false),
+        "below"
+    );
     let v = with_ttft(45.0, 120.0);
-    assert_eq!((v.direction, v.latency_veto), (Direction::Better, false), "at +20%");
+    assert_eq!(
+        (v.direction, v.latency_veto),
+        (Direction::Better, false),
+        "at +20%"
+    );
     let v = with_ttft(45.0, 120.1);
-    assert_eq!((v.direction, v.latency_veto), (Direction::Plateau, true), "above");
-    assert!(v.reason.contains("but TTFT p99 +20.1% (> +20.0%): latency veto"), "{}", v.reason);
+    assert_eq!(
+        (v.direction, v.latency_veto),
+        (Direction::Plateau, true),
+        "above"
+    );
+    assert!(
+        v.reason
+            .contains("but TTFT p99 +20.1% (> +20.0%): latency veto"),
+        "{}",
+        v.reason
+    );
     let v = with_ttft(43.1, 135.0);
     assert_eq!(
         v.reason,
@@ -96,7 +117,11 @@ fn latency_veto_without_ttft_is_said_not_checked() {
         &report_with(Some(45.0), Some(100.0), Some(500.0)),
     );
     assert_eq!(v.direction, Direction::Better);
-    assert!(v.reason.contains("latency veto not checked"), "{}", v.reason);
+    assert!(
+        v.reason.contains("latency veto not checked"),
+        "{}",
+        v.reason
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,27 +159,67 @@ fn fallback_when_efficiency_is_missing_on_either_side_and_no_veto() {
     assert_eq!(v.decided_by, DecidedBy::Throughput);
     assert!(!v.latency_veto);
     assert!(
-        v.reason.starts_with("efficiency unavailable after (no decode ceiling"),
+        v.reason
+            .starts_with("efficiency unavailable after (no decode ceiling:"),
         "{}",
         v.reason
     );
-    assert!(v.reason.contains("throughput +50.0% (> +10.0%)"), "{}", v.reason);
-    assert!(v.reason.contains("latency veto not applied"), "{}", v.reason);
+    assert!(
+        v.reason.contains("throughput +50.0% (> +10.0%)"),
+        "{}",
+        v.reason
+    );
+    assert!(
+        v.reason.contains("latency veto not applied"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]
 fn both_signals_absent_is_plateau_with_reasons() {
-    let v = verdict(&report_with(None, None, None), &report_with(None, None, None));
-    assert_eq!((v.direction, v.decided_by), (Direction::Plateau, DecidedBy::Nothing));
-    assert!(v.reason.contains("efficiency unavailable on both sides"), "{}", v.reason);
-    assert!(v.reason.contains("throughput unavailable on both sides"), "{}", v.reason);
-    let v = verdict(&report_with(None, Some(100.0), None), &report_with(None, None, None));
+    let v = verdict(
+        &report_with(None, None, None),
+        &report_with(None, None, None),
+    );
+    assert_eq!(
+        (v.direction, v.decided_by),
+        (Direction::Plateau, DecidedBy::Nothing)
+    );
+    assert!(
+        v.reason.contains("efficiency unavailable on both sides"),
+        "{}",
+        v.reason
+    );
+    assert!(
+        v.reason.contains("throughput unavailable on both sides"),
+        "{}",
+        v.reason
+    );
+    let v = verdict(
+        &report_with(None, Some(100.0), None),
+        &report_with(None, None, None),
+    );
     assert_eq!(v.direction, Direction::Plateau);
-    assert!(v.reason.contains("throughput unavailable after"), "{}", v.reason);
+    assert!(
+        v.reason.contains("throughput unavailable after"),
+        "{}",
+        v.reason
+    );
     // 0 tok/s before: no percentage, no direction.
-    let v = verdict(&report_with(None, Some(0.0), None), &report_with(None, Some(50.0), None));
-    assert_eq!((v.direction, v.decided_by), (Direction::Plateau, DecidedBy::Nothing));
-    assert!(v.reason.contains("throughput before is 0 tok/s"), "{}", v.reason);
+    let v = verdict(
+        &report_with(None, Some(0.0), None),
+        &report_with(None, Some(50.0), None),
+    );
+    assert_eq!(
+        (v.direction, v.decided_by),
+        (Direction::Plateau, DecidedBy::Nothing)
+    );
+    assert!(
+        v.reason.contains("throughput before is 0 tok/s"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]
@@ -188,7 +253,10 @@ fn side_by_side_rows_carry_deltas_and_goals() {
     let c = compare(&b, &a, &CompareConfig::default()).unwrap();
     let row = |k: &str| c.metrics.iter().find(|m| m.key == k).unwrap().clone();
     let eff = row("efficiency_pct");
-    assert_eq!((eff.delta, eff.goal, eff.estimated), (Some(6.0), Goal::Higher, true));
+    assert_eq!(
+        (eff.delta, eff.goal, eff.estimated),
+        (Some(6.0), Goal::Higher, true)
+    );
     assert_eq!(row("generation_tokens_per_s").delta_pct, Some(50.0));
     assert_eq!(row("ttft_p99_ms").delta_pct, Some(-10.0));
     assert_eq!(row("ttft_p99_ms").goal, Goal::Lower);
@@ -202,8 +270,14 @@ fn side_by_side_rows_carry_deltas_and_goals() {
 
     let text = render_text(&c, false);
     assert!(text.contains("BETTER (efficiency)"), "{text}");
-    let eff_line = text.lines().find(|l| l.contains("efficiency (est)")).unwrap();
-    assert!(eff_line.contains("+6.0 pp") && eff_line.contains("+15.0%"), "{eff_line}");
+    let eff_line = text
+        .lines()
+        .find(|l| l.contains("efficiency (est)"))
+        .unwrap();
+    assert!(
+        eff_line.contains("+6.0 pp") && eff_line.contains("+15.0%"),
+        "{eff_line}"
+    );
     assert!(!text.contains('\x1b'), "no colour unless asked");
     assert!(render_text(&c, true).contains("\x1b["));
     let back: Comparison = serde_json::from_str(&render_json(&c).unwrap()).unwrap();
@@ -221,12 +295,19 @@ fn different_models_are_refused_unless_allowed() {
     a.recording.model_name = Some("other".to_string());
     let err = compare(&b, &a, &CompareConfig::default()).unwrap_err();
     assert!(matches!(err, CompareError::DifferentModels { .. }));
-    assert_eq!(err.to_string(), "different models: before \"m\", after \"other\"");
+    assert_eq!(
+        err.to_string(),
+        "different models: before \"m\", after \"other\""
+    );
     let allow = CompareConfig {
         allow_different: true,
     };
     let c = compare(&b, &a, &allow).unwrap();
-    assert!(c.notes.iter().any(|n| n.contains("different models")), "{:?}", c.notes);
+    assert!(
+        c.notes.iter().any(|n| n.contains("different models")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -237,7 +318,14 @@ fn different_gpu_types_are_refused_but_a_different_count_is_a_note() {
     let err = compare(&b, &a, &CompareConfig::default()).unwrap_err();
     assert!(matches!(err, CompareError::DifferentGpus { .. }), "{err}");
     assert!(err.to_string().contains("[H100], after [A100]"), "{err}");
-    assert!(compare(&b, &a, &CompareConfig { allow_different: true }).is_ok());
+    assert!(compare(
+        &b,
+        &a,
+        &CompareConfig {
+            allow_different: true
+        }
+    )
+    .is_ok());
 
     let mut two = minimal_report("b");
     two.recording.gpus.push(GpuFact {
@@ -246,7 +334,10 @@ fn different_gpu_types_are_refused_but_a_different_count_is_a_note() {
         vram_total_gb: None,
     });
     let c = compare(&b, &two, &CompareConfig::default()).unwrap();
-    assert_eq!(c.notes, vec!["GPU count changed: 1 before, 2 after".to_string()]);
+    assert_eq!(
+        c.notes,
+        vec!["GPU count changed: 1 before, 2 after".to_string()]
+    );
 }
 
 #[test]
@@ -329,7 +420,11 @@ fn diagnosis_diff_sorts_findings_into_resolved_new_and_persisting() {
     ]);
     let d = diff_diagnoses(Some(&before), Some(&after)).unwrap();
     let rules = |l: &[FindingChange]| l.iter().map(|f| f.rule).collect::<Vec<_>>();
-    assert_eq!(rules(&d.resolved), vec![RuleId::R2], "below the gate after counts as gone");
+    assert_eq!(
+        rules(&d.resolved),
+        vec![RuleId::R2],
+        "below the gate after counts as gone"
+    );
     assert_eq!(rules(&d.new), vec![RuleId::R1]);
     assert_eq!(rules(&d.persisting), vec![RuleId::R5]);
     assert_eq!(d.persisting[0].score_before, Some(3.0));

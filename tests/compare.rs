@@ -1,0 +1,320 @@
+//! `profile compare` through the binary: `--fail-on` exit codes, JSON output, the refusal of
+//! different models and GPUs, and — when present — the shipped real recordings, compared in
+//! both directions.
+
+use assert_cmd::Command;
+use profile::compare::{ChangeKind, Comparison, Direction};
+use profile::report::*;
+use profile::rules::RuleId;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn profile() -> Command {
+    Command::cargo_bin("profile").unwrap()
+}
+
+/// A report with nothing measured: no efficiency, no throughput, no latency, model `m`, one
+/// GPU named `H100`. (The library's own test helper is not visible to integration tests.)
+fn minimal_report(label: &str) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION.to_string(),
+        recording: RecordingFacts {
+            label: label.to_string(),
+            target_url: "http://127.0.0.1:8000/metrics".to_string(),
+            vllm_version: None,
+            model_name: Some("m".to_string()),
+            started_at: "2026-11-23T09:00:00.000Z".to_string(),
+            range_from: None,
+            range_to: None,
+            first_scrape_at: None,
+            last_scrape_at: None,
+            span_s: None,
+            scrapes_total: 0,
+            scrapes_ok: 0,
+            scrapes_failed: 0,
+            gpu_count: 1,
+            gpus: vec![GpuFact {
+                index: 0,
+                name: Some("H100".to_string()),
+                vram_total_gb: None,
+            }],
+            gpu_note: None,
+            engines: vec![],
+            damaged_files: vec![],
+        },
+        inputs: Inputs {
+            max_num_seqs: None,
+            gpu_memory_utilization: None,
+            cache_config: BTreeMap::new(),
+            metrics_used: vec![],
+        },
+        windows: WindowSummary {
+            window_s: 2.0,
+            total: 0,
+            evaluable: 0,
+            active: 0,
+            active_no_gpu_fallback: 0,
+            has_gpu_data: true,
+            no_gpu_fallback: false,
+            no_gpu_fallback_note: None,
+            all_non_evaluable: false,
+            last_raw_window: None,
+            active_duration_s: None,
+            evaluable_duration_s: None,
+            rows: vec![],
+        },
+        metrics: Metrics::default(),
+        ceiling: Ceiling {
+            catalog: "embedded".to_string(),
+            gpu_name: None,
+            gpu: None,
+            model_name: None,
+            model: None,
+            bytes_per_param: BytesPerParam {
+                value: 2.0,
+                dtype: None,
+                source: DtypeSource::Bf16Fallback,
+                source_label: "bf16 assumed".to_string(),
+            },
+            tensor_parallel: TensorParallel {
+                value: 1,
+                source: TpSource::Default,
+                source_label: "default".to_string(),
+            },
+            roofline_params: None,
+            weight_params: None,
+            decode_tps: None,
+            seq_len: None,
+            prefill_per_s: None,
+            ridge_batch_size: None,
+            aggregate_ceiling_tps: None,
+            efficiency: Efficiency::NoCeiling,
+            headroom_pct: None,
+            weight_gb: None,
+            vram_total_gb: None,
+            kv_headroom_gb: None,
+            usable_vram_gb: None,
+            min_tp: None,
+            tpot_floor_ms: None,
+            prefill_floor_ms: None,
+            prefill_floor_suppressed: false,
+        },
+        economics: Economics {
+            tokens_per_watt: None,
+            joules_per_token: None,
+            cost_per_hour: None,
+            usd_per_million_tokens: None,
+            recoverable_usd_per_hour: None,
+        },
+        unavailable: vec![],
+    }
+}
+
+/// A report with the given efficiency %, throughput (tok/s) and TTFT p99 (ms); `None` leaves
+/// a figure missing.
+fn report_with(eff: Option<f64>, tps: Option<f64>, ttft_p99: Option<f64>) -> Report {
+    let mut r = minimal_report("rec");
+    if let Some(pct) = eff {
+        r.ceiling.efficiency = Efficiency::Shown { pct };
+    }
+    r.metrics.generation_tokens_per_s = tps;
+    r.metrics.ttft.p99_ms = ttft_p99;
+    r
+}
+
+/// Writes `before` and `after` as report JSON files in `dir`.
+fn write_pair(dir: &Path, before: &Report, after: &Report) -> (PathBuf, PathBuf) {
+    let (b, a) = (dir.join("before.json"), dir.join("after.json"));
+    std::fs::write(&b, render_json(before).unwrap()).unwrap();
+    std::fs::write(&a, render_json(after).unwrap()).unwrap();
+    (b, a)
+}
+
+/// Runs `profile compare` on two hand-made reports; returns (exit code, stdout, stderr).
+fn run(before: &Report, after: &Report, extra: &[&str]) -> (i32, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, a) = write_pair(tmp.path(), before, after);
+    let out = profile()
+        .arg("compare")
+        .arg(&b)
+        .arg(&a)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn eff(before: f64, after: f64) -> (Report, Report) {
+    (
+        report_with(Some(before), Some(100.0), Some(100.0)),
+        report_with(Some(after), Some(100.0), Some(100.0)),
+    )
+}
+
+#[test]
+fn fail_on_sets_exit_1_and_is_off_by_default() {
+    let worse = eff(40.0, 30.0);
+    let plateau = eff(40.0, 41.0);
+    let better = eff(40.0, 45.0);
+    for ((b, a), flag, want) in [
+        (&worse, None, 0),
+        (&worse, Some("worse"), 1),
+        (&worse, Some("plateau"), 1),
+        (&plateau, None, 0),
+        (&plateau, Some("worse"), 0),
+        (&plateau, Some("plateau"), 1),
+        (&better, Some("worse"), 0),
+        (&better, Some("plateau"), 0),
+    ] {
+        let mut extra = vec![];
+        if let Some(f) = flag {
+            extra.extend(["--fail-on", f]);
+        }
+        let (code, out, err) = run(b, a, &extra);
+        assert_eq!(code, want, "{flag:?}\n{out}\n{err}");
+        assert!(out.contains("direction: "), "{out}");
+    }
+    let (code, _, err) = run(&worse.0, &worse.1, &["--fail-on", "sometimes"]);
+    assert_eq!(code, 2, "a bad flag value is a usage error: {err}");
+}
+
+#[test]
+fn json_output_deserializes_into_the_comparison() {
+    let (b, a) = eff(40.0, 43.1);
+    let mut a = a;
+    a.metrics.ttft.p99_ms = Some(135.0);
+    let (code, out, _) = run(&b, &a, &["--json"]);
+    assert_eq!(code, 0);
+    let c: Comparison = serde_json::from_str(&out).unwrap();
+    assert_eq!(c.verdict.direction, Direction::Plateau);
+    assert!(c.verdict.latency_veto);
+    assert_eq!(
+        c.verdict.reason,
+        "efficiency +3.1 pp (> +2.0 pp), but TTFT p99 +35.0% (> +20.0%): latency veto"
+    );
+    assert_eq!(c.ttft_p99_delta_pct, Some(35.0));
+}
+
+#[test]
+fn different_models_or_gpus_are_refused_with_exit_2_unless_allowed() {
+    let b = minimal_report("before");
+    let mut other_model = minimal_report("after");
+    other_model.recording.model_name = Some("other".to_string());
+    let (code, _, err) = run(&b, &other_model, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("different models"), "{err}");
+    assert!(err.contains("--allow-different"), "{err}");
+    let (code, out, _) = run(&b, &other_model, &["--allow-different"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("note: compared anyway: different models"),
+        "{out}"
+    );
+
+    let mut other_gpu = minimal_report("after");
+    other_gpu.recording.gpus[0].name = Some("A100".to_string());
+    let (code, _, err) = run(&b, &other_gpu, &["--fail-on", "worse"]);
+    assert_eq!(code, 2, "a refusal is an error, not a verdict: {err}");
+    assert!(err.contains("different GPUs"), "{err}");
+    assert_eq!(run(&b, &other_gpu, &["--allow-different"]).0, 0);
+}
+
+#[test]
+fn unreadable_inputs_exit_2_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let out = profile()
+        .arg("compare")
+        .arg(&junk)
+        .arg(tmp.path().join("missing.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("junk.json") && err.contains("not a report"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shipped real recordings
+// ---------------------------------------------------------------------------------------------
+
+/// vLLM 0.32 on CPU, 24 clients, --max-num-seqs 8: concurrency saturation (R5).
+const LOAD: &str = "recordings/vllm-cpu-0.32-load";
+/// The same with 16 KV blocks: KV pressure and preemptions (R2).
+const KV_PRESSURE: &str = "recordings/vllm-cpu-0.32-kv-pressure";
+
+fn real(rel: &str) -> bool {
+    let present = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .join("manifest.json")
+        .is_file();
+    if !present {
+        eprintln!("skipped: {rel} is not in this checkout yet");
+    }
+    present
+}
+
+fn compare_real(before: &str, after: &str) -> Comparison {
+    let out = profile()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["compare", before, after, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn real_kv_pressure_against_concurrency_saturation_both_ways() {
+    if !(real(LOAD) && real(KV_PRESSURE)) {
+        return;
+    }
+    let worse = compare_real(LOAD, KV_PRESSURE);
+    let better = compare_real(KV_PRESSURE, LOAD);
+    // No GPU was recorded (CPU server): the throughput fallback decides.
+    assert_eq!(
+        worse.verdict.direction,
+        Direction::Worse,
+        "{}",
+        worse.verdict.reason
+    );
+    assert_eq!(
+        better.verdict.direction,
+        Direction::Better,
+        "{}",
+        better.verdict.reason
+    );
+    let preempt = |c: &Comparison| {
+        let row = c
+            .metrics
+            .iter()
+            .find(|m| m.key == "preemptions_per_s")
+            .unwrap();
+        (row.before, row.after)
+    };
+    let (b, a) = preempt(&worse);
+    assert!(
+        b == Some(0.0) && a.is_some_and(|x| x > 0.0),
+        "{b:?} -> {a:?}"
+    );
+    let r2 = |list: &[profile::compare::FindingChange], kind: ChangeKind| {
+        list.iter().any(|f| f.rule == RuleId::R2 && f.kind == kind)
+    };
+    match (&worse.diagnosis, &better.diagnosis) {
+        (Some(w), Some(b)) => {
+            assert!(r2(&w.new, ChangeKind::New), "R2 new: {w:?}");
+            assert!(r2(&b.resolved, ChangeKind::Resolved), "R2 resolved: {b:?}");
+        }
+        _ => eprintln!("diagnosis diff skipped: reports carry no diagnosis yet"),
+    }
+}
