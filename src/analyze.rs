@@ -9,6 +9,11 @@
 //! manifest; a value given here beats the manifest's, which keeps its own source label
 //! (a flag to `record`, or an environment variable it read).
 //!
+//! The diagnosis is computed inside the report builder, right after the ceiling section,
+//! because R4 must use the very tensor-parallel degree, bytes per parameter, weight size and
+//! VRAM the ceiling used; `-m` given here beats the manifest's cap for the rules exactly as it
+//! does for the report's `inputs`.
+//!
 //! The CLI (`src/cli/analyze.rs`) turns flags into an [`AnalyzeConfig`]; nothing here knows
 //! about clap.
 
@@ -47,7 +52,8 @@ pub struct AnalyzeConfig {
     /// How the report names the recording (default: its directory as stored in `Recording`).
     /// Golden tests set it so that the output does not depend on where the checkout lives.
     pub recording_label: Option<String>,
-    /// Add one row per window to the report.
+    /// Add one row per window to the report. (The diagnosis is the same either way; how much
+    /// of it the text shows is the renderer's `TextOptions::verbose`.)
     pub verbose: bool,
 }
 
@@ -89,7 +95,9 @@ pub enum AnalyzeError {
 }
 
 /// Analyses a recording: windows, gates and aggregation, the catalog's ceilings, economics,
-/// and the list of what could not be computed. Pure: see the module header.
+/// the rules' diagnosis (R1-R5, run on the same windows and aggregate, with the inputs the
+/// ceiling section resolved), and the list of what could not be computed. Pure: see the
+/// module header.
 pub fn analyze(
     rec: &Recording,
     catalog: &Catalog,

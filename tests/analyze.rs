@@ -1,6 +1,7 @@
 //! `profile analyze` and `profile catalog` through the binary: the catalog listing in both
 //! forms, a synthetic recording written with the real Parquet writer and analysed end to end,
-//! and — when the lead has committed it — the real `recordings/vllm-cpu-0.32-load`.
+//! the real `recordings/vllm-cpu-0.32-load` with its expected diagnosis, and golden snapshots
+//! plus a determinism check for every recording under `recordings/`.
 
 use assert_cmd::Command;
 use profile::gpu::{GpuInfo, GpuMetrics};
@@ -9,6 +10,7 @@ use profile::recording::{
     AnalysisInputs, GpuPoll, GpuWriter, Manifest, ScrapeMeta, ScrapeStatus, ScrapeWriter, Sourced,
 };
 use profile::report::{Report, SCHEMA_VERSION};
+use profile::rules::RuleId;
 use profile::units::{MonoNs, WallNs};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -337,12 +339,27 @@ fn analyze_the_real_cpu_recording() {
         assert!(r.unavailable.iter().any(|u| u.what == "GPU catalog entry"));
     }
     assert_eq!(json, run(true), "same recording, same bytes");
+    // 24 clients against --max-num-seqs 8 with KV nearly empty: the cap holds requests back,
+    // so R5 is the recommendation; the tiny model is uncatalogued, so R4 cannot evaluate.
+    let d = r.diagnosis.as_ref().expect("analyze always diagnoses");
+    let r5 = d.finding(RuleId::R5).expect("R5 fires");
+    assert!(r5.significant, "{r5:?}");
+    assert_eq!(d.groups.first().map(|g| g.primary), Some(RuleId::R5));
+    let step = &r5.fix.steps[0];
+    assert_eq!(step.command_line().as_deref(), Some("--max-num-seqs 16"));
+    let r4 = d.not_fired.iter().find(|n| n.rule == RuleId::R4).unwrap();
+    assert!(r4.reason.contains("not in the catalog"), "{}", r4.reason);
+    assert!(
+        text.contains("[!] 1. KV-cache capacity vs concurrency cap"),
+        "{text}"
+    );
+    assert!(text.contains("--max-num-seqs 16 (now 8)"), "{text}");
 }
 
 /// Compares `output` with the reviewed snapshot `tests/snapshots/analyze__<name>.snap`.
 /// A missing or different snapshot fails and leaves a `.snap.new` to review with
-/// `cargo insta review`; nothing is accepted automatically (CI sets `INSTA_UPDATE=no`).
-#[allow(dead_code)]
+/// `cargo insta review` (or `INSTA_UPDATE=always`, then read the `.snap` diff before
+/// committing); nothing is accepted silently (CI sets `INSTA_UPDATE=no`).
 fn assert_golden(name: &str, output: &str) {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
@@ -351,21 +368,83 @@ fn assert_golden(name: &str, output: &str) {
     settings.bind(|| insta::assert_snapshot!(format!("analyze__{name}"), output));
 }
 
-/// Golden text and JSON of the real recording. Ignored until its snapshots have been reviewed
-/// and committed: run `cargo test --test tests golden -- --ignored`, then `cargo insta review`.
+/// Every recording directory under `recordings/`, as a path relative to the crate root
+/// (`recordings/NAME`), sorted by name.
+fn all_recordings() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("manifest.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| format!("recordings/{n}"))
+        .collect()
+}
+
+/// `profile analyze REL ARGS` run from the crate root, so the report names the recording by
+/// its relative path (`recording_label`) wherever the checkout lives; no colour (stdout is a
+/// pipe, and `NO_COLOR` is set besides).
+fn analyze_rel(rel: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let mut c = profile();
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .args(["analyze", rel])
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+/// A snapshot name for a recording: `recordings/vllm-cpu-0.32-load` -> `vllm_cpu_0_32_load`.
+fn snapshot_stem(rel: &str) -> String {
+    rel.trim_start_matches("recordings/")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Golden text (plain and `-v`) and JSON of every recording under `recordings/`. Each was
+/// read and judged before its snapshot was committed; a new recording fails here until its
+/// snapshots have been reviewed the same way.
 #[test]
-#[ignore = "golden snapshots are added once the real recordings exist and are reviewed"]
-fn golden_real_cpu_recording() {
-    let Some(_) = real_recording() else {
-        return;
-    };
-    let run = |extra: &[&str]| {
-        let mut c = profile();
-        c.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["analyze", REAL_RECORDING])
-            .args(extra);
-        String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap()
-    };
-    assert_golden("vllm_cpu_0_32_load_text", &run(&[]));
-    assert_golden("vllm_cpu_0_32_load_json", &run(&["--json"]));
+fn golden_every_recording() {
+    for rel in all_recordings() {
+        let stem = snapshot_stem(&rel);
+        assert_golden(&format!("{stem}_text"), &analyze_rel(&rel, &[], &[]));
+        assert_golden(
+            &format!("{stem}_text_verbose"),
+            &analyze_rel(&rel, &["-v"], &[]),
+        );
+        assert_golden(
+            &format!("{stem}_json"),
+            &analyze_rel(&rel, &["--json"], &[]),
+        );
+    }
+}
+
+/// The same recording gives the same bytes: twice in a row, and with one or two rayon
+/// threads (separate processes, so the thread pool really differs).
+#[test]
+fn every_recording_analyses_deterministically() {
+    for rel in all_recordings() {
+        for extra in [&["--json"][..], &["-v"][..]] {
+            let first = analyze_rel(&rel, extra, &[]);
+            assert_eq!(
+                first,
+                analyze_rel(&rel, extra, &[]),
+                "{rel} {extra:?}: rerun"
+            );
+            for threads in ["1", "2"] {
+                let other = analyze_rel(&rel, extra, &[("RAYON_NUM_THREADS", threads)]);
+                assert_eq!(first, other, "{rel} {extra:?}: RAYON_NUM_THREADS={threads}");
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
-//! `profile analyze REC`: windows, aggregates, the catalog ceiling and economics of a recording,
-//! as tables or JSON. This file only turns flags into an [`AnalyzeConfig`] and picks a
-//! renderer; the engine is `profile::analyze`.
+//! `profile analyze REC`: windows, aggregates, the catalog ceiling, economics and the rules'
+//! diagnosis of a recording, as tables or JSON. This file only turns flags into an
+//! [`AnalyzeConfig`] and picks a renderer; the engine is `profile::analyze`.
 
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
-use profile::report::{render_json, render_text};
+use profile::report::{render_json, render_text_with, TextOptions};
 use profile::units::{MonoNs, WallNs};
 use profile::window::TimeBound;
 use std::io::{IsTerminal, Write};
@@ -46,7 +46,8 @@ pub struct AnalyzeArgs {
     /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
     #[arg(long, value_name = "DIR")]
     catalog: Option<PathBuf>,
-    /// Also list every window.
+    /// Also list every window, the findings below the significance gate, and why each rule
+    /// that did not fire stayed silent.
     #[arg(short, long)]
     verbose: bool,
 }
@@ -83,7 +84,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         // The one place that looks at the terminal; the renderer is told, never asks.
         let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        out.write_all(render_text(&report, color).as_bytes())?;
+        let opts = TextOptions {
+            color,
+            verbose: args.verbose,
+        };
+        out.write_all(render_text_with(&report, opts).as_bytes())?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

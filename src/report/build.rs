@@ -1,4 +1,6 @@
-//! The pure builder: recording + windows + aggregate + catalog + config -> [`Report`].
+//! The pure builder: recording + windows + aggregate + catalog + config -> [`Report`], the
+//! rules' diagnosis included (its inputs wired from the report's own sections, see
+//! `diagnose.rs`).
 //!
 //! No clock, no environment, no `HashMap`; every list is built in a fixed order (manifest
 //! order, alias-table order, code order), and every float is computed by the same sequence
@@ -45,6 +47,7 @@ pub fn build(
     let model = match_model(rec, catalog, &mut un);
     let ceiling = ceiling(rec, set, agg, catalog, (gpu, model), cfg, &inputs, &mut un)?;
     let economics = economics_section(rec, agg, cfg, gpu, &ceiling, &mut un)?;
+    let diagnosis = super::diagnose::diagnosis(rec, set, agg, cfg, &inputs, &ceiling);
     Ok(Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,
@@ -54,6 +57,7 @@ pub fn build(
         ceiling,
         economics,
         unavailable: un,
+        diagnosis: Some(diagnosis),
     })
 }
 

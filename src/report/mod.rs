@@ -9,11 +9,15 @@
 //!   value `-`, and the `unavailable` list with reasons at the end.
 //! - [`json`]: pretty JSON with a trailing newline.
 //!
-//! The rules' findings are not part of the report yet; they will arrive as a new optional
-//! `diagnosis` section (see [`model`]'s header on why that breaks nothing).
+//! - `diagnose`: the rules' inputs taken from the report's resolved sections, then
+//!   [`crate::rules::diagnose`]; the result is the report's `diagnosis` section.
+//! - `diagnosis_text`: the text renderer's diagnosis section (root-cause groups, fixes, and
+//!   with `verbose` the findings below the gate and why each silent rule stayed silent).
 
 mod build;
 mod ceiling;
+mod diagnose;
+mod diagnosis_text;
 pub mod json;
 pub mod model;
 pub mod text;
@@ -21,7 +25,7 @@ pub mod text;
 pub use build::build;
 pub use json::render_json;
 pub use model::*;
-pub use text::render_text;
+pub use text::{render_text, render_text_with, TextOptions};
 
 #[cfg(test)]
 mod tests;

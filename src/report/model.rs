@@ -3,8 +3,13 @@
 //! The model owns its types rather than reusing the engine's (`CeilingEstimate`, `BytesSource`,
 //! ...) so that the JSON schema changes only when this file does, and so that a report read
 //! back from JSON is the same typed value ([`Report`] derives `Deserialize`). Sections are
-//! separate structs and no struct denies unknown fields, so a section added later (the
-//! rules' `diagnosis`) with `#[serde(default)]` neither breaks older readers nor older files.
+//! separate structs and no struct denies unknown fields, so a section added later neither
+//! breaks older readers nor, with `#[serde(default)]`, older files.
+//!
+//! One exception: the `diagnosis` section is the rules' own [`crate::rules::Diagnosis`].
+//! That type was designed as output (serializable, numbers raw, no engine internals), `compare`
+//! reads it back as the same type, and a mirror here would be a second copy to keep in step.
+//! A change to `src/rules/model.rs` is therefore a change to this schema.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +37,12 @@ pub struct Report {
     pub economics: Economics,
     /// Everything that could not be computed, and why, in a fixed order.
     pub unavailable: Vec<Unavailable>,
+    /// What the rules R1-R5 concluded. Always present in a report `analyze` writes; `None`
+    /// (JSON `null`, or the key missing in a file written before the rules existed) only for
+    /// reports that did not run them. It always carries `not_fired`, with `-v` or without:
+    /// the JSON is data, and only the text renderer decides how much of it to show.
+    #[serde(default)]
+    pub diagnosis: Option<crate::rules::Diagnosis>,
 }
 
 /// A value with where it came from (`--tensor-parallel-size (analyze)`, `VLLM_DTYPE

@@ -543,3 +543,140 @@ fn numbers_format_at_fixed_precision_without_negative_zero() {
     assert_eq!(text::num(None, 2), "-");
     assert_eq!(text::num(Some(f64::NAN), 2), "-");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Diagnosis wiring
+// ---------------------------------------------------------------------------------------------
+
+fn not_fired(r: &Report, rule: crate::rules::RuleId) -> String {
+    let d = r.diagnosis.as_ref().expect("analyze always diagnoses");
+    d.not_fired
+        .iter()
+        .find(|n| n.rule == rule)
+        .map(|n| n.reason.clone())
+        .unwrap_or_else(|| panic!("{rule:?} fired: {d:?}"))
+}
+
+#[test]
+fn diagnosis_r4_uses_the_ceilings_tp_dtype_weights_and_vram() {
+    use crate::rules::RuleId;
+    // Llama 3 70B in bf16 (fallback) is 140 GB: it cannot fit one 85.5 GB H100.
+    let r = run(&rec(&fx()), &AnalyzeConfig::default());
+    let d = r.diagnosis.as_ref().unwrap();
+    let r4 = d.finding(RuleId::R4).expect("R4 fires at tp 1");
+    assert!(r4.significant);
+    assert_eq!(
+        r4.confidence, 0.60,
+        "bf16 fallback: {}",
+        r4.confidence_basis
+    );
+    let weights = r4.measures.iter().find(|m| m.name == "weights").unwrap();
+    assert_eq!(Some(weights.value), r.ceiling.weight_gb, "one resolution");
+    let vram = r4
+        .measures
+        .iter()
+        .find(|m| m.name == "VRAM per GPU")
+        .unwrap();
+    assert_eq!(
+        Some(vram.value),
+        r.ceiling.vram_total_gb.as_ref().map(|v| v.value)
+    );
+    let step = &r4.fix.steps[0];
+    assert!(step.text.contains("1 was assumed"), "{}", step.text);
+    // min_tp: ceil(140 / (85.52 × 0.90 − 3)) = 2, and the ceiling section says the same.
+    assert_eq!(
+        step.command_line().as_deref(),
+        Some("--tensor-parallel-size 2")
+    );
+    assert_eq!(r.ceiling.min_tp, Some(2));
+
+    // --dtype given to analyze: the operator said it, R4's 0.95 row applies.
+    let cfg = AnalyzeConfig {
+        dtype: Some("bfloat16".into()),
+        ..AnalyzeConfig::default()
+    };
+    let r = run(&rec(&fx()), &cfg);
+    let r4 = r.diagnosis.as_ref().unwrap().finding(RuleId::R4).unwrap();
+    assert_eq!(r4.confidence, 0.95, "{}", r4.confidence_basis);
+
+    // The same tp the ceiling used: at 2 the weights fit, at fp8 too.
+    for cfg in [
+        AnalyzeConfig {
+            tensor_parallel_size: Some(2),
+            ..AnalyzeConfig::default()
+        },
+        AnalyzeConfig {
+            dtype: Some("fp8".into()),
+            ..AnalyzeConfig::default()
+        },
+    ] {
+        let r = run(&rec(&fx()), &cfg);
+        let why = not_fired(&r, RuleId::R4);
+        assert!(
+            why.starts_with("not triggered (weights 70.0 GB per GPU"),
+            "{why}"
+        );
+    }
+}
+
+#[test]
+fn diagnosis_cap_comes_from_analyze_m_before_the_recorded_value() {
+    use crate::rules::{RuleId, NO_MAX_NUM_SEQS};
+    // Without any cap R1 and R5 are silent and say how to fix that.
+    let r = run(&rec(&fx()), &AnalyzeConfig::default());
+    assert_eq!(not_fired(&r, RuleId::R5), NO_MAX_NUM_SEQS);
+    assert_eq!(not_fired(&r, RuleId::R1), NO_MAX_NUM_SEQS);
+    // Recorded -m 8: 8 running at the cap, 1 waiting (11%): no queue worth the name.
+    let mut recorded = rec(&fx());
+    recorded.manifest.analysis_inputs.max_num_seqs = Some(Sourced {
+        value: 8,
+        source: "--max-num-seqs".into(),
+    });
+    let r = run(&recorded, &AnalyzeConfig::default());
+    let why = not_fired(&r, RuleId::R5);
+    assert!(why.contains("queue ratio 11.1% < 30%"), "{why}");
+    // -m 32 given to analyze beats the recorded 8: now running is far below the cap.
+    let cfg = AnalyzeConfig {
+        max_num_seqs: Some(32),
+        ..AnalyzeConfig::default()
+    };
+    let r = run(&recorded, &cfg);
+    let why = not_fired(&r, RuleId::R5);
+    assert!(why.contains("below max_num_seqs 32"), "{why}");
+    assert_eq!(
+        r.inputs.max_num_seqs.as_ref().map(|m| m.source.as_str()),
+        Some("-m (analyze)")
+    );
+}
+
+#[test]
+fn diagnosis_is_in_the_json_and_after_the_economics_in_the_text() {
+    let r = run(&rec(&fx()), &AnalyzeConfig::default());
+    let json = render_json(&r).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["diagnosis"]["findings"].is_array());
+    assert!(
+        v["diagnosis"]["not_fired"].is_array(),
+        "not_fired always in JSON"
+    );
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
+    // A report written before the rules existed still reads, without a diagnosis.
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("diagnosis");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert_eq!(old.diagnosis, None);
+
+    let text = render_text(&r, false);
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}\n{text}"))
+    };
+    assert!(at("economics") < at("diagnosis (rules R1-R5)"));
+    assert!(at("diagnosis (rules R1-R5)") < at("not available"));
+    assert!(
+        text.contains("[!] 1. Model weights do not fit GPU memory"),
+        "{text}"
+    );
+    assert!(text.contains("--tensor-parallel-size 2 (now 1)"), "{text}");
+}

@@ -97,9 +97,31 @@ impl Tables {
     }
 }
 
-/// Renders the report as text tables. `color` adds ANSI styling (pass `true` only when
-/// stdout is a terminal).
+/// How to render text: the caller's decisions, never the terminal's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextOptions {
+    /// Add ANSI styling (pass `true` only when stdout is a terminal).
+    pub color: bool,
+    /// `-v`: also list findings below the significance gate and why each silent rule stayed
+    /// silent (the per-window table is driven by the report's `rows`, filled at analysis).
+    pub verbose: bool,
+}
+
+/// Renders the report as text tables, without the verbose diagnosis. `color` adds ANSI
+/// styling (pass `true` only when stdout is a terminal).
 pub fn render_text(r: &Report, color: bool) -> String {
+    render_text_with(
+        r,
+        TextOptions {
+            color,
+            verbose: false,
+        },
+    )
+}
+
+/// Renders the report as text tables, then the diagnosis.
+pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
+    let color = opts.color;
     let mut t = Tables {
         color,
         out: String::new(),
@@ -111,6 +133,11 @@ pub fn render_text(r: &Report, color: bool) -> String {
     gpu(&mut t, r);
     ceiling(&mut t, r);
     economics(&mut t, r);
+    t.out.push_str(&super::diagnosis_text::render(
+        r.diagnosis.as_ref(),
+        color,
+        opts.verbose,
+    ));
     if !r.windows.rows.is_empty() {
         window_rows(&mut t, &r.windows.rows);
     }
