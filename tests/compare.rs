@@ -107,6 +107,7 @@ fn minimal_report(label: &str) -> Report {
             recoverable_usd_per_hour: None,
         },
         unavailable: vec![],
+        diagnosis: None,
     }
 }
 
@@ -310,11 +311,30 @@ fn real_kv_pressure_against_concurrency_saturation_both_ways() {
     let r2 = |list: &[profile::compare::FindingChange], kind: ChangeKind| {
         list.iter().any(|f| f.rule == RuleId::R2 && f.kind == kind)
     };
-    match (&worse.diagnosis, &better.diagnosis) {
-        (Some(w), Some(b)) => {
-            assert!(r2(&w.new, ChangeKind::New), "R2 new: {w:?}");
-            assert!(r2(&b.resolved, ChangeKind::Resolved), "R2 resolved: {b:?}");
-        }
-        _ => eprintln!("diagnosis diff skipped: reports carry no diagnosis yet"),
-    }
+    let (w, b) = (worse.diagnosis.unwrap(), better.diagnosis.unwrap());
+    assert!(r2(&w.new, ChangeKind::New), "R2 new: {w:?}");
+    assert!(r2(&b.resolved, ChangeKind::Resolved), "R2 resolved: {b:?}");
+    // And the concurrency saturation the other way round; the next step follows the after side.
+    assert!(w.resolved.iter().any(|f| f.rule == RuleId::R5), "{w:?}");
+    assert!(b.new.iter().any(|f| f.rule == RuleId::R5), "{b:?}");
+    assert_eq!(w.next.map(|n| n.rule), Some(RuleId::R2));
+    assert_eq!(b.next.map(|n| n.rule), Some(RuleId::R5));
+    let text = profile()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["compare", LOAD, KV_PRESSURE, "--fail-on", "worse"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("direction: WORSE (throughput fallback)"),
+        "{text}"
+    );
+    assert!(text.contains("new: R2 KV cache pressure (main)"), "{text}");
+    assert!(
+        text.contains("resolved: R5 Concurrency saturation"),
+        "{text}"
+    );
 }

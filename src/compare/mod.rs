@@ -288,17 +288,11 @@ pub fn compare(
         throughput_delta_pct: pct_change(sb.throughput_tps, sa.throughput_tps),
         ttft_p99_delta_pct: pct_change(sb.ttft_p99_ms, sa.ttft_p99_ms),
         metrics: rows::metric_rows(before, after),
-        diagnosis: diff_diagnoses(diagnosis_of(before), diagnosis_of(after)),
+        diagnosis: diff_diagnoses(before.diagnosis.as_ref(), after.diagnosis.as_ref()),
         before: b,
         after: a,
         notes,
     })
-}
-
-/// The report's diagnosis. Reports do not carry one yet (the `diagnosis` section is being
-/// added in parallel); until then the diff is `None`.
-fn diagnosis_of(_r: &Report) -> Option<&crate::rules::Diagnosis> {
-    None
 }
 
 /// `(after − before) / before × 100`. `None` when either is missing or not finite, or when

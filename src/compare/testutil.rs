@@ -98,6 +98,7 @@ pub fn minimal_report(label: &str) -> Report {
             recoverable_usd_per_hour: None,
         },
         unavailable: vec![],
+        diagnosis: None,
     }
 }
 
