@@ -12,12 +12,15 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod bundle;
 pub mod catalog;
 pub mod gpu;
 pub mod inspect;
 pub mod promtext;
 pub mod record;
 pub mod recording;
+pub mod redact;
+pub mod replay;
 pub mod rules;
 pub mod units;
 pub mod vllm;

@@ -1,3 +1,4 @@
 //! Integration tests: one binary, modules per area.
 
 mod record;
+mod travel;

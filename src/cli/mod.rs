@@ -1,8 +1,11 @@
 //! The command line: clap definitions, and their conversion into the engine's plain config
 //! types. This is the only place clap is used; the library never sees a flag.
 
+mod bundle;
 mod inspect;
 mod record;
+mod redact;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +24,14 @@ enum Command {
     Record(record::RecordArgs),
     /// Describe what a recording holds: time span, scrapes, files, metric families, GPUs.
     Inspect(inspect::InspectArgs),
+    /// Pack a recording into one checksummed file (optionally redacted).
+    Bundle(bundle::BundleArgs),
+    /// Extract a bundle into a recording directory (--salvage: what is intact).
+    Unbundle(bundle::UnbundleArgs),
+    /// Write a copy of a recording with hosts, URLs, model name and GPU UUIDs replaced.
+    Redact(redact::RedactArgs),
+    /// Serve a recording back as a live Prometheus /metrics endpoint.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the parsed command line.
@@ -28,5 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => record::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Bundle(args) => bundle::run_bundle(args),
+        Command::Unbundle(args) => bundle::run_unbundle(args),
+        Command::Redact(args) => redact::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
