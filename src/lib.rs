@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod analyze;
 pub mod bundle;
 pub mod catalog;
 pub mod gpu;
@@ -21,6 +22,7 @@ pub mod record;
 pub mod recording;
 pub mod redact;
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod units;
 pub mod vllm;

@@ -768,3 +768,51 @@ fn write_travel_fixture() {
     let out = PathBuf::from(std::env::var("TRAVEL_OUT").unwrap());
     fixture::write(&out, 12);
 }
+
+/// A redacted bundle of a real recording analyses to the same report as the original,
+/// apart from the replaced names and the recording's label.
+#[test]
+fn a_redacted_bundle_analyzes_like_the_original() {
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-load");
+    if !rec.join("manifest.json").exists() {
+        eprintln!("skipped: {} is not there", rec.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("load.bundle");
+    let bin = || assert_cmd::Command::cargo_bin("profile").unwrap();
+    bin()
+        .arg("bundle")
+        .arg(&rec)
+        .arg("-o")
+        .arg(&file)
+        .arg("--redact")
+        .assert()
+        .success();
+    let analyze = |p: &Path| {
+        let out = bin().arg("analyze").arg(p).arg("--json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["recording"]["label"] = serde_json::Value::Null;
+        v.to_string()
+    };
+    let original = recording::open(&rec).unwrap().manifest;
+    let redacted = bundle::open_any(&file).unwrap().manifest;
+    assert_ne!(original.model_name, redacted.model_name);
+    let mut want = analyze(&rec);
+    for (a, b) in [
+        (original.target_url.clone(), redacted.target_url.clone()),
+        (
+            original.model_name.clone().unwrap(),
+            redacted.model_name.clone().unwrap(),
+        ),
+    ] {
+        want = want.replace(&format!("\"{a}\""), &format!("\"{b}\""));
+        want = want.replace(&format!("\\\"{a}\\\""), &format!("\\\"{b}\\\""));
+    }
+    assert_eq!(analyze(&file), want);
+}

@@ -118,7 +118,10 @@ pub fn is_recording_file(name: &str) -> bool {
 
 /// The recording files of `dir`, manifest first, then segment files by name; and the names
 /// of everything else.
-fn recording_files(dir: &Path) -> Result<(Vec<(String, PathBuf)>, Vec<String>), BundleError> {
+/// Files to bundle (name, path) and the names left out.
+type Listing = (Vec<(String, PathBuf)>, Vec<String>);
+
+fn recording_files(dir: &Path) -> Result<Listing, BundleError> {
     let io = |source| BundleError::Io {
         path: dir.to_path_buf(),
         source,

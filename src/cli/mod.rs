@@ -1,7 +1,9 @@
 //! The command line: clap definitions, and their conversion into the engine's plain config
 //! types. This is the only place clap is used; the library never sees a flag.
 
+mod analyze;
 mod bundle;
+mod catalog;
 mod inspect;
 mod record;
 mod redact;
@@ -24,6 +26,10 @@ enum Command {
     Record(record::RecordArgs),
     /// Describe what a recording holds: time span, scrapes, files, metric families, GPUs.
     Inspect(inspect::InspectArgs),
+    /// Analyse a recording: throughput, latency, KV cache, the hardware ceiling and cost.
+    Analyze(analyze::AnalyzeArgs),
+    /// List the GPUs and models the ceilings are computed from, with figures and sources.
+    Catalog(catalog::CatalogArgs),
     /// Pack a recording into one checksummed file (optionally redacted).
     Bundle(bundle::BundleArgs),
     /// Extract a bundle into a recording directory (--salvage: what is intact).
@@ -39,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => record::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Catalog(args) => catalog::run(args),
         Command::Bundle(args) => bundle::run_bundle(args),
         Command::Unbundle(args) => bundle::run_unbundle(args),
         Command::Redact(args) => redact::run(args),

@@ -289,7 +289,7 @@ fn human_bytes(n: u64) -> String {
 
 /// Parses a duration such as `250ms`, `90s`, `2m`, `1h`, `1.5s` or `1m30s`. A bare number is
 /// refused: the unit is what makes `--interval 250` unambiguous.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty duration".to_string());

@@ -14,11 +14,14 @@ use crate::recording::{Recording, Scrape, SeriesInfo};
 use std::collections::HashMap;
 use std::fmt::Write;
 
+/// One sample to write: its series, value and exposition timestamp.
+type Row<'a> = (&'a SeriesInfo, f64, Option<i64>);
+
 /// One family of a scrape, with its samples grouped for output.
 struct FamilyOut<'a> {
     info: &'a SeriesInfo,
     /// Rows in stored order: (series, value, timestamp).
-    rows: Vec<(&'a SeriesInfo, f64, Option<i64>)>,
+    rows: Vec<Row<'a>>,
 }
 
 /// Renders one stored scrape as a text 0.0.4 body. A failed scrape (no samples) renders as
@@ -81,10 +84,7 @@ fn write_family(out: &mut String, f: &FamilyOut<'_>) {
 /// Histogram rows child by child (children = label sets, in order of first appearance):
 /// buckets by ascending `le`, then `_count`/`_gcount`, `_sum`/`_gsum`, then anything else in
 /// stored order.
-fn histogram_order<'r, 'a>(
-    family: &str,
-    rows: &'r [(&'a SeriesInfo, f64, Option<i64>)],
-) -> Vec<&'r (&'a SeriesInfo, f64, Option<i64>)> {
+fn histogram_order<'r, 'a>(family: &str, rows: &'r [Row<'a>]) -> Vec<&'r Row<'a>> {
     let rank = |s: &SeriesInfo| -> u8 {
         let suffix = s.name.strip_prefix(family).unwrap_or("");
         match suffix {
@@ -100,7 +100,7 @@ fn histogram_order<'r, 'a>(
             children.push(&s.labels);
         }
     }
-    let mut ordered: Vec<(usize, u8, usize, &(&SeriesInfo, f64, Option<i64>))> = rows
+    let mut ordered: Vec<(usize, u8, usize, &Row<'_>)> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -123,7 +123,7 @@ fn histogram_order<'r, 'a>(
     ordered.into_iter().map(|(_, _, _, r)| r).collect()
 }
 
-fn write_sample(out: &mut String, (s, value, ts): &(&SeriesInfo, f64, Option<i64>)) {
+fn write_sample(out: &mut String, (s, value, ts): &Row<'_>) {
     out.push_str(&s.name);
     // The canonical label string is already escaped as the text format wants.
     match (s.labels.is_empty(), s.le) {

@@ -25,9 +25,10 @@ pub const CONFIDENCE_DTYPE_FALLBACK: f64 = 0.60;
 /// R4's confidence and its basis, by where the dtype came from.
 pub fn confidence(source: BytesSource) -> (f64, &'static str) {
     match source {
-        BytesSource::DtypeEnv | BytesSource::VllmDtypeEnv => {
-            (CONFIDENCE_DTYPE_ENV, "dtype from DTYPE / VLLM_DTYPE")
-        }
+        BytesSource::DtypeEnv | BytesSource::VllmDtypeEnv => (
+            CONFIDENCE_DTYPE_ENV,
+            "dtype stated by the operator: DTYPE / VLLM_DTYPE / --dtype",
+        ),
         BytesSource::KvCacheDtype | BytesSource::CatalogDefault => (
             CONFIDENCE_DTYPE_CONFIG,
             "dtype from kv_cache_dtype or catalog",

@@ -1,0 +1,246 @@
+//! `profile analyze REC`: windows, aggregates, the catalog ceiling, economics and the rules'
+//! diagnosis of a recording, as tables or JSON. This file only turns flags into an
+//! [`AnalyzeConfig`] and picks a renderer; the engine is `profile::analyze`.
+
+use anyhow::Context;
+use profile::analyze::{analyze, AnalyzeConfig};
+use profile::catalog::Catalog;
+use profile::report::{render_json, render_text_with, TextOptions};
+use profile::units::{MonoNs, WallNs};
+use profile::window::TimeBound;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `profile analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// The recording: a directory or a bundle file.
+    recording: PathBuf,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Window length, e.g. 2s, 500ms, 1m.
+    #[arg(long, default_value = "2s", value_parser = parse_window)]
+    window: i64,
+    /// Analyse from this point: an offset from the recording's start (30s, 1m30s) or an
+    /// RFC 3339 time (2026-11-23T09:01:02Z).
+    #[arg(long, value_parser = parse_bound)]
+    from: Option<TimeBound>,
+    /// Analyse up to this point (same forms as --from).
+    #[arg(long, value_parser = parse_bound)]
+    to: Option<TimeBound>,
+    /// vLLM's --max-num-seqs (no vLLM exposes it as a metric) [default: the recorded value]
+    #[arg(short = 'm', long = "max-num-seqs")]
+    max_num_seqs: Option<u32>,
+    /// Tensor-parallel degree [default: the recorded value, else 1]
+    #[arg(long)]
+    tensor_parallel_size: Option<u32>,
+    /// Model weight dtype, e.g. bfloat16, fp8 [default: the recorded value]
+    #[arg(long)]
+    dtype: Option<String>,
+    /// What the server's GPUs cost, dollars per hour in all [default: the recorded value, else
+    /// the catalog's on-demand price]
+    #[arg(long)]
+    cost_per_hour: Option<f64>,
+    /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
+    #[arg(long, value_name = "DIR")]
+    catalog: Option<PathBuf>,
+    /// Also list every window, the findings below the significance gate, and why each rule
+    /// that did not fire stayed silent.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Loads `--catalog DIR`, or the embedded catalog.
+pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
+    Ok(match dir {
+        Some(d) => Catalog::load_dir(d)?,
+        None => Catalog::embedded()?,
+    })
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let rec = profile::bundle::open_any(&args.recording)
+        .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    let config = AnalyzeConfig {
+        window_ns: args.window,
+        from: args.from,
+        to: args.to,
+        max_num_seqs: args.max_num_seqs,
+        tensor_parallel_size: args.tensor_parallel_size,
+        dtype: args.dtype,
+        cost_per_hour: args.cost_per_hour,
+        gpu_memory_utilization: None,
+        recording_label: Some(args.recording.display().to_string()),
+        verbose: args.verbose,
+    };
+    let report = analyze(&rec, &catalog, &config)
+        .with_context(|| format!("analysing {}", args.recording.display()))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        out.write_all(render_json(&report)?.as_bytes())?;
+    } else {
+        // The one place that looks at the terminal; the renderer is told, never asks.
+        let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let opts = TextOptions {
+            color,
+            verbose: args.verbose,
+        };
+        out.write_all(render_text_with(&report, opts).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--window`: a positive duration, in integer ns.
+fn parse_window(text: &str) -> Result<i64, String> {
+    let ns = parse_duration_ns(text)?;
+    if ns <= 0 {
+        return Err(format!("{text:?}: the window must be longer than zero"));
+    }
+    Ok(ns)
+}
+
+/// `--from`/`--to`: an RFC 3339 time when it looks like a date, else an offset.
+fn parse_bound(text: &str) -> Result<TimeBound, String> {
+    let t = text.trim();
+    if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
+        parse_rfc3339(t).map(TimeBound::Wall)
+    } else {
+        parse_duration_ns(t).map(|ns| TimeBound::Offset(MonoNs(ns)))
+    }
+}
+
+/// A duration in `record`'s syntax (`250ms`, `30s`, `1m30s`), as integer ns.
+fn parse_duration_ns(text: &str) -> Result<i64, String> {
+    let d = super::record::parse_duration(text)?;
+    i64::try_from(d.as_nanos()).map_err(|_| format!("{text:?}: too long"))
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into ns since the Unix epoch.
+fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
+    let bad = |why: &str| format!("{t:?}: {why} (expected e.g. 2026-11-23T09:01:02Z)");
+    let b = t.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return Err(bad("not an RFC 3339 time"));
+    }
+    let field = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        let s = &t[r];
+        if s.chars().all(|c| c.is_ascii_digit()) {
+            s.parse().map_err(|_| bad("bad number"))
+        } else {
+            Err(bad("bad number"))
+        }
+    };
+    let (y, mo, d) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    let (h, mi, s) = (field(11..13)?, field(14..16)?, field(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad("field out of range"));
+    }
+    let mut rest = &t[19..];
+    let mut frac_ns: i64 = 0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+        if n == 0 {
+            return Err(bad("empty fraction"));
+        }
+        let digits = &r[..n.min(9)];
+        frac_ns = digits.parse::<i64>().map_err(|_| bad("bad fraction"))?
+            * 10_i64.pow(9 - digits.len() as u32);
+        rest = &r[n..];
+    }
+    let offset_s: i64 = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[3..4], ":") => {
+            let sign = match &rest[..1] {
+                "+" => 1,
+                "-" => -1,
+                _ => return Err(bad("bad zone")),
+            };
+            let oh = field_of(&rest[1..3]).ok_or_else(|| bad("bad zone"))?;
+            let om = field_of(&rest[4..6]).ok_or_else(|| bad("bad zone"))?;
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return Err(bad("missing zone (Z or ±HH:MM)")),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(frac_ns))
+        .map(WallNs)
+        .ok_or_else(|| bad("out of range"))
+}
+
+fn field_of(s: &str) -> Option<i64> {
+    s.chars()
+        .all(|c| c.is_ascii_digit())
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`, the inverse of `units::civil_from_unix`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_integer_ns() {
+        assert_eq!(parse_duration_ns("2s"), Ok(2_000_000_000));
+        assert_eq!(parse_duration_ns("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration_ns("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration_ns("0.1s"), Ok(100_000_000));
+        assert_eq!(parse_duration_ns("1h"), Ok(3_600_000_000_000));
+        assert!(parse_duration_ns("30").is_err());
+        assert!(parse_duration_ns("s").is_err());
+        assert!(parse_duration_ns("5 parsecs").is_err());
+        assert!(parse_duration_ns("").is_err());
+        assert!(parse_duration_ns("9999999999999999h").is_err());
+        assert!(parse_window("0s").is_err());
+    }
+
+    #[test]
+    fn rfc3339_round_trips_through_the_formatter() {
+        let t = WallNs(1_795_424_462_345_000_000);
+        assert_eq!(parse_rfc3339("2026-11-23T09:01:02.345Z"), Ok(t));
+        assert_eq!(t.to_rfc3339_millis(), "2026-11-23T09:01:02.345Z");
+        assert_eq!(parse_rfc3339("2026-11-23T10:01:02.345+01:00"), Ok(t));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:00Z"),
+            Ok(WallNs(0)),
+            "epoch"
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00Z").map(|w| w.to_rfc3339_millis()),
+            Ok("2000-02-29T00:00:00.000Z".to_string())
+        );
+        assert!(parse_rfc3339("2026-11-23T09:01:02").is_err());
+        assert!(parse_rfc3339("2026-13-23T09:01:02Z").is_err());
+        assert!(parse_rfc3339("2026-11-23X09:01:02Z").is_err());
+    }
+
+    #[test]
+    fn bounds_pick_offset_or_wall_time() {
+        assert_eq!(
+            parse_bound("30s"),
+            Ok(TimeBound::Offset(MonoNs(30_000_000_000)))
+        );
+        assert_eq!(
+            parse_bound("1970-01-01T00:00:01Z"),
+            Ok(TimeBound::Wall(WallNs(1_000_000_000)))
+        );
+        assert!(parse_bound("yesterday").is_err());
+    }
+}

@@ -1,0 +1,406 @@
+//! The pure builder: recording + windows + aggregate + catalog + config -> [`Report`], the
+//! rules' diagnosis included (its inputs wired from the report's own sections, see
+//! `diagnose.rs`).
+//!
+//! No clock, no environment, no `HashMap`; every list is built in a fixed order (manifest
+//! order, alias-table order, code order), and every float is computed by the same sequence
+//! of operations on the same inputs, so identical inputs give identical `f64`s.
+
+use super::ceiling::{ceiling, economics_section, match_gpu, match_model};
+use super::model::*;
+use crate::aggregate::{window_gate, Aggregate, Gate, HistAggregate, SECONDS_TO_MS};
+use crate::analyze::{AnalyzeConfig, AnalyzeError};
+use crate::catalog::roofline;
+use crate::catalog::Catalog;
+use crate::recording::{Recording, Sourced};
+use crate::vllm::{Quantity, VllmMapping};
+use crate::window::{TimeBound, Window, WindowSet};
+use std::path::Path;
+
+/// Suffix naming a value the analyze command line gave.
+pub(super) const FROM_ANALYZE: &str = "(analyze)";
+/// Suffix naming a value the manifest recorded.
+pub(super) const FROM_RECORD: &str = "(recorded)";
+
+/// `Some(v)` only for finite values: NaN and infinity never reach the report (serde_json would
+/// write them as `null`, and a round trip would change the value).
+pub(super) fn fin(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite())
+}
+
+/// Builds the report. Fails only on unusable operator input (a zero tensor-parallel size, a
+/// negative cost); missing data goes into `unavailable`.
+pub fn build(
+    rec: &Recording,
+    set: &WindowSet,
+    agg: &Aggregate,
+    catalog: &Catalog,
+    cfg: &AnalyzeConfig,
+) -> Result<Report, AnalyzeError> {
+    let mut un = Vec::new();
+    let recording = recording_facts(rec, set, cfg);
+    let inputs = inputs(rec, set, agg, cfg, &mut un);
+    let windows = window_summary(set, agg, cfg.verbose);
+    let metrics = metrics(agg, &set.mapping);
+    explain_windows_and_gpu(rec, &windows, agg, &mut un);
+    let gpu = match_gpu(rec, catalog, &mut un);
+    let model = match_model(rec, catalog, &mut un);
+    let ceiling = ceiling(rec, set, agg, catalog, (gpu, model), cfg, &inputs, &mut un)?;
+    let economics = economics_section(rec, agg, cfg, gpu, &ceiling, &mut un)?;
+    let diagnosis = super::diagnose::diagnosis(rec, set, agg, cfg, &inputs, &ceiling);
+    Ok(Report {
+        schema_version: SCHEMA_VERSION.to_string(),
+        recording,
+        inputs,
+        windows,
+        metrics,
+        ceiling,
+        economics,
+        unavailable: un,
+        diagnosis: Some(diagnosis),
+    })
+}
+
+pub(super) fn push(un: &mut Vec<Unavailable>, what: &str, why: impl Into<String>) {
+    un.push(Unavailable {
+        what: what.to_string(),
+        why: why.into(),
+    });
+}
+
+fn bound_label(b: &TimeBound) -> String {
+    match b {
+        TimeBound::Offset(m) => format!("offset {:.3} s", m.as_secs_f64()),
+        TimeBound::Wall(w) => w.to_rfc3339_millis(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording facts
+// ---------------------------------------------------------------------------------------------
+
+fn recording_facts(rec: &Recording, set: &WindowSet, cfg: &AnalyzeConfig) -> RecordingFacts {
+    let m = &rec.manifest;
+    let first = set.windows.iter().find_map(|w| w.first_scrape_seq);
+    let last = set.windows.iter().rev().find_map(|w| w.last_scrape_seq);
+    let scrape = |seq: Option<u64>| {
+        let seq = seq?;
+        rec.scrapes.iter().find(|s| s.meta.seq == seq)
+    };
+    let (first, last) = (scrape(first), scrape(last));
+    let span_s = match (first, last) {
+        (Some(a), Some(b)) => fin(Some(
+            (b.meta.completed_mono.0 - a.meta.completed_mono.0) as f64 / 1e9,
+        )),
+        _ => None,
+    };
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+    };
+    RecordingFacts {
+        label: cfg
+            .recording_label
+            .clone()
+            .unwrap_or_else(|| rec.dir.display().to_string()),
+        target_url: m.target_url.clone(),
+        vllm_version: m.vllm_version.clone(),
+        model_name: m.model_name.clone(),
+        started_at: m.started_at.clone(),
+        range_from: cfg.from.as_ref().map(bound_label),
+        range_to: cfg.to.as_ref().map(bound_label),
+        first_scrape_at: first.map(|s| s.meta.completed_at.to_rfc3339_millis()),
+        last_scrape_at: last.map(|s| s.meta.completed_at.to_rfc3339_millis()),
+        span_s,
+        scrapes_total: set.scrapes_in_range,
+        scrapes_ok: set.scrapes_ok,
+        scrapes_failed: set.scrapes_in_range.saturating_sub(set.scrapes_ok),
+        gpu_count: m.gpus.len() as u32,
+        gpus: m
+            .gpus
+            .iter()
+            .map(|g| GpuFact {
+                index: g.index,
+                name: g.name.clone(),
+                vram_total_gb: g.vram_total_bytes.map(roofline::bytes_to_gb),
+            })
+            .collect(),
+        gpu_note: m.gpu_note.clone(),
+        engines: set.mapping.engines.clone(),
+        damaged_files: rec
+            .files
+            .iter()
+            .filter_map(|f| {
+                f.problem.as_ref().map(|p| DamagedFile {
+                    name: file_name(&f.path),
+                    problem: p.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------------
+
+/// A quantity's name in snake case (as in JSON) and in words (as in the text report).
+fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
+    match q {
+        Quantity::Running => ("running", "requests running"),
+        Quantity::Waiting => ("waiting", "requests waiting"),
+        Quantity::Swapped => ("swapped", "requests swapped"),
+        Quantity::KvCacheUsage => ("kv_cache_usage", "KV-cache usage"),
+        Quantity::MaxNumSeqs => ("max_num_seqs", "max_num_seqs"),
+        Quantity::CacheConfig => ("cache_config", "cache configuration"),
+        Quantity::GenerationTokens => ("generation_tokens", "generated tokens"),
+        Quantity::PromptTokens => ("prompt_tokens", "prompt tokens"),
+        Quantity::RequestSuccess => ("request_success", "finished requests"),
+        Quantity::Preemptions => ("preemptions", "preemptions"),
+        Quantity::PrefixCacheHits => ("prefix_cache_hits", "prefix-cache hits"),
+        Quantity::PrefixCacheQueries => ("prefix_cache_queries", "prefix-cache queries"),
+        Quantity::Ttft => ("ttft", "TTFT"),
+        Quantity::Tpot => ("tpot", "TPOT"),
+        Quantity::InterTokenLatency => ("inter_token_latency", "inter-token latency"),
+        Quantity::PrefillTime => ("prefill_time", "prefill time"),
+        Quantity::QueueTime => ("queue_time", "queue time"),
+        Quantity::PromptTokensHist => ("prompt_tokens_hist", "prompt length"),
+        Quantity::E2eLatency => ("e2e_latency", "end-to-end latency"),
+    }
+}
+
+pub(super) fn sourced_label<T>(s: &Sourced<T>) -> String {
+    format!("{} {FROM_RECORD}", s.source)
+}
+
+fn inputs(
+    rec: &Recording,
+    set: &WindowSet,
+    agg: &Aggregate,
+    cfg: &AnalyzeConfig,
+    un: &mut Vec<Unavailable>,
+) -> Inputs {
+    let mapping = &set.mapping;
+    let recorded = &rec.manifest.analysis_inputs;
+    // The spec's Fallbacks table: the gauge first, then the operator's value.
+    let max_num_seqs = fin(agg.max_num_seqs)
+        .map(|v| SourcedValue {
+            value: v,
+            source: crate::vllm::names::MAX_NUM_SEQS.to_string(),
+        })
+        .or_else(|| {
+            cfg.max_num_seqs.map(|v| SourcedValue {
+                value: f64::from(v),
+                source: format!("-m {FROM_ANALYZE}"),
+            })
+        })
+        .or_else(|| {
+            recorded.max_num_seqs.as_ref().map(|s| SourcedValue {
+                value: f64::from(s.value),
+                source: sourced_label(s),
+            })
+        });
+    let gmu_label = mapping
+        .cache_config
+        .get("gpu_memory_utilization")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let gpu_memory_utilization = cfg
+        .gpu_memory_utilization
+        .map(|v| SourcedValue {
+            value: v,
+            source: format!("--gpu-memory-utilization {FROM_ANALYZE}"),
+        })
+        .or_else(|| {
+            gmu_label.map(|v| SourcedValue {
+                value: v,
+                source: format!("{} label", crate::vllm::names::CACHE_CONFIG_INFO),
+            })
+        });
+    for st in &mapping.quantities {
+        if st.used.is_some() {
+            continue;
+        }
+        let (_, words) = quantity_names(st.quantity);
+        let names = st.candidates.join(" or ");
+        match st.quantity {
+            // V0-only and not shown anywhere: its absence says nothing.
+            Quantity::Swapped => {}
+            Quantity::MaxNumSeqs if max_num_seqs.is_some() => {}
+            Quantity::MaxNumSeqs => push(
+                un,
+                "max_num_seqs",
+                format!(
+                    "no vLLM version exposes {names}; pass -m N to analyze or record \
+                     (rules R1 and R5 need it)"
+                ),
+            ),
+            _ => push(un, words, format!("no series of {names} in the recording")),
+        }
+    }
+    Inputs {
+        max_num_seqs,
+        gpu_memory_utilization,
+        cache_config: mapping.cache_config.clone(),
+        metrics_used: mapping
+            .quantities
+            .iter()
+            .map(|s| MetricUsed {
+                quantity: quantity_names(s.quantity).0.to_string(),
+                metric: s.used.map(|m| m.name.to_string()),
+                candidates: s.candidates.iter().map(|c| c.to_string()).collect(),
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Windows and metrics
+// ---------------------------------------------------------------------------------------------
+
+fn gate_of(g: Gate) -> WindowGate {
+    match g {
+        Gate::NotEvaluable => WindowGate::NotEvaluable,
+        Gate::Idle => WindowGate::Idle,
+        Gate::Active => WindowGate::Active,
+        Gate::ActiveNoGpuFallback => WindowGate::ActiveNoGpuFallback,
+    }
+}
+
+fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
+    let anchor = set.anchor_mono.map_or(0, |a| a.0);
+    WindowRow {
+        index: w.index,
+        start_s: (w.start_mono.0 - anchor) as f64 / 1e9,
+        duration_s: fin(w.duration_s),
+        gate: gate_of(window_gate(w, set.has_gpu_data)),
+        scrapes_ok: w.scrapes_ok,
+        scrapes_failed: w.scrapes_failed,
+        running: fin(w.running_last),
+        waiting: fin(w.waiting_last),
+        kv_cache_pct: fin(w.kv_cache_pct_last),
+        generation_tokens_per_s: fin(w.generation_tokens_per_s),
+        gpu_util_pct: fin(w.gpu.util_pct_mean),
+    }
+}
+
+fn window_summary(set: &WindowSet, agg: &Aggregate, verbose: bool) -> WindowSummary {
+    WindowSummary {
+        window_s: set.window_ns as f64 / 1e9,
+        total: agg.windows_total,
+        evaluable: agg.windows_evaluable,
+        active: agg.windows_active,
+        active_no_gpu_fallback: agg.windows_active_no_gpu_fallback,
+        has_gpu_data: set.has_gpu_data,
+        no_gpu_fallback: agg.no_gpu_fallback_used,
+        no_gpu_fallback_note: agg.no_gpu_fallback_used.then(|| {
+            format!(
+                "the recording holds no GPU reading, so the gate's GPU-utilisation arm could not \
+                 run; {} window(s) with requests running and tokens generated but KV usage at or \
+                 below 30% were counted as active",
+                agg.windows_active_no_gpu_fallback
+            )
+        }),
+        all_non_evaluable: agg.all_non_evaluable,
+        last_raw_window: agg.last_raw_window.as_ref().map(|w| window_row(set, w)),
+        active_duration_s: fin(agg.active_duration_s),
+        evaluable_duration_s: fin(agg.evaluable_duration_s),
+        rows: if verbose {
+            set.windows.iter().map(|w| window_row(set, w)).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn latency(h: &HistAggregate, metric: Option<&'static str>, scale: f64) -> Latency {
+    Latency {
+        metric: metric.map(str::to_string),
+        mean_ms: fin(h.mean.map(|v| v * scale)),
+        p99_ms: fin(h.p99.map(|v| v * scale)),
+        mean_is_cumulative: h.mean_is_cumulative,
+        observations: fin(h.delta_count),
+    }
+}
+
+fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
+    let ms = |h: &HistAggregate, q| latency(h, mapping.used(q), SECONDS_TO_MS);
+    Metrics {
+        generation_tokens_per_s: fin(agg.generation_tokens_per_s),
+        prompt_tokens_per_s: fin(agg.prompt_tokens_per_s),
+        requests_per_s: fin(agg.requests_per_s),
+        running_mean: fin(agg.running_mean),
+        waiting_mean: fin(agg.waiting_mean),
+        ttft: ms(&agg.ttft_s, Quantity::Ttft),
+        tpot: ms(&agg.tpot_s, Quantity::Tpot),
+        itl: ms(&agg.itl_s, Quantity::InterTokenLatency),
+        prefill: ms(&agg.prefill_s, Quantity::PrefillTime),
+        queue: ms(&agg.queue_s, Quantity::QueueTime),
+        e2e: ms(&agg.e2e_s, Quantity::E2eLatency),
+        prompt_tokens_mean: fin(agg.prompt_tokens_mean),
+        kv_cache_pct_mean: fin(agg.kv_cache_pct_mean),
+        kv_cache_peak_pct: fin(agg.kv_cache_peak_pct),
+        kv_cache_pct_last: fin(agg.kv_cache_pct_last),
+        prefix_cache_hit_pct: fin(agg.prefix_cache_hit_pct),
+        preemptions_per_s: fin(agg.preemptions_per_s),
+        gpu_util_pct: fin(agg.gpu_util_pct),
+        gpu_mem_util_pct: fin(agg.gpu_mem_util_pct),
+        power_w: fin(agg.power_w),
+        vram_used_mib: fin(agg.vram_used_mib),
+        vram_total_mib: fin(agg.vram_total_mib),
+        vram_peak_mib: fin(agg.vram_peak_mib),
+        temperature_c: fin(agg.temperature_c),
+        temperature_peak_c: fin(agg.temperature_peak_c),
+        sm_clock_mhz: fin(agg.sm_clock_mhz),
+        totals: Totals {
+            generation_tokens: fin(agg.generation_tokens_total),
+            prompt_tokens: fin(agg.prompt_tokens_total),
+            requests: fin(agg.requests_total),
+            preemptions: fin(agg.preemptions_total),
+        },
+    }
+}
+
+fn explain_windows_and_gpu(
+    rec: &Recording,
+    w: &WindowSummary,
+    agg: &Aggregate,
+    un: &mut Vec<Unavailable>,
+) {
+    let active_only = "throughput, request rates, running/waiting means, latencies, GPU means";
+    if w.total == 0 {
+        push(un, "windows", "no successful scrape in the analysed range");
+    } else if w.all_non_evaluable {
+        push(
+            un,
+            "evaluable windows",
+            "no window has two good scrapes and a requests-running value; every aggregate is \
+             absent and the last raw window is shown instead",
+        );
+    } else if w.active == 0 {
+        push(
+            un,
+            active_only,
+            "no active window: the server was idle throughout (no request running, or KV usage \
+             <= 30% and GPU utilisation <= 20%); these are averaged over active windows only",
+        );
+    } else {
+        for (what, h) in [("TTFT p99", &agg.ttft_s), ("TPOT p99", &agg.tpot_s)] {
+            if h.p99.is_none() && h.delta_count.is_some() {
+                push(
+                    un,
+                    what,
+                    "no request completed in the active windows (no cumulative fallback: a stale \
+                     p99 is worse than none)",
+                );
+            }
+        }
+    }
+    if !w.has_gpu_data {
+        let why = match &rec.manifest.gpu_note {
+            Some(note) => format!("the recording holds no GPU reading ({note})"),
+            None => "the recording holds no GPU reading".to_string(),
+        };
+        push(un, "GPU utilisation, power, VRAM, temperature", why);
+    }
+}

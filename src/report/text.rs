@@ -1,0 +1,503 @@
+//! The report as text tables (comfy-table).
+//!
+//! Floats are formatted here, and only here, at a fixed precision per unit. Every figure that
+//! rests on the catalog is marked `(est)`; every missing value is `-`, and the `unavailable`
+//! table at the end says why. Colour is the caller's decision (`color`): the renderer never
+//! looks at the terminal, so the same report and flag always give the same bytes.
+
+use super::model::*;
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, ContentArrangement, Table,
+};
+
+/// Marks a catalog-derived figure.
+const EST: &str = "(est)";
+/// Shown for every missing value.
+const MISSING: &str = "-";
+/// Width the `unavailable` table wraps its reasons to. Fixed, not the terminal's, so that the
+/// output depends on the report alone.
+const REASONS_WIDTH: u16 = 120;
+
+/// Formats a number at `prec` decimals; `-` when absent. A value that rounds to zero is
+/// printed without a sign, so `-0.0` never appears.
+pub fn num(v: Option<f64>, prec: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => {
+            let s = format!("{x:.prec$}");
+            if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+                s[1..].to_string()
+            } else {
+                s
+            }
+        }
+        _ => MISSING.to_string(),
+    }
+}
+
+/// A number with a unit, or `-`.
+fn with_unit(v: Option<f64>, prec: usize, unit: &str) -> String {
+    match v {
+        Some(_) => format!("{} {unit}", num(v, prec)),
+        None => MISSING.to_string(),
+    }
+}
+
+/// Appends ` (est)` to a present value.
+fn est(s: String) -> String {
+    if s == MISSING {
+        s
+    } else {
+        format!("{s} {EST}")
+    }
+}
+
+fn opt_str(v: Option<&str>) -> String {
+    v.map_or_else(|| MISSING.to_string(), str::to_string)
+}
+
+struct Tables {
+    color: bool,
+    out: String,
+}
+
+impl Tables {
+    fn table(&self, header: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        // Never consult the terminal (width, styling): output depends on the inputs only.
+        t.force_no_tty();
+        if self.color {
+            t.enforce_styling();
+        }
+        t.set_header(header.iter().map(|h| self.head(h)));
+        t
+    }
+
+    fn head(&self, h: &str) -> Cell {
+        let c = Cell::new(h);
+        if self.color {
+            c.add_attribute(Attribute::Bold).fg(Color::Cyan)
+        } else {
+            c
+        }
+    }
+
+    /// A two-column key/value table.
+    fn kv(&mut self, title: &str, rows: Vec<(&str, String)>) {
+        let mut t = self.table(&[title, ""]);
+        for (k, v) in rows {
+            t.add_row(vec![k.to_string(), v]);
+        }
+        self.push(t);
+    }
+
+    fn push(&mut self, t: Table) {
+        self.out.push_str(&t.to_string());
+        self.out.push('\n');
+    }
+}
+
+/// How to render text: the caller's decisions, never the terminal's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextOptions {
+    /// Add ANSI styling (pass `true` only when stdout is a terminal).
+    pub color: bool,
+    /// `-v`: also list findings below the significance gate and why each silent rule stayed
+    /// silent (the per-window table is driven by the report's `rows`, filled at analysis).
+    pub verbose: bool,
+}
+
+/// Renders the report as text tables, without the verbose diagnosis. `color` adds ANSI
+/// styling (pass `true` only when stdout is a terminal).
+pub fn render_text(r: &Report, color: bool) -> String {
+    render_text_with(
+        r,
+        TextOptions {
+            color,
+            verbose: false,
+        },
+    )
+}
+
+/// Renders the report as text tables, then the diagnosis.
+pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
+    let color = opts.color;
+    let mut t = Tables {
+        color,
+        out: String::new(),
+    };
+    recording(&mut t, r);
+    windows(&mut t, r);
+    load(&mut t, r);
+    latency(&mut t, r);
+    gpu(&mut t, r);
+    ceiling(&mut t, r);
+    economics(&mut t, r);
+    t.out.push_str(&super::diagnosis_text::render(
+        r.diagnosis.as_ref(),
+        color,
+        opts.verbose,
+    ));
+    if !r.windows.rows.is_empty() {
+        window_rows(&mut t, &r.windows.rows);
+    }
+    unavailable(&mut t, r);
+    t.out
+}
+
+fn recording(t: &mut Tables, r: &Report) {
+    let f = &r.recording;
+    let range = match (&f.range_from, &f.range_to) {
+        (None, None) => "whole recording".to_string(),
+        (a, b) => format!(
+            "from {} to {}",
+            a.as_deref().unwrap_or("start"),
+            b.as_deref().unwrap_or("end")
+        ),
+    };
+    let gpus = if f.gpus.is_empty() {
+        MISSING.to_string()
+    } else {
+        let names: Vec<String> = f
+            .gpus
+            .iter()
+            .map(|g| format!("{}: {}", g.index, opt_str(g.name.as_deref())))
+            .collect();
+        format!("{} ({})", f.gpu_count, names.join(", "))
+    };
+    let mut rows = vec![
+        ("target", f.target_url.clone()),
+        ("vLLM version", opt_str(f.vllm_version.as_deref())),
+        ("model", opt_str(f.model_name.as_deref())),
+        ("started", f.started_at.clone()),
+        ("range", range),
+        ("first scrape", opt_str(f.first_scrape_at.as_deref())),
+        ("last scrape", opt_str(f.last_scrape_at.as_deref())),
+        ("span", with_unit(f.span_s, 1, "s")),
+        (
+            "scrapes",
+            format!(
+                "{} ok, {} failed of {}",
+                f.scrapes_ok, f.scrapes_failed, f.scrapes_total
+            ),
+        ),
+        ("GPUs", gpus),
+    ];
+    if let Some(note) = &f.gpu_note {
+        rows.push(("GPU note", note.clone()));
+    }
+    if !f.engines.is_empty() {
+        rows.push(("engines (DP ranks)", f.engines.join(", ")));
+    }
+    for d in &f.damaged_files {
+        rows.push(("damaged file", format!("{}: {}", d.name, d.problem)));
+    }
+    let title = format!("recording {}", f.label);
+    t.kv(&title, rows);
+}
+
+fn windows(t: &mut Tables, r: &Report) {
+    let w = &r.windows;
+    let mut rows = vec![
+        ("window length", with_unit(Some(w.window_s), 3, "s")),
+        (
+            "windows",
+            format!(
+                "{} total, {} evaluable, {} active",
+                w.total, w.evaluable, w.active
+            ),
+        ),
+        ("active time", with_unit(w.active_duration_s, 1, "s")),
+        ("evaluable time", with_unit(w.evaluable_duration_s, 1, "s")),
+        ("GPU data", if w.has_gpu_data { "yes" } else { "no" }.into()),
+    ];
+    if let Some(note) = &w.no_gpu_fallback_note {
+        rows.push(("no-GPU fallback", note.clone()));
+    }
+    if w.all_non_evaluable {
+        let last = w.last_raw_window.as_ref().map_or(MISSING.to_string(), |l| {
+            format!(
+                "window {} (not evaluable): running {}, waiting {}, KV {} %, {} tok/s",
+                l.index,
+                num(l.running, 1),
+                num(l.waiting, 1),
+                num(l.kv_cache_pct, 1),
+                num(l.generation_tokens_per_s, 1)
+            )
+        });
+        rows.push(("last raw window", last));
+    }
+    t.kv("windows", rows);
+}
+
+fn load(t: &mut Tables, r: &Report) {
+    let m = &r.metrics;
+    let cap = r
+        .inputs
+        .max_num_seqs
+        .as_ref()
+        .map_or(MISSING.to_string(), |s| {
+            format!("{} ({})", num(Some(s.value), 0), s.source)
+        });
+    let rows = vec![
+        (
+            "generation",
+            with_unit(m.generation_tokens_per_s, 1, "tok/s"),
+        ),
+        ("prompt", with_unit(m.prompt_tokens_per_s, 1, "tok/s")),
+        ("requests finished", with_unit(m.requests_per_s, 2, "req/s")),
+        ("running (mean)", num(m.running_mean, 2)),
+        ("waiting (mean)", num(m.waiting_mean, 2)),
+        ("max_num_seqs", cap),
+        (
+            "prompt length (mean)",
+            with_unit(m.prompt_tokens_mean, 1, "tokens"),
+        ),
+        ("KV cache (mean)", with_unit(m.kv_cache_pct_mean, 1, "%")),
+        ("KV cache (peak)", with_unit(m.kv_cache_peak_pct, 1, "%")),
+        (
+            "prefix-cache hits",
+            with_unit(m.prefix_cache_hit_pct, 1, "%"),
+        ),
+        ("preemptions", with_unit(m.preemptions_per_s, 3, "/s")),
+        ("total generated", num(m.totals.generation_tokens, 0)),
+        ("total prompt", num(m.totals.prompt_tokens, 0)),
+        ("total requests", num(m.totals.requests, 0)),
+        ("total preemptions", num(m.totals.preemptions, 0)),
+    ];
+    t.kv("throughput and load", rows);
+}
+
+fn latency(t: &mut Tables, r: &Report) {
+    let m = &r.metrics;
+    let mut tab = t.table(&["latency", "mean ms", "p99 ms", "observations", "metric"]);
+    for (name, l) in [
+        ("TTFT", &m.ttft),
+        ("TPOT", &m.tpot),
+        ("inter-token", &m.itl),
+        ("prefill", &m.prefill),
+        ("queue", &m.queue),
+        ("end-to-end", &m.e2e),
+    ] {
+        let mean = if l.mean_is_cumulative && l.mean_ms.is_some() {
+            format!("{} (cumulative)", num(l.mean_ms, 1))
+        } else {
+            num(l.mean_ms, 1)
+        };
+        tab.add_row(vec![
+            name.to_string(),
+            mean,
+            num(l.p99_ms, 1),
+            num(l.observations, 0),
+            opt_str(l.metric.as_deref()),
+        ]);
+    }
+    t.push(tab);
+}
+
+fn gpu(t: &mut Tables, r: &Report) {
+    let m = &r.metrics;
+    let rows = vec![
+        ("utilisation", with_unit(m.gpu_util_pct, 1, "%")),
+        ("memory controller", with_unit(m.gpu_mem_util_pct, 1, "%")),
+        ("power (all GPUs)", with_unit(m.power_w, 1, "W")),
+        ("VRAM used", with_unit(m.vram_used_mib, 0, "MiB")),
+        ("VRAM peak", with_unit(m.vram_peak_mib, 0, "MiB")),
+        ("VRAM total", with_unit(m.vram_total_mib, 0, "MiB")),
+        ("temperature", with_unit(m.temperature_c, 0, "°C")),
+        ("temperature peak", with_unit(m.temperature_peak_c, 0, "°C")),
+        ("SM clock", with_unit(m.sm_clock_mhz, 0, "MHz")),
+    ];
+    t.kv("GPU", rows);
+}
+
+fn range_text(r: Option<&Range>, prec: usize, unit: &str) -> String {
+    match r {
+        Some(r) => est(format!(
+            "{} {unit} ({} .. {})",
+            num(Some(r.expected), prec),
+            num(Some(r.lower), prec),
+            num(Some(r.upper), prec)
+        )),
+        None => MISSING.to_string(),
+    }
+}
+
+fn ceiling(t: &mut Tables, r: &Report) {
+    let c = &r.ceiling;
+    let gpu = match (&c.gpu, &c.gpu_name) {
+        (Some(g), _) => format!(
+            "{} ({}; {} GB/s, {} TFLOPs FP32)",
+            g.name,
+            g.id,
+            num(g.mem_bw_gbps, 0),
+            num(g.fp32_tflops, 1)
+        ),
+        (None, Some(n)) => format!("{n:?} not in catalog"),
+        (None, None) => MISSING.to_string(),
+    };
+    let model = match (&c.model, &c.model_name) {
+        (Some(m), _) => format!(
+            "{} ({}; {} B total, {} B active{})",
+            m.name,
+            m.id,
+            num(m.total_params_b, 0),
+            num(m.active_params_b.or(m.total_params_b), 0),
+            if m.moe { ", MoE" } else { "" }
+        ),
+        (None, Some(n)) => format!("{n:?} not in catalog"),
+        (None, None) => MISSING.to_string(),
+    };
+    let b = &c.bytes_per_param;
+    let efficiency = match c.efficiency.pct() {
+        Some(p) => est(format!("{} %", num(Some(p), 1))),
+        None if c.decode_tps.is_some() => {
+            format!("not shown: {}", c.efficiency.reason().unwrap_or_default())
+        }
+        None => MISSING.to_string(),
+    };
+    let prefill_floor = if c.prefill_floor_suppressed {
+        "suppressed (running >= ridge batch size)".to_string()
+    } else {
+        est(with_unit(c.prefill_floor_ms, 2, "ms"))
+    };
+    let rows = vec![
+        ("catalog", c.catalog.clone()),
+        ("GPU", gpu),
+        ("model", model),
+        (
+            "bytes per parameter",
+            format!(
+                "{} ({}{})",
+                num(Some(b.value), 0),
+                b.source_label,
+                b.dtype.as_ref().map_or(String::new(), |d| format!(": {d}"))
+            ),
+        ),
+        (
+            "tensor parallel",
+            format!(
+                "{} ({})",
+                c.tensor_parallel.value, c.tensor_parallel.source_label
+            ),
+        ),
+        (
+            "decode ceiling / request",
+            range_text(c.decode_tps.as_ref(), 1, "tok/s"),
+        ),
+        (
+            "aggregate ceiling",
+            est(with_unit(c.aggregate_ceiling_tps, 1, "tok/s")),
+        ),
+        ("efficiency", efficiency),
+        ("headroom", est(with_unit(c.headroom_pct, 1, "%"))),
+        (
+            "prefill ceiling",
+            range_text(c.prefill_per_s.as_ref(), 2, "prompts/s"),
+        ),
+        (
+            "prefill seq_len",
+            c.seq_len.as_ref().map_or(MISSING.to_string(), |s| {
+                format!("{} tokens ({})", s.tokens, s.source)
+            }),
+        ),
+        ("ridge batch size", est(num(c.ridge_batch_size, 1))),
+        ("TPOT floor", est(with_unit(c.tpot_floor_ms, 2, "ms"))),
+        ("prefill floor", prefill_floor),
+        ("weights", est(with_unit(c.weight_gb, 1, "GB"))),
+        (
+            "VRAM per GPU",
+            c.vram_total_gb.as_ref().map_or(MISSING.to_string(), |v| {
+                format!("{} GB ({})", num(Some(v.value), 1), v.source)
+            }),
+        ),
+        (
+            "KV headroom per GPU",
+            est(with_unit(c.kv_headroom_gb, 1, "GB")),
+        ),
+        (
+            "usable VRAM per GPU",
+            est(with_unit(c.usable_vram_gb, 1, "GB")),
+        ),
+        (
+            "min tensor parallel",
+            est(c.min_tp.map_or(MISSING.to_string(), |n| n.to_string())),
+        ),
+    ];
+    t.kv("ceiling", rows);
+}
+
+fn money(m: Option<&Money>, prec: usize, unit: &str) -> String {
+    match m {
+        Some(m) => {
+            let s = format!("${}{unit}", num(Some(m.usd), prec));
+            if m.estimated {
+                est(s)
+            } else {
+                s
+            }
+        }
+        None => MISSING.to_string(),
+    }
+}
+
+fn economics(t: &mut Tables, r: &Report) {
+    let e = &r.economics;
+    let cost = e.cost_per_hour.as_ref().map_or(MISSING.to_string(), |c| {
+        let s = format!("${}/h ({})", num(Some(c.usd_per_hour), 2), c.source_label);
+        if c.estimated {
+            est(s)
+        } else {
+            s
+        }
+    });
+    let rows = vec![
+        ("tokens per joule", num(e.tokens_per_watt, 3)),
+        ("joules per token", num(e.joules_per_token, 3)),
+        ("cost", cost),
+        (
+            "per 1M tokens",
+            money(e.usd_per_million_tokens.as_ref(), 3, ""),
+        ),
+        (
+            "recoverable",
+            money(e.recoverable_usd_per_hour.as_ref(), 2, "/h"),
+        ),
+    ];
+    t.kv("economics", rows);
+}
+
+fn window_rows(t: &mut Tables, rows: &[WindowRow]) {
+    let mut tab = t.table(&[
+        "window", "start s", "dur s", "gate", "scrapes", "running", "waiting", "KV %", "tok/s",
+        "GPU %",
+    ]);
+    for w in rows {
+        tab.add_row(vec![
+            w.index.to_string(),
+            num(Some(w.start_s), 1),
+            num(w.duration_s, 2),
+            w.gate.label().to_string(),
+            format!("{}+{} failed", w.scrapes_ok, w.scrapes_failed),
+            num(w.running, 1),
+            num(w.waiting, 1),
+            num(w.kv_cache_pct, 1),
+            num(w.generation_tokens_per_s, 1),
+            num(w.gpu_util_pct, 1),
+        ]);
+    }
+    t.push(tab);
+}
+
+fn unavailable(t: &mut Tables, r: &Report) {
+    if r.unavailable.is_empty() {
+        return;
+    }
+    let mut tab = t.table(&["not available", "why"]);
+    tab.set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(REASONS_WIDTH);
+    for u in &r.unavailable {
+        tab.add_row(vec![u.what.clone(), u.why.clone()]);
+    }
+    t.push(tab);
+}
