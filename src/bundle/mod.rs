@@ -5,7 +5,7 @@
 //! Reading a bundle extracts it into a private scratch directory, checking every checksum on
 //! the way, hands that directory to [`crate::recording::open`] (so bundles and directories go
 //! through one reader), and removes the scratch directory again: the reader holds everything
-//! in memory afterwards. The layout is in [`format`] and `docs/bundles-and-redaction.md`.
+//! in memory afterwards. The layout is in [`mod@format`] and `docs/bundles-and-redaction.md`.
 
 pub mod format;
 
