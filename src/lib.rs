@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod analyze;
+pub mod bundle;
 pub mod catalog;
 pub mod compare;
 pub mod diagnose;
@@ -21,6 +22,8 @@ pub mod inspect;
 pub mod promtext;
 pub mod record;
 pub mod recording;
+pub mod redact;
+pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod units;

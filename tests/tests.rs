@@ -4,3 +4,4 @@ mod analyze;
 mod compare;
 mod diagnose;
 mod record;
+mod travel;

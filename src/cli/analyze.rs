@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// Arguments of `profile analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// The recording directory.
+    /// The recording: a directory or a bundle file.
     recording: PathBuf,
     /// Print the report as JSON instead of tables.
     #[arg(long)]
@@ -62,7 +62,7 @@ pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let rec = profile::recording::open(&args.recording)
+    let rec = profile::bundle::open_any(&args.recording)
         .with_context(|| format!("reading recording {}", args.recording.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,

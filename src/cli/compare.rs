@@ -79,7 +79,7 @@ impl FailOn {
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut catalog = None;
     let mut report_of = |path: &Path| -> anyhow::Result<Report> {
-        if path.is_dir() {
+        if path.is_dir() || profile::bundle::is_bundle(path) {
             let cat = match &catalog {
                 Some(c) => c,
                 None => catalog.insert(load_catalog(args.catalog.as_deref())?),
@@ -117,7 +117,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
-    let rec = profile::recording::open(dir)
+    let rec = profile::bundle::open_any(dir)
         .with_context(|| format!("reading recording {}", dir.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,
@@ -135,7 +135,7 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
 fn read_report(path: &Path) -> anyhow::Result<Report> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "reading {} (a recording directory or a report JSON file)",
+            "reading {} (a recording directory, a bundle or a report JSON file)",
             path.display()
         )
     })?;

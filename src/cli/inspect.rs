@@ -10,7 +10,7 @@ use std::process::ExitCode;
 /// Arguments of `profile inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The recording directory.
+    /// The recording: a directory or a bundle file.
     recording: PathBuf,
     /// Print JSON instead of tables.
     #[arg(long)]
@@ -18,7 +18,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let rec = profile::recording::open(&args.recording)
+    let rec = profile::bundle::open_any(&args.recording)
         .with_context(|| format!("reading recording {}", args.recording.display()))?;
     let report = inspect(&rec, &args.recording.display().to_string());
     let mut out = std::io::stdout().lock();

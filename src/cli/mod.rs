@@ -2,11 +2,14 @@
 //! types. This is the only place clap is used; the library never sees a flag.
 
 mod analyze;
+mod bundle;
 mod catalog;
 mod compare;
 mod diagnose;
 mod inspect;
 mod record;
+mod redact;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +37,14 @@ enum Command {
     /// Record a live server and analyse it; with --loop, re-measure after each change and
     /// compare with the baseline.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Pack a recording into one checksummed file (optionally redacted).
+    Bundle(bundle::BundleArgs),
+    /// Extract a bundle into a recording directory (--salvage: what is intact).
+    Unbundle(bundle::UnbundleArgs),
+    /// Write a copy of a recording with hosts, URLs, model name and GPU UUIDs replaced.
+    Redact(redact::RedactArgs),
+    /// Serve a recording back as a live Prometheus /metrics endpoint.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the parsed command line.
@@ -45,5 +56,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog(args) => catalog::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Bundle(args) => bundle::run_bundle(args),
+        Command::Unbundle(args) => bundle::run_unbundle(args),
+        Command::Redact(args) => redact::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

@@ -10,7 +10,7 @@
 //! line, ask it to stop through a [`StopHandle`], then [`Recorder::wait`] for the
 //! [`RecordSummary`]. [`record`] does all of that for callers that only need the result.
 
-mod clock;
+pub(crate) mod clock;
 mod gpu_loop;
 mod http_loop;
 mod scrape;
