@@ -8,7 +8,7 @@ pub mod schema;
 pub mod writer;
 
 pub use manifest::{AnalysisInputs, Manifest, Sourced};
-pub use reader::{open, FileReport, Recording, Scrape, SeriesInfo, StoredSample};
+pub use reader::{open, open_filtered, FileReport, Recording, Scrape, SeriesInfo, StoredSample};
 pub use writer::{GpuWriter, ScrapeWriter, WrittenFile};
 
 use crate::gpu::GpuMetrics;

@@ -5,11 +5,13 @@
 //! still worth analyzing. Only a missing or malformed manifest, or a format version this build
 //! does not know, fails the whole read.
 
+mod attach;
 mod tables;
 
 use super::schema::{self, SampleRow, Table};
 use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta};
 use crate::promtext::MetricType;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -205,9 +207,61 @@ fn list(dir: &Path) -> Result<Vec<Entry>, RecordingError> {
     Ok(out)
 }
 
+/// Samples files decoded at once: enough to keep every thread busy, few enough that a long
+/// recording's decoded columns are never all in memory beside the samples built from them.
+fn samples_files_at_once() -> usize {
+    rayon::current_num_threads().max(1) * 4
+}
+
+/// Sets `report.problem` from a file's notes (nothing when there are none), or records why
+/// the file was skipped, or keeps the first (in file-name order) fatal error.
+fn settle<T>(
+    i: usize,
+    result: Result<Decoded<T>, Problem>,
+    report: &mut FileReport,
+    fatal: &mut Option<(usize, RecordingError)>,
+) -> Option<T> {
+    match result {
+        Ok(d) => {
+            report.rows = d.row_count;
+            if !d.notes.is_empty() {
+                report.problem = Some(d.notes.join("; "));
+            }
+            Some(d.rows)
+        }
+        Err(Problem::Fatal(err)) => {
+            if fatal.as_ref().is_none_or(|(j, _)| i < *j) {
+                *fatal = Some((i, err));
+            }
+            None
+        }
+        Err(Problem::Damaged(why)) => {
+            report.problem = Some(why);
+            None
+        }
+    }
+}
+
 /// Reads a whole recording. A damaged Parquet file is reported in `files` and skipped; only a
 /// missing or unreadable manifest, or an unsupported format version, fails the whole read.
+///
+/// Files are decoded in parallel (rayon), scrapes and GPU polls first, then the samples files
+/// a few at a time, each attached to its scrapes in file-name order as soon as it is decoded;
+/// the result is the same as reading the files one by one in name order.
 pub fn open(dir: &Path) -> Result<Recording, RecordingError> {
+    open_filtered(dir, &|_| true)
+}
+
+/// Reads a recording as [`open`] does, but keeps the samples of only the series for which
+/// `keep` is true: `series`, `files` and the scrapes' metadata are exactly `open`'s (series
+/// ids included), and each scrape's `samples` are `open`'s with the other series' samples left
+/// out. For a reader that needs a few series of a long recording (analysis reads about 40% of
+/// a vLLM body's series): it holds and builds only those samples, while every file is still
+/// decoded and checked.
+pub fn open_filtered(
+    dir: &Path,
+    keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
+) -> Result<Recording, RecordingError> {
     let entries = list(dir)?;
     let manifest_path = dir.join(schema::MANIFEST_FILE);
     if !manifest_path.exists() && entries.iter().all(|e| e.table.is_none()) {
@@ -215,54 +269,58 @@ pub fn open(dir: &Path) -> Result<Recording, RecordingError> {
     }
     let manifest = read_manifest(&manifest_path)?;
 
-    let mut files = Vec::with_capacity(entries.len());
-    let mut metas: Vec<ScrapeMeta> = Vec::new();
-    let mut samples: Vec<(usize, Decoded<tables::SamplesData>)> = Vec::new();
-    let mut gpu_polls: Vec<GpuPoll> = Vec::new();
-    for e in &entries {
-        let mut report = FileReport {
+    let mut files: Vec<FileReport> = entries
+        .iter()
+        .map(|e| FileReport {
             path: e.path.clone(),
             bytes: e.bytes,
             rows: 0,
-            problem: None,
-        };
-        let Some((table, _)) = e.table else {
-            report.problem =
-                Some("temporary file left by an interrupted write; ignored".to_string());
-            files.push(report);
-            continue;
-        };
-        let notes = match table {
-            Table::Scrapes => tables::read_scrapes(&e.path).map(|d| {
-                report.rows = d.row_count;
-                metas.extend(d.rows);
-                d.notes
-            }),
-            Table::Samples => tables::read_samples(&e.path).map(|d| {
-                report.rows = d.row_count;
-                let notes = d.notes.clone();
-                samples.push((files.len(), d));
-                notes
-            }),
-            Table::Gpu => tables::read_gpu(&e.path).map(|d| {
-                report.rows = d.row_count;
-                gpu_polls.extend(d.rows);
-                d.notes
-            }),
-        };
-        match notes {
-            Ok(notes) if notes.is_empty() => {}
-            Ok(notes) => report.problem = Some(notes.join("; ")),
-            Err(Problem::Fatal(err)) => return Err(err),
-            Err(Problem::Damaged(why)) => report.problem = Some(why),
+            problem: e
+                .table
+                .is_none()
+                .then(|| "temporary file left by an interrupted write; ignored".to_string()),
+        })
+        .collect();
+    let table_of = |i: usize| entries[i].table.map(|(t, _)| t);
+    // An unknown major version in any file refuses the recording; the first such file in
+    // name order is the one named, as if the files were read one by one.
+    let mut fatal: Option<(usize, RecordingError)> = None;
+
+    enum Small {
+        Scrapes(Result<Decoded<Vec<ScrapeMeta>>, Problem>),
+        Gpu(Result<Decoded<Vec<GpuPoll>>, Problem>),
+    }
+    let small: Vec<(usize, Small)> = (0..entries.len())
+        .into_par_iter()
+        .filter_map(|i| match table_of(i)? {
+            Table::Scrapes => Some((i, Small::Scrapes(tables::read_scrapes(&entries[i].path)))),
+            Table::Gpu => Some((i, Small::Gpu(tables::read_gpu(&entries[i].path)))),
+            Table::Samples => None,
+        })
+        .collect();
+    let mut metas: Vec<ScrapeMeta> = Vec::new();
+    let mut gpu_polls: Vec<GpuPoll> = Vec::new();
+    for (i, result) in small {
+        match result {
+            Small::Scrapes(r) => metas.extend(
+                settle(i, r, &mut files[i], &mut fatal)
+                    .into_iter()
+                    .flatten(),
+            ),
+            Small::Gpu(r) => gpu_polls.extend(
+                settle(i, r, &mut files[i], &mut fatal)
+                    .into_iter()
+                    .flatten(),
+            ),
         }
-        files.push(report);
     }
 
     // Stable sorts keep file order for equal keys, so the result never depends on the
     // directory listing's order (files were sorted by name above).
     metas.sort_by_key(|m| m.seq);
     gpu_polls.sort_by_key(|p| (p.seq, p.gpu_index));
+    let seqs: Vec<u64> = metas.iter().map(|m| m.seq).collect();
+    let unique_seqs = seqs.windows(2).all(|w| w[0] != w[1]);
     let mut scrapes: Vec<Scrape> = metas
         .into_iter()
         .map(|meta| Scrape {
@@ -273,50 +331,75 @@ pub fn open(dir: &Path) -> Result<Recording, RecordingError> {
 
     let mut series: Vec<SeriesInfo> = Vec::new();
     let mut series_ids: HashMap<SeriesKey, SeriesId> = HashMap::new();
-    for (file_index, decoded) in samples {
-        let data = decoded.rows;
-        let mut global = Vec::with_capacity(data.series.len());
-        for key in data.series {
-            let next = SeriesId::try_from(series.len()).unwrap_or(SeriesId::MAX);
-            let id = *series_ids.entry(key.clone()).or_insert(next);
-            if id == next {
-                series.push(SeriesInfo {
-                    family: key.family,
-                    metric_type: key.metric_type,
-                    help: key.help,
-                    name: key.name,
-                    labels: key.labels,
-                    le: key.le.map(f64::from_bits),
+    let mut kept: Vec<bool> = Vec::new();
+    let sample_files: Vec<usize> = (0..entries.len())
+        .filter(|&i| table_of(i) == Some(Table::Samples))
+        .collect();
+    for group in sample_files.chunks(samples_files_at_once()) {
+        // Files after a fatal one need not be read: the read fails anyway.
+        let group: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&i| fatal.as_ref().is_none_or(|(j, _)| i < *j))
+            .collect();
+        let decoded: Vec<_> = group
+            .par_iter()
+            .map(|&i| {
+                let d = tables::read_samples(&entries[i].path);
+                let located = d
+                    .as_ref()
+                    .ok()
+                    .map(|d| attach::locate(&seqs, unique_seqs, &d.rows));
+                (i, d, located)
+            })
+            .collect();
+        // Series ids in file order, then the rows: in parallel where the files' scrapes do
+        // not overlap (each scrape then gets rows from one file of the group only, so the
+        // order within a scrape is the same as one file after another), else one by one.
+        let mut work = Vec::with_capacity(decoded.len());
+        for (i, d, located) in decoded {
+            let (Some(data), Some(located)) = (settle(i, d, &mut files[i], &mut fatal), located)
+            else {
+                continue;
+            };
+            let ids =
+                attach::global_ids(data.series, &mut series, &mut series_ids, &mut kept, keep);
+            work.push((i, data.chunks, located, ids));
+        }
+        let ranges: Vec<_> = work.iter().map(|w| w.2.range).collect();
+        let orphans: Vec<(usize, u64)> = match attach::split_by_file(&mut scrapes, &ranges) {
+            Some(parts) => work
+                .par_iter()
+                .zip(parts)
+                .map(|((i, chunks, located, (global, kept)), (part, base))| {
+                    let ids = (global.as_slice(), kept.as_slice());
+                    (*i, attach::push_rows(chunks, located, ids, part, base))
+                })
+                .collect(),
+            None => work
+                .iter()
+                .map(|(i, chunks, located, (global, kept))| {
+                    let ids = (global.as_slice(), kept.as_slice());
+                    (*i, attach::push_rows(chunks, located, ids, &mut scrapes, 0))
+                })
+                .collect(),
+        };
+        for (i, orphans) in orphans {
+            if orphans > 0 {
+                let note = format!(
+                    "{orphans} rows belong to scrapes found in no scrapes file (missing or \
+                     damaged); skipped"
+                );
+                let report = &mut files[i];
+                report.problem = Some(match report.problem.take() {
+                    Some(p) => format!("{p}; {note}"),
+                    None => note,
                 });
             }
-            global.push(id);
         }
-        let mut orphans = 0u64;
-        for (seq, local, value, timestamp_ms) in data.rows {
-            let Ok(at) = scrapes.binary_search_by_key(&seq, |s| s.meta.seq) else {
-                orphans += 1;
-                continue;
-            };
-            let Some(&series) = global.get(local as usize) else {
-                continue;
-            };
-            scrapes[at].samples.push(StoredSample {
-                series,
-                value,
-                timestamp_ms,
-            });
-        }
-        if orphans > 0 {
-            let note = format!(
-                "{orphans} rows belong to scrapes found in no scrapes file (missing or damaged); \
-                 skipped"
-            );
-            let report = &mut files[file_index];
-            report.problem = Some(match report.problem.take() {
-                Some(p) => format!("{p}; {note}"),
-                None => note,
-            });
-        }
+    }
+    if let Some((_, err)) = fatal {
+        return Err(err);
     }
 
     Ok(Recording {
@@ -399,6 +482,147 @@ mod tests {
             .collect();
         assert_eq!(rec.gpu_polls, want_gpu);
         assert_eq!(rec.gpu_polls[3].metrics.temperature_c, None);
+    }
+
+    #[test]
+    fn open_filtered_drops_only_the_samples_of_other_series() {
+        let dir = new_recording();
+        write_hostile(dir.path(), 3);
+        let full = open(dir.path()).unwrap();
+        let keep = |s: &SeriesInfo| s.name.ends_with("_bucket") || &*s.family == "special";
+        let part = open_filtered(dir.path(), &keep).unwrap();
+        assert_eq!(part.series, full.series);
+        assert_eq!(part.files, full.files);
+        assert_eq!(part.gpu_polls, full.gpu_polls);
+        assert_eq!(part.scrapes.len(), full.scrapes.len());
+        let mut kept = 0;
+        for (p, f) in part.scrapes.iter().zip(&full.scrapes) {
+            assert_eq!(p.meta, f.meta);
+            let want: Vec<StoredSample> = f
+                .samples
+                .iter()
+                .filter(|s| keep(&full.series[s.series as usize]))
+                .copied()
+                .collect();
+            // Bit for bit: NaN payloads are among these values.
+            let bits = |v: &[StoredSample]| -> Vec<(u32, u64, Option<i64>)> {
+                v.iter()
+                    .map(|s| (s.series, s.value.to_bits(), s.timestamp_ms))
+                    .collect()
+            };
+            assert_eq!(bits(&p.samples), bits(&want));
+            kept += want.len();
+        }
+        assert!(kept > 0 && kept < full.scrapes.iter().map(|s| s.samples.len()).sum());
+    }
+
+    /// Samples files whose scrapes overlap (a segment copied under another number) are
+    /// attached one after the other, not in parallel, and each scrape gets both copies in
+    /// file-name order; a file whose rows all lack their scrape counts them all as orphans.
+    #[test]
+    fn overlapping_and_orphan_samples_files() {
+        let dir = new_recording();
+        write_hostile(dir.path(), 3);
+        let p = |name: &str| dir.path().join(name);
+        let once = open(dir.path()).unwrap();
+        fs::copy(p("samples-000001.parquet"), p("samples-000007.parquet")).unwrap();
+        fs::remove_file(p("scrapes-000002.parquet")).unwrap();
+        let rec = open(dir.path()).unwrap();
+        let n = hostile(3).sample_count();
+        assert_eq!(rec.scrapes.len(), 6);
+        let bits = |v: &[StoredSample]| -> Vec<(u32, u64)> {
+            v.iter().map(|s| (s.series, s.value.to_bits())).collect()
+        };
+        assert_eq!(
+            bits(&rec.scrapes[2].samples),
+            bits(&once.scrapes[2].samples)
+        );
+        let seg1 = &rec.scrapes[3];
+        assert_eq!(seg1.meta.seq, 3);
+        assert_eq!(seg1.samples.len(), 2 * n);
+        assert_eq!(bits(&seg1.samples[..n]), bits(&seg1.samples[n..]));
+        assert_eq!(bits(&seg1.samples[..n]), bits(&once.scrapes[3].samples));
+        let note = |name: &str| {
+            rec.files
+                .iter()
+                .find(|f| f.path.ends_with(name))
+                .and_then(|f| f.problem.clone())
+        };
+        assert_eq!(note("samples-000007.parquet"), None);
+        let orphans = note("samples-000002.parquet").unwrap();
+        let lost = hostile(6).sample_count() + hostile(8).sample_count();
+        assert!(
+            orphans.starts_with(&format!("{lost} rows belong")),
+            "{orphans}"
+        );
+    }
+
+    /// A samples file whose string columns a foreign tool rewrote as plain strings (no
+    /// dictionary) reads back the same.
+    #[test]
+    fn plain_string_columns_read_like_dictionaries() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int32Type;
+        use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = new_recording();
+        write_hostile(dir.path(), 2);
+        let want = open(dir.path()).unwrap();
+        let path = dir.path().join("samples-000001.parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        let schema = batches[0].schema();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Dictionary(..) => Field::new(f.name(), DataType::Utf8, true),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let plain_schema = Arc::new(Schema::new(fields));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(
+                [
+                    (schema::VERSION_KEY, schema::FORMAT_VERSION),
+                    (schema::TABLE_KEY, "samples"),
+                ]
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.into(), v.to_string()))
+                .to_vec(),
+            ))
+            .build();
+        let file = fs::File::create(&path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, plain_schema.clone(), Some(props)).unwrap();
+        for b in &batches {
+            let cols: Vec<ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| match c.as_dictionary_opt::<Int32Type>() {
+                    Some(d) => {
+                        let v = d.values().as_string::<i32>();
+                        let s: StringArray = (0..d.len())
+                            .map(|i| d.is_valid(i).then(|| v.value(d.keys().value(i) as usize)))
+                            .collect();
+                        Arc::new(s) as ArrayRef
+                    }
+                    None => c.clone(),
+                })
+                .collect();
+            w.write(&RecordBatch::try_new(plain_schema.clone(), cols).unwrap())
+                .unwrap();
+        }
+        w.close().unwrap();
+        let got = open(dir.path()).unwrap();
+        assert!(got.problems().next().is_none(), "{:?}", got.files);
+        assert_eq!(got.series, want.series);
+        for (g, w) in got.scrapes.iter().zip(&want.scrapes) {
+            assert_eq!(got.sample_rows(g), want.sample_rows(w));
+        }
     }
 
     #[test]

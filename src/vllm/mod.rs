@@ -21,7 +21,9 @@ mod resolve;
 pub(crate) mod testutil;
 
 pub use extract::ScrapeValues;
-pub use resolve::{resolve, CounterKind, HistKind, QuantityStatus, Resolved, VllmMapping};
+pub use resolve::{
+    may_have_role, resolve, CounterKind, HistKind, QuantityStatus, Resolved, VllmMapping,
+};
 
 use serde::Serialize;
 

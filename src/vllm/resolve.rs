@@ -228,6 +228,18 @@ fn part_of(s: &SeriesInfo, cand: &MetricName) -> Option<Part> {
     }
 }
 
+/// Whether `s` is a sample of some candidate metric, so that [`resolve`] may give it a role:
+/// the only series whose samples analysis reads. Judged on the series alone (the choice
+/// between candidates needs every series, this does not), so a reader can drop the other
+/// series' samples as it meets them (`recording::open_filtered`) and analysis gives the same
+/// result.
+pub fn may_have_role(s: &SeriesInfo) -> bool {
+    s.name.starts_with("vllm:")
+        && ALIASES
+            .iter()
+            .any(|(_, cands)| cands.iter().any(|c| part_of(s, c).is_some()))
+}
+
 /// Resolves every series of a recording to its role. Cheap: string work per series, never
 /// per sample.
 pub fn resolve(series: &[SeriesInfo]) -> Resolved {
@@ -424,6 +436,42 @@ mod tests {
     use super::super::names::*;
     use super::*;
     use crate::vllm::testutil::series;
+
+    /// The real vLLM 0.32 recording, read whole and read with only the series that may have a
+    /// role: every role is among the kept series, fewer than half the samples are kept, and
+    /// the analysis is the same.
+    #[test]
+    fn may_have_role_keeps_every_series_analysis_reads() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-load");
+        let full = crate::recording::open(&dir).unwrap();
+        let r = resolve(&full.series);
+        for (s, role) in full.series.iter().zip(&r.roles) {
+            if role.is_some() {
+                assert!(may_have_role(s), "{} {}", s.name, s.labels);
+            }
+        }
+        let part = crate::recording::open_filtered(&dir, &may_have_role).unwrap();
+        assert_eq!(part.series, full.series);
+        let count = |rec: &crate::recording::Recording| -> usize {
+            rec.scrapes.iter().map(|s| s.samples.len()).sum()
+        };
+        assert!(
+            count(&part) * 2 < count(&full),
+            "{} of {}",
+            count(&part),
+            count(&full)
+        );
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        let config = crate::analyze::AnalyzeConfig {
+            verbose: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            crate::analyze::analyze(&part, &catalog, &config).unwrap(),
+            crate::analyze::analyze(&full, &catalog, &config).unwrap()
+        );
+    }
 
     #[test]
     fn labels_parse_with_escapes() {

@@ -225,24 +225,95 @@ pub(super) struct SeriesKey {
     pub le: Option<u64>,
 }
 
+/// One record batch of a samples file, kept as Arrow arrays (no copy): its rows' scrape,
+/// value and timestamp, and the file-local series id of each row.
+pub(super) struct SampleChunk {
+    pub seq: PrimitiveArray<UInt64Type>,
+    pub value: PrimitiveArray<Float64Type>,
+    pub timestamp_ms: PrimitiveArray<Int64Type>,
+    pub local: Vec<u32>,
+}
+
+impl SampleChunk {
+    /// Row `i`'s exposition timestamp.
+    pub fn timestamp_ms(&self, i: usize) -> Option<i64> {
+        (i < self.timestamp_ms.len())
+            .then(|| opt(&self.timestamp_ms, i))
+            .flatten()
+    }
+}
+
 /// A samples file: its distinct series (file-local ids) and its rows in file order.
 pub(super) struct SamplesData {
     pub series: Vec<SeriesKey>,
-    /// `(scrape_seq, local series id, value, timestamp_ms)`.
-    pub rows: Vec<(u64, u32, f64, Option<i64>)>,
+    pub chunks: Vec<SampleChunk>,
 }
 
 /// A row's series as read: family, type, name, labels; help; `le` bits; and its local id.
 type RowKey<'a> = ([&'a str; 4], Option<&'a str>, Option<u64>, u32);
 
+/// Marks in `differs` every row `i` (> 0) that may hold another string than row `i - 1` in
+/// column `c`: another dictionary key (or validity), or another string. A false mark only
+/// sends a row down the full check, so marks may err that way, never the other.
+fn mark_changes(c: &StrCol<'_>, differs: &mut [bool]) {
+    match c {
+        StrCol::Dict(keys, _) => {
+            mark_value_changes(keys.values(), differs, |a, b| a != b);
+            if let Some(n) = keys.nulls() {
+                mark_validity_changes(n, differs);
+            }
+        }
+        StrCol::Plain(s) => {
+            for (i, d) in differs.iter_mut().enumerate().skip(1) {
+                *d |= s.is_valid(i) != s.is_valid(i - 1) || s.value(i) != s.value(i - 1);
+            }
+        }
+    }
+}
+
+/// As [`mark_changes`], for the `le` column: another bound bit for bit, or another validity.
+fn mark_le_changes(le: &PrimitiveArray<Float64Type>, differs: &mut [bool]) {
+    mark_value_changes(le.values(), differs, |a, b| a.to_bits() != b.to_bits());
+    if let Some(n) = le.nulls() {
+        mark_validity_changes(n, differs);
+    }
+}
+
+/// Marks the rows `i` (> 0) whose raw value differs from row `i - 1`'s. Written over
+/// equal-length slices so that the compiler vectorizes it.
+#[inline]
+fn mark_value_changes<T: Copy>(values: &[T], differs: &mut [bool], ne: impl Fn(T, T) -> bool) {
+    let n = values.len().min(differs.len());
+    if n < 2 {
+        return;
+    }
+    let (before, after) = (&values[..n - 1], &values[1..n]);
+    for ((d, &a), &b) in differs[1..n].iter_mut().zip(before).zip(after) {
+        *d |= ne(a, b);
+    }
+}
+
+/// Marks the rows whose validity differs from the previous row's (row 0 is marked anyway).
+fn mark_validity_changes(nulls: &arrow_buffer::NullBuffer, differs: &mut [bool]) {
+    if nulls.null_count() == 0 {
+        return;
+    }
+    let mut prev = true;
+    for (d, valid) in differs.iter_mut().zip(nulls.iter()) {
+        *d |= valid != prev;
+        prev = valid;
+    }
+}
+
 /// Reads a `samples-*.parquet` file.
 pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem> {
     let mut data = SamplesData {
         series: Vec::new(),
-        rows: Vec::new(),
+        chunks: Vec::new(),
     };
     let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
     let mut unknown_types = 0u64;
+    let mut row_count = 0u64;
     for b in read_batches(path, Table::Samples)? {
         let seq = required::<UInt64Type>(&b, col::SCRAPE_SEQ)?;
         let family = StrCol::new(&b, col::FAMILY)?;
@@ -253,10 +324,23 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
         let le = prim::<Float64Type>(&b, col::LE)?;
         let value = required::<Float64Type>(&b, col::VALUE)?;
         let ts = prim::<Int64Type>(&b, col::TIMESTAMP_MS)?;
-        // Rows come series-major, so consecutive rows usually share a series: compare with
-        // the previous row's strings before paying for a hash lookup.
+        let mut local = Vec::with_capacity(b.num_rows());
+        // Rows come series-major, so consecutive rows usually share a series. A row whose
+        // dictionary keys (and `le`) equal the previous row's has the previous row's strings,
+        // already checked: it takes its id without reading a string. Any other row compares
+        // its strings with the previous row's before paying for a hash lookup.
+        let mut differs = vec![false; b.num_rows()];
+        if let Some(d) = differs.first_mut() {
+            *d = true;
+        }
+        for c in [&labels, &name, &family, &ftype, &help] {
+            mark_changes(c, &mut differs);
+        }
+        mark_le_changes(le, &mut differs);
         let mut prev: Option<RowKey<'_>> = None;
-        for i in 0..b.num_rows() {
+        let mut i = 0;
+        while i < differs.len() {
+            let l = opt(le, i).map(f64::to_bits);
             let strs = [
                 family.required(i, col::FAMILY)?,
                 ftype.required(i, col::FAMILY_TYPE)?,
@@ -264,7 +348,6 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
                 labels.required(i, col::LABELS)?,
             ];
             let h = help.get(i)?;
-            let l = opt(le, i).map(f64::to_bits);
             let id = match prev {
                 Some((p, ph, pl, id)) if p == strs && ph == h && pl == l => id,
                 _ => {
@@ -290,9 +373,21 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
                 }
             };
             prev = Some((strs, h, l, id));
-            data.rows
-                .push((seq.value(i), id, value.value(i), opt(ts, i)));
+            // Row `i` and the unmarked rows after it are one series.
+            let run = differs[i + 1..]
+                .iter()
+                .position(|&d| d)
+                .unwrap_or(differs.len() - i - 1);
+            i += 1 + run;
+            local.resize(i, id);
         }
+        row_count += b.num_rows() as u64;
+        data.chunks.push(SampleChunk {
+            seq: seq.clone(),
+            value: value.clone(),
+            timestamp_ms: ts.clone(),
+            local,
+        });
     }
     let mut notes = Vec::new();
     if unknown_types > 0 {
@@ -301,7 +396,7 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
         ));
     }
     Ok(Decoded {
-        row_count: data.rows.len() as u64,
+        row_count,
         rows: data,
         notes,
     })

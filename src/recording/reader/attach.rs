@@ -1,0 +1,176 @@
+//! Attaching a decoded samples file to the recording being built: finding each row's scrape,
+//! giving the file's series their recording-wide ids, and appending the rows to their scrapes,
+//! with exact capacity and, where the files of a batch cover disjoint scrapes, in parallel.
+//! Kept apart from `reader.rs` because this is the reader's hot path (every sample passes
+//! here once) and is written for speed: no per-row allocation, no per-row search.
+
+use super::tables::{SampleChunk, SamplesData, SeriesKey};
+use super::{Scrape, SeriesId, SeriesInfo, StoredSample};
+use arrow_array::Array;
+use std::collections::HashMap;
+
+/// Which series' samples a read keeps.
+pub(super) type Keep<'a> = dyn Fn(&SeriesInfo) -> bool + Sync + 'a;
+
+/// Where a samples file's rows go: the index in the scrapes (sorted by `seq`) of each row's
+/// scrape, `usize::MAX` for a row whose scrape is in no scrapes file, and the range of the
+/// indices found.
+pub(super) struct Located {
+    pub at: Vec<usize>,
+    pub range: Option<(usize, usize)>,
+}
+
+/// Finds each row's scrape in `seqs` (the scrapes' `seq`, sorted). Rows run series-major, so
+/// a row's scrape is usually the one after the previous row's: that guess is checked first.
+/// Where two scrapes share a `seq` (a damaged recording), every row takes the binary search's
+/// answer, as it always did.
+pub(super) fn locate(seqs: &[u64], unique_seqs: bool, data: &SamplesData) -> Located {
+    let rows = data.chunks.iter().map(|c| c.local.len()).sum();
+    let mut at = Vec::with_capacity(rows);
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    let mut guess = 0usize;
+    for chunk in &data.chunks {
+        for &seq in chunk.seq.values().iter() {
+            let hit = unique_seqs && seqs.get(guess) == Some(&seq);
+            let found = if hit {
+                Some(guess)
+            } else {
+                seqs.binary_search(&seq).ok()
+            };
+            match found {
+                Some(a) => {
+                    at.push(a);
+                    lo = lo.min(a);
+                    hi = hi.max(a);
+                    guess = a + 1;
+                }
+                None => at.push(usize::MAX),
+            }
+        }
+    }
+    Located {
+        range: (lo <= hi).then_some((lo, hi)),
+        at,
+    }
+}
+
+/// Gives a samples file's series their recording-wide ids: a series seen in an earlier file
+/// keeps its id, a new one gets the next.
+/// Also returns, by local id, whether the caller keeps the series' samples (`keep` sees each
+/// series once, when it is first met).
+pub(super) fn global_ids(
+    keys: Vec<SeriesKey>,
+    series: &mut Vec<SeriesInfo>,
+    series_ids: &mut HashMap<SeriesKey, SeriesId>,
+    kept: &mut Vec<bool>,
+    keep: &Keep<'_>,
+) -> (Vec<SeriesId>, Vec<bool>) {
+    let mut global = Vec::with_capacity(keys.len());
+    let mut kept_local = Vec::with_capacity(keys.len());
+    for key in keys {
+        let next = SeriesId::try_from(series.len()).unwrap_or(SeriesId::MAX);
+        let id = *series_ids.entry(key.clone()).or_insert(next);
+        if id == next {
+            series.push(SeriesInfo {
+                family: key.family,
+                metric_type: key.metric_type,
+                help: key.help,
+                name: key.name,
+                labels: key.labels,
+                le: key.le.map(f64::from_bits),
+            });
+            kept.push(series.last().is_some_and(keep));
+        }
+        global.push(id);
+        kept_local.push(kept.get(id as usize).copied().unwrap_or(false));
+    }
+    (global, kept_local)
+}
+
+/// Appends a samples file's rows of kept series (`kept` by local id) to their scrapes.
+/// `scrapes` is the part of the recording's scrapes that starts at index `base` and holds
+/// every scrape the file's rows were located in. Returns the rows whose scrape is missing
+/// (kept or not).
+pub(super) fn push_rows(
+    chunks: &[SampleChunk],
+    located: &Located,
+    (global, kept): (&[SeriesId], &[bool]),
+    scrapes: &mut [Scrape],
+    base: usize,
+) -> u64 {
+    // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
+    // (and copied) row by row.
+    if let Some((lo, hi)) = located.range {
+        let mut counts = vec![0usize; hi - lo + 1];
+        let locals = chunks.iter().flat_map(|c| c.local.iter());
+        for (&a, &local) in located.at.iter().zip(locals) {
+            if !kept.get(local as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(c) = a.checked_sub(lo).and_then(|k| counts.get_mut(k)) {
+                *c += 1;
+            }
+        }
+        let part = scrapes.get_mut(lo - base..=hi - base).unwrap_or_default();
+        for (scrape, n) in part.iter_mut().zip(counts) {
+            scrape.samples.reserve_exact(n);
+        }
+    }
+    let mut orphans = 0u64;
+    let mut rest = located.at.as_slice();
+    for chunk in chunks {
+        let (at, after) = rest.split_at(chunk.local.len().min(rest.len()));
+        rest = after;
+        // A column of nulls (vLLM sets no exposition timestamps) needs no per-row check.
+        let ts = &chunk.timestamp_ms;
+        let no_ts = ts.null_count() == ts.len();
+        let values = chunk.value.values();
+        for (i, ((&a, &local), &value)) in at.iter().zip(&chunk.local).zip(values).enumerate() {
+            let Some(scrape) = a.checked_sub(base).and_then(|k| scrapes.get_mut(k)) else {
+                orphans += 1;
+                continue;
+            };
+            let Some(&series) = global.get(local as usize) else {
+                continue;
+            };
+            if !kept.get(local as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            let timestamp_ms = if no_ts { None } else { chunk.timestamp_ms(i) };
+            scrape.samples.push(StoredSample {
+                series,
+                value,
+                timestamp_ms,
+            });
+        }
+    }
+    orphans
+}
+
+/// Splits `scrapes` into one disjoint part per file, each from its file's lowest scrape index
+/// (the `base` of [`push_rows`]) to its highest, when the files' ranges follow each other in
+/// order without overlapping (as segments do); `None` otherwise.
+pub(super) fn split_by_file<'s>(
+    mut scrapes: &'s mut [Scrape],
+    ranges: &[Option<(usize, usize)>],
+) -> Option<Vec<(&'s mut [Scrape], usize)>> {
+    let mut parts = Vec::with_capacity(ranges.len());
+    let mut start = 0usize;
+    for r in ranges {
+        // A file none of whose rows found a scrape gets no part: its rows are all orphans.
+        let Some((lo, hi)) = *r else {
+            parts.push((&mut [][..], 0));
+            continue;
+        };
+        if lo < start || hi < lo {
+            return None;
+        }
+        let skip = std::mem::take(&mut scrapes);
+        let (_, from_lo) = skip.split_at_mut(lo - start);
+        let (part, after) = from_lo.split_at_mut(hi + 1 - lo);
+        parts.push((part, lo));
+        scrapes = after;
+        start = hi + 1;
+    }
+    Some(parts)
+}
