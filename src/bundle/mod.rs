@@ -328,12 +328,21 @@ pub fn is_bundle(path: &Path) -> bool {
 /// that is removed before this returns; `Recording::dir` and the `files` paths then name the
 /// bundle (`rec.bundle/samples-000000.parquet`), not the scratch directory.
 pub fn open_any(path: &Path) -> Result<Recording, BundleError> {
+    open_any_filtered(path, &|_| true)
+}
+
+/// [`open_any`], keeping the samples of only the series `keep` accepts (see
+/// [`recording::open_filtered`]): analysis reads only what it can use.
+pub fn open_any_filtered(
+    path: &Path,
+    keep: &(dyn Fn(&crate::recording::SeriesInfo) -> bool + Sync),
+) -> Result<Recording, BundleError> {
     if path.is_dir() {
-        return Ok(recording::open(path)?);
+        return Ok(recording::open_filtered(path, keep)?);
     }
     let scratch = ScratchDir::new("open")?;
     unbundle(path, scratch.path())?;
-    let mut rec = recording::open(scratch.path())?;
+    let mut rec = recording::open_filtered(scratch.path(), keep)?;
     rec.dir = path.to_path_buf();
     for f in &mut rec.files {
         if let Some(name) = f.path.file_name() {

@@ -62,7 +62,7 @@ pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let rec = profile::bundle::open_any(&args.recording)
+    let rec = profile::bundle::open_any_filtered(&args.recording, &profile::vllm::may_have_role)
         .with_context(|| format!("reading recording {}", args.recording.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,

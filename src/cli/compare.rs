@@ -117,7 +117,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
-    let rec = profile::bundle::open_any(dir)
+    let rec = profile::bundle::open_any_filtered(dir, &profile::vllm::may_have_role)
         .with_context(|| format!("reading recording {}", dir.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,
