@@ -2,7 +2,7 @@
 //! reading one row stamped when that device's poll completed. It runs apart from the scrape
 //! thread so that a slow vLLM answer never delays a GPU reading.
 
-use super::{run_ticks, Shared, Step, StopReason};
+use super::{run_ticks, Shared, Step};
 use crate::gpu::GpuSource;
 use crate::recording::{GpuPoll, GpuWriter, RecordingError, WrittenFile};
 use std::sync::atomic::Ordering;
@@ -14,21 +14,8 @@ pub(super) fn run(
     mut writer: GpuWriter,
 ) -> Result<Vec<WrittenFile>, RecordingError> {
     let mut files = Vec::new();
-    match poll_loop(shared, source.as_mut(), &mut writer, &mut files) {
-        Ok(()) => {
-            let last = writer.finish()?;
-            shared.add_written(&last);
-            files.extend(last);
-            Ok(files)
-        }
-        Err(e) => {
-            shared.stop.stop(StopReason::WriteError);
-            if let Ok(last) = writer.finish() {
-                shared.add_written(&last);
-            }
-            Err(e)
-        }
-    }
+    let outcome = poll_loop(shared, source.as_mut(), &mut writer, &mut files);
+    shared.close_writer(outcome, files, || writer.finish())
 }
 
 fn poll_loop(

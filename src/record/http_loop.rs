@@ -2,7 +2,7 @@
 //! samples of a successful one stored with it.
 
 use super::scrape::{Fetched, Scraper};
-use super::{run_ticks, Shared, Step, StopReason};
+use super::{run_ticks, Shared, Step};
 use crate::promtext::{self, Exposition};
 use crate::recording::{RecordingError, ScrapeMeta, ScrapeStatus, ScrapeWriter, WrittenFile};
 use std::sync::atomic::Ordering;
@@ -15,22 +15,8 @@ pub(super) fn run(
     mut writer: ScrapeWriter,
 ) -> Result<Vec<WrittenFile>, RecordingError> {
     let mut files = Vec::new();
-    match scrape_loop(shared, scraper, &mut writer, &mut files) {
-        Ok(()) => {
-            let last = writer.finish()?;
-            shared.add_written(&last);
-            files.extend(last);
-            Ok(files)
-        }
-        Err(e) => {
-            // Stop the GPU thread too, and keep what this writer still holds if it can.
-            shared.stop.stop(StopReason::WriteError);
-            if let Ok(last) = writer.finish() {
-                shared.add_written(&last);
-            }
-            Err(e)
-        }
-    }
+    let outcome = scrape_loop(shared, scraper, &mut writer, &mut files);
+    shared.close_writer(outcome, files, || writer.finish())
 }
 
 fn scrape_loop(

@@ -201,6 +201,32 @@ impl Shared {
             .fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Ends a recording thread's writer: after a clean loop, writes its last segment and
+    /// returns every file the thread wrote; after a write error, stops the other thread too and
+    /// keeps what the writer still holds if it can, then returns the error.
+    fn close_writer(
+        &self,
+        outcome: Result<(), RecordingError>,
+        mut files: Vec<WrittenFile>,
+        finish: impl FnOnce() -> Result<Vec<WrittenFile>, RecordingError>,
+    ) -> Result<Vec<WrittenFile>, RecordingError> {
+        match outcome {
+            Ok(()) => {
+                let last = finish()?;
+                self.add_written(&last);
+                files.extend(last);
+                Ok(files)
+            }
+            Err(e) => {
+                self.stop.stop(StopReason::WriteError);
+                if let Ok(last) = finish() {
+                    self.add_written(&last);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Records the model name once and rewrites the manifest with it.
     fn set_model_name(&self, name: &str) -> Result<(), RecordingError> {
         let mut m = self.manifest.lock().unwrap_or_else(PoisonError::into_inner);
