@@ -189,9 +189,9 @@ pub enum DiagnoseError {
     /// Reading an answer or writing output failed.
     #[error("reading answers or writing output")]
     Io(#[from] std::io::Error),
-    /// JSON rendering failed.
-    #[error("rendering JSON")]
-    Json(#[from] serde_json::Error),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] crate::report::RenderError),
 }
 
 /// An operator's answer to a prompt.
@@ -415,7 +415,8 @@ fn emit(
                 since_first,
                 decision,
             };
-            serde_json::to_writer(&mut *io.out, &event)?;
+            serde_json::to_writer(&mut *io.out, &event)
+                .map_err(crate::report::RenderError::from)?;
             writeln!(io.out)?;
         }
         Format::Text { color } => {

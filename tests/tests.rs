@@ -1,6 +1,7 @@
 //! Integration tests: one binary, modules per area.
 
 mod analyze;
+mod architecture;
 mod compare;
 mod diagnose;
 mod record;

@@ -14,20 +14,19 @@
 //! would all count as idle. There, a window with running > 0 that generated tokens counts as
 //! active too (see [`window_gate`]).
 
+use crate::units::MS_PER_SECOND;
 use crate::vllm::HistKind;
 use crate::window::quantile::{histogram_quantile, merge_buckets, Bucket, P99};
 use crate::window::{Window, WindowSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tier 2 KV arm: "kv_cache_pct > 30%" (spec "Data" → "Evaluable window gate").
 pub const ACTIVE_KV_PCT: f64 = 30.0;
 /// Tier 2 GPU arm: "gpu_util_pct > 20%" (spec "Data" → "Evaluable window gate").
 pub const ACTIVE_GPU_UTIL_PCT: f64 = 20.0;
-/// Seconds-based latencies are shown in ms (spec "Per-window collection": "×1000").
-pub const SECONDS_TO_MS: f64 = 1000.0;
 
 /// What the gate says about one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gate {
     /// Tier 1 failed: no positive duration, or `running` missing.
@@ -49,6 +48,16 @@ impl Gate {
     /// Tier 2 passed (by the spec, or by the no-GPU extension).
     pub fn is_active(self) -> bool {
         matches!(self, Gate::Active | Gate::ActiveNoGpuFallback)
+    }
+
+    /// The name used in text output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Gate::NotEvaluable => "not evaluable",
+            Gate::Idle => "idle",
+            Gate::Active => "active",
+            Gate::ActiveNoGpuFallback => "active (no-GPU fallback)",
+        }
     }
 }
 
@@ -275,7 +284,7 @@ pub fn hist_aggregate(windows: &[&Window], h: HistKind) -> HistAggregate {
 }
 
 fn ms(v: Option<f64>) -> Option<f64> {
-    v.map(|s| s * SECONDS_TO_MS)
+    v.map(|s| s * MS_PER_SECOND)
 }
 
 /// Combines a recording's windows into one snapshot.

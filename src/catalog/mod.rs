@@ -30,7 +30,7 @@ pub const GPUS_FILE: &str = "gpus.toml";
 /// File name of the model table inside a catalog directory.
 pub const MODELS_FILE: &str = "models.toml";
 
-/// Why a catalog could not be loaded, or an input to the catalog formulas was unusable.
+/// Why a catalog could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
@@ -62,16 +62,6 @@ pub enum CatalogError {
         entry: String,
         /// What is wrong.
         message: String,
-    },
-    /// An operator-given input (a flag or environment variable) is not a usable value.
-    #[error("invalid {name} {value:?}: {reason}")]
-    InvalidInput {
-        /// The flag or variable, e.g. `TENSOR_PARALLEL_SIZE`.
-        name: String,
-        /// The value as given.
-        value: String,
-        /// Why it was refused.
-        reason: String,
     },
 }
 

@@ -8,14 +8,11 @@
 //! rather than NaN or infinity when an input is missing, zero or not finite. All outputs are
 //! catalog-derived estimates and must be labelled `(est)` when shown.
 
-use super::CatalogError;
-use serde::Serialize;
+use crate::units::BYTES_PER_GB;
+use serde::{Deserialize, Serialize};
 
 /// Parameters per catalog unit: the catalog counts parameters in billions.
 pub const PARAMS_PER_CATALOG_UNIT: f64 = 1e9;
-
-/// Bytes per GB. The spec uses decimal GB throughout (`weight_gb = params × bytes / 1e9`).
-pub const BYTES_PER_GB: f64 = 1e9;
 
 /// Bytes per parameter when nothing says otherwise: bf16 (spec, Math / Roofline,
 /// `bytes_per_param` resolution, last step).
@@ -89,131 +86,6 @@ pub fn bytes_per_param(dtype: &str) -> Option<f64> {
     }
 }
 
-/// Where `bytes_per_param` came from. R4's confidence depends on it (spec, Rules / Confidence).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BytesSource {
-    /// The `DTYPE` environment variable.
-    DtypeEnv,
-    /// The `VLLM_DTYPE` environment variable.
-    VllmDtypeEnv,
-    /// The `cache_dtype` label of vLLM's `cache_config_info`.
-    KvCacheDtype,
-    /// The model's `default_dtype` in the catalog.
-    CatalogDefault,
-    /// Nothing said: bf16 assumed.
-    Bf16Fallback,
-}
-
-impl BytesSource {
-    /// A short label for output, e.g. `VLLM_DTYPE` or `bf16 fallback`.
-    pub fn label(self) -> &'static str {
-        match self {
-            BytesSource::DtypeEnv => "DTYPE",
-            BytesSource::VllmDtypeEnv => "VLLM_DTYPE",
-            BytesSource::KvCacheDtype => "kv_cache_dtype",
-            BytesSource::CatalogDefault => "catalog default",
-            BytesSource::Bf16Fallback => "bf16 fallback",
-        }
-    }
-}
-
-/// What the dtype resolution looks at, each as given (unparsed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DtypeInputs<'a> {
-    /// The `DTYPE` environment variable, as recorded.
-    pub dtype_env: Option<&'a str>,
-    /// The `VLLM_DTYPE` environment variable, as recorded.
-    pub vllm_dtype_env: Option<&'a str>,
-    /// The `cache_dtype` label of `vllm:cache_config_info` (`auto`, `fp8`, ...).
-    pub kv_cache_dtype: Option<&'a str>,
-    /// The matched model's catalog `default_dtype`.
-    pub catalog_default: Option<&'a str>,
-}
-
-/// Resolves bytes per parameter in the spec's order (Math / Roofline, `bytes_per_param`):
-/// `DTYPE` → `VLLM_DTYPE` → kv_cache_dtype → catalog default → bf16. A source that is absent,
-/// `auto`, or not a known dtype is skipped, so the answer always comes with the source that
-/// decided it.
-pub fn resolve_bytes_per_param(inputs: &DtypeInputs<'_>) -> (f64, BytesSource) {
-    let chain = [
-        (inputs.dtype_env, BytesSource::DtypeEnv),
-        (inputs.vllm_dtype_env, BytesSource::VllmDtypeEnv),
-        (inputs.kv_cache_dtype, BytesSource::KvCacheDtype),
-        (inputs.catalog_default, BytesSource::CatalogDefault),
-    ];
-    chain
-        .into_iter()
-        .find_map(|(value, source)| value.and_then(bytes_per_param).map(|b| (b, source)))
-        .unwrap_or((FALLBACK_BYTES_PER_PARAM, BytesSource::Bf16Fallback))
-}
-
-/// Where the tensor-parallel degree came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TpSource {
-    /// `--tensor-parallel-size`.
-    Flag,
-    /// The `TENSOR_PARALLEL_SIZE` environment variable.
-    TensorParallelSizeEnv,
-    /// The `VLLM_TENSOR_PARALLEL_SIZE` environment variable.
-    VllmTensorParallelSizeEnv,
-    /// Nothing said: one GPU assumed, which understates a multi-GPU deployment's ceilings.
-    Default,
-}
-
-impl TpSource {
-    /// A short label for output.
-    pub fn label(self) -> &'static str {
-        match self {
-            TpSource::Flag => "--tensor-parallel-size",
-            TpSource::TensorParallelSizeEnv => "TENSOR_PARALLEL_SIZE",
-            TpSource::VllmTensorParallelSizeEnv => "VLLM_TENSOR_PARALLEL_SIZE",
-            TpSource::Default => "default (1)",
-        }
-    }
-}
-
-/// Resolves the tensor-parallel degree (spec, Data / Fallbacks, `tensor_parallel_size`): the
-/// flag, else `TENSOR_PARALLEL_SIZE`, else `VLLM_TENSOR_PARALLEL_SIZE`, else 1. A value that is
-/// given but is not a whole number of at least 1 is an error naming its source: the operator
-/// meant something, and silently using 1 would halve or worse every ceiling.
-pub fn resolve_tensor_parallel(
-    flag: Option<u32>,
-    tp_env: Option<&str>,
-    vllm_tp_env: Option<&str>,
-) -> Result<(u32, TpSource), CatalogError> {
-    if let Some(tp) = flag {
-        return if tp >= 1 {
-            Ok((tp, TpSource::Flag))
-        } else {
-            Err(bad_tp(TpSource::Flag, &tp.to_string()))
-        };
-    }
-    let envs = [
-        (tp_env, TpSource::TensorParallelSizeEnv),
-        (vllm_tp_env, TpSource::VllmTensorParallelSizeEnv),
-    ];
-    for (value, source) in envs {
-        if let Some(value) = value {
-            return match value.trim().parse::<u32>() {
-                Ok(tp) if tp >= 1 => Ok((tp, source)),
-                _ => Err(bad_tp(source, value)),
-            };
-        }
-    }
-    Ok((1, TpSource::Default))
-}
-
-/// The error for an unusable tensor-parallel value.
-fn bad_tp(source: TpSource, value: &str) -> CatalogError {
-    CatalogError::InvalidInput {
-        name: source.label().to_string(),
-        value: value.to_string(),
-        reason: "tensor-parallel size must be a whole number of at least 1".to_string(),
-    }
-}
-
 /// Where the prefill ceiling's sequence length came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -246,7 +118,7 @@ pub fn resolve_seq_len(
 
 /// A catalog-derived ceiling with its uncertainty band (spec, Design, "Physics ceiling as a
 /// range"; Math / Roofline, "Ceiling range").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CeilingEstimate {
     /// `expected × 0.85`.
     pub lower: f64,
@@ -339,10 +211,15 @@ pub fn prefill_floor_ms(prefill_ceiling_tps: Option<f64>) -> Option<f64> {
 // Efficiency
 // ---------------------------------------------------------------------------------------------
 
-/// Why efficiency % is not shown.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum EfficiencyGap {
+/// Efficiency %, or why it is not shown (spec, Math / Efficiency %).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Efficiency {
+    /// `actual_tps / aggregate_ceiling × 100`, in (0, 100].
+    Shown {
+        /// The percentage.
+        pct: f64,
+    },
     /// No decode ceiling: GPU or model not in the catalog, or the GPU has no peak figures.
     NoCeiling,
     /// `num_requests_running` missing or not above zero: nothing to be efficient at.
@@ -359,26 +236,31 @@ pub enum EfficiencyGap {
     },
 }
 
-/// Efficiency %, or why it is not shown (spec, Math / Efficiency %).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Efficiency {
-    /// `actual_tps / aggregate_ceiling × 100`, in (0, 100].
-    Shown {
-        /// The percentage.
-        pct: f64,
-    },
-    /// Not computed, and why.
-    NotShown(EfficiencyGap),
-}
-
 impl Efficiency {
     /// The percentage when shown.
     pub fn pct(&self) -> Option<f64> {
         match self {
             Efficiency::Shown { pct } => Some(*pct),
-            Efficiency::NotShown(_) => None,
+            _ => None,
         }
+    }
+
+    /// Why it is not shown, when it is not.
+    pub fn reason(&self) -> Option<String> {
+        Some(match self {
+            Efficiency::Shown { .. } => return None,
+            Efficiency::NoCeiling => "no decode ceiling (see the catalog entries above)".into(),
+            Efficiency::NotRunning => "no request running in active windows".into(),
+            Efficiency::NoThroughput => "no generation throughput in active windows".into(),
+            Efficiency::ExceedsCeiling {
+                actual_tps,
+                aggregate_ceiling_tps,
+            } => format!(
+                "measured {actual_tps:.1} tok/s exceeds the aggregate ceiling \
+                 {aggregate_ceiling_tps:.1} tok/s: a catalog or measurement mismatch \
+                 (wrong GPU, model, dtype or tensor-parallel size?)"
+            ),
+        })
     }
 }
 
@@ -392,22 +274,22 @@ pub fn efficiency(
     actual_tps: Option<f64>,
 ) -> Efficiency {
     let Some(ceiling) = positive(decode_ceiling_tps) else {
-        return Efficiency::NotShown(EfficiencyGap::NoCeiling);
+        return Efficiency::NoCeiling;
     };
     let Some(running) = positive(num_running) else {
-        return Efficiency::NotShown(EfficiencyGap::NotRunning);
+        return Efficiency::NotRunning;
     };
     let Some(actual) = positive(actual_tps) else {
-        return Efficiency::NotShown(EfficiencyGap::NoThroughput);
+        return Efficiency::NoThroughput;
     };
     let Some(aggregate) = positive(Some(ceiling * running)) else {
-        return Efficiency::NotShown(EfficiencyGap::NoCeiling);
+        return Efficiency::NoCeiling;
     };
     if actual > aggregate {
-        return Efficiency::NotShown(EfficiencyGap::ExceedsCeiling {
+        return Efficiency::ExceedsCeiling {
             actual_tps: actual,
             aggregate_ceiling_tps: aggregate,
-        });
+        };
     }
     Efficiency::Shown {
         pct: actual / aggregate * 100.0,
@@ -423,11 +305,6 @@ pub fn headroom_pct(efficiency: &Efficiency) -> Option<f64> {
 // ---------------------------------------------------------------------------------------------
 // Weight footprint, KV headroom, R4
 // ---------------------------------------------------------------------------------------------
-
-/// Converts a byte count (as NVML reports memory) to decimal GB.
-pub fn bytes_to_gb(bytes: u64) -> f64 {
-    bytes as f64 / BYTES_PER_GB
-}
 
 /// Memory the weights take across all GPUs, GB (spec, Math / Weight footprint and headroom):
 /// `weight_params × bytes_per_param / 1e9`. `weight_params` is an absolute count.
@@ -519,6 +396,7 @@ pub fn roofline(
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::units::bytes_to_gb;
 
     /// Equal to within 1e-9 relative: the formulas are a few float operations, so exact
     /// hand-computed values agree far closer than that.
@@ -571,88 +449,6 @@ mod tests {
         for d in ["auto", "", "int4", "garbage", "fp"] {
             assert_eq!(bytes_per_param(d), None, "{d}");
         }
-    }
-
-    #[test]
-    fn dtype_resolution_follows_the_source_chain() {
-        let all = DtypeInputs {
-            dtype_env: Some("fp32"),
-            vllm_dtype_env: Some("fp16"),
-            kv_cache_dtype: Some("fp8"),
-            catalog_default: Some("fp8_e4m3"),
-        };
-        assert_eq!(resolve_bytes_per_param(&all), (4.0, BytesSource::DtypeEnv));
-        let no_dtype = DtypeInputs {
-            dtype_env: None,
-            ..all
-        };
-        assert_eq!(
-            resolve_bytes_per_param(&no_dtype),
-            (2.0, BytesSource::VllmDtypeEnv)
-        );
-        // fp8 KV cache with no env: the kv_cache_dtype step decides.
-        let kv = DtypeInputs {
-            kv_cache_dtype: Some("fp8_e5m2"),
-            ..DtypeInputs::default()
-        };
-        assert_eq!(
-            resolve_bytes_per_param(&kv),
-            (1.0, BytesSource::KvCacheDtype)
-        );
-        // "auto" names no width, so the catalog default (DeepSeek's fp8) decides.
-        let auto = DtypeInputs {
-            kv_cache_dtype: Some("auto"),
-            catalog_default: Some("fp8"),
-            ..DtypeInputs::default()
-        };
-        assert_eq!(
-            resolve_bytes_per_param(&auto),
-            (1.0, BytesSource::CatalogDefault)
-        );
-        // An unknown env value is skipped, not trusted.
-        let junk = DtypeInputs {
-            dtype_env: Some("int4"),
-            kv_cache_dtype: Some("auto"),
-            ..DtypeInputs::default()
-        };
-        assert_eq!(
-            resolve_bytes_per_param(&junk),
-            (2.0, BytesSource::Bf16Fallback)
-        );
-        assert_eq!(
-            resolve_bytes_per_param(&DtypeInputs::default()),
-            (2.0, BytesSource::Bf16Fallback)
-        );
-        assert_eq!(BytesSource::Bf16Fallback.label(), "bf16 fallback");
-    }
-
-    #[test]
-    fn tensor_parallel_resolution_and_errors() {
-        assert_eq!(
-            resolve_tensor_parallel(Some(4), Some("2"), Some("8")).unwrap(),
-            (4, TpSource::Flag)
-        );
-        assert_eq!(
-            resolve_tensor_parallel(None, Some(" 2 "), Some("8")).unwrap(),
-            (2, TpSource::TensorParallelSizeEnv)
-        );
-        assert_eq!(
-            resolve_tensor_parallel(None, None, Some("8")).unwrap(),
-            (8, TpSource::VllmTensorParallelSizeEnv)
-        );
-        assert_eq!(
-            resolve_tensor_parallel(None, None, None).unwrap(),
-            (1, TpSource::Default)
-        );
-        let err = resolve_tensor_parallel(None, Some("two"), Some("8")).unwrap_err();
-        assert!(
-            matches!(&err, CatalogError::InvalidInput { name, value, .. }
-                if name == "TENSOR_PARALLEL_SIZE" && value == "two"),
-            "{err}"
-        );
-        assert!(resolve_tensor_parallel(Some(0), None, None).is_err());
-        assert!(resolve_tensor_parallel(None, None, Some("0")).is_err());
-        assert!(resolve_tensor_parallel(None, None, Some("-2")).is_err());
     }
 
     #[test]
@@ -775,39 +571,35 @@ mod tests {
         let over = efficiency(Some(25.0), Some(2.0), Some(60.0));
         assert_eq!(
             over,
-            Efficiency::NotShown(EfficiencyGap::ExceedsCeiling {
+            Efficiency::ExceedsCeiling {
                 actual_tps: 60.0,
                 aggregate_ceiling_tps: 50.0
-            })
+            }
         );
         assert_eq!(over.pct(), None);
         assert_eq!(headroom_pct(&over), None);
-        let gap = |e: Efficiency| match e {
-            Efficiency::NotShown(g) => g,
-            Efficiency::Shown { pct } => panic!("shown {pct}"),
-        };
         assert_eq!(
-            gap(efficiency(None, Some(4.0), Some(50.0))),
-            EfficiencyGap::NoCeiling
+            efficiency(None, Some(4.0), Some(50.0)),
+            Efficiency::NoCeiling
         );
         assert_eq!(
-            gap(efficiency(ceiling, Some(0.0), Some(50.0))),
-            EfficiencyGap::NotRunning
+            efficiency(ceiling, Some(0.0), Some(50.0)),
+            Efficiency::NotRunning
         );
         assert_eq!(
-            gap(efficiency(ceiling, None, Some(50.0))),
-            EfficiencyGap::NotRunning
+            efficiency(ceiling, None, Some(50.0)),
+            Efficiency::NotRunning
         );
         assert_eq!(
-            gap(efficiency(ceiling, Some(4.0), Some(0.0))),
-            EfficiencyGap::NoThroughput
+            efficiency(ceiling, Some(4.0), Some(0.0)),
+            Efficiency::NoThroughput
         );
         assert_eq!(
-            gap(efficiency(ceiling, Some(4.0), None)),
-            EfficiencyGap::NoThroughput
+            efficiency(ceiling, Some(4.0), None),
+            Efficiency::NoThroughput
         );
         let json = serde_json::to_string(&over).unwrap();
-        assert!(json.contains("\"status\":\"not_shown\"") && json.contains("exceeds_ceiling"));
+        assert!(json.contains("\"status\":\"exceeds_ceiling\""), "{json}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! diagnosis of a recording, as tables or JSON. This file only turns flags into an
 //! [`AnalyzeConfig`] and picks a renderer; the engine is `profile::analyze`.
 
+use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
@@ -30,19 +31,8 @@ pub struct AnalyzeArgs {
     /// Analyse up to this point (same forms as --from).
     #[arg(long, value_parser = parse_bound)]
     to: Option<TimeBound>,
-    /// vLLM's --max-num-seqs (no vLLM exposes it as a metric) [default: the recorded value]
-    #[arg(short = 'm', long = "max-num-seqs")]
-    max_num_seqs: Option<u32>,
-    /// Tensor-parallel degree [default: the recorded value, else 1]
-    #[arg(long)]
-    tensor_parallel_size: Option<u32>,
-    /// Model weight dtype, e.g. bfloat16, fp8 [default: the recorded value]
-    #[arg(long)]
-    dtype: Option<String>,
-    /// What the server's GPUs cost, dollars per hour in all [default: the recorded value, else
-    /// the catalog's on-demand price]
-    #[arg(long)]
-    cost_per_hour: Option<f64>,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
     #[arg(long, value_name = "DIR")]
     catalog: Option<PathBuf>,
@@ -68,11 +58,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         window_ns: args.window,
         from: args.from,
         to: args.to,
-        max_num_seqs: args.max_num_seqs,
-        tensor_parallel_size: args.tensor_parallel_size,
-        dtype: args.dtype,
-        cost_per_hour: args.cost_per_hour,
-        gpu_memory_utilization: None,
+        inputs: args.inputs.to_operator(),
         recording_label: Some(args.recording.display().to_string()),
         verbose: args.verbose,
     };

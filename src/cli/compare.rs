@@ -3,6 +3,7 @@
 //! picks a renderer and maps `--fail-on` to the exit code; the engine is `profile::compare`.
 
 use super::analyze::load_catalog;
+use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
@@ -40,19 +41,10 @@ pub struct CompareArgs {
     /// Window length for analysing recordings, e.g. 2s, 500ms.
     #[arg(long, default_value = "2s", value_parser = parse_window)]
     window: i64,
-    /// vLLM's --max-num-seqs, for both sides [default: each recording's own value]. Give it to
-    /// `profile record` instead when it changed between the two.
-    #[arg(short = 'm', long = "max-num-seqs")]
-    max_num_seqs: Option<u32>,
-    /// Tensor-parallel degree, for both sides [default: each recording's own value, else 1]
-    #[arg(long)]
-    tensor_parallel_size: Option<u32>,
-    /// Model weight dtype, for both sides [default: each recording's own value]
-    #[arg(long)]
-    dtype: Option<String>,
-    /// What the server's GPUs cost, dollars per hour, for both sides
-    #[arg(long)]
-    cost_per_hour: Option<f64>,
+    /// The analysis inputs, for both sides (each recording's own values otherwise). Give
+    /// them to `profile record` instead when they changed between the two.
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
     #[arg(long, value_name = "DIR")]
     catalog: Option<PathBuf>,
@@ -121,10 +113,7 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
         .with_context(|| format!("reading recording {}", dir.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,
-        max_num_seqs: args.max_num_seqs,
-        tensor_parallel_size: args.tensor_parallel_size,
-        dtype: args.dtype.clone(),
-        cost_per_hour: args.cost_per_hour,
+        inputs: args.inputs.to_operator(),
         recording_label: Some(dir.display().to_string()),
         ..AnalyzeConfig::default()
     };

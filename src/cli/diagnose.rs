@@ -83,6 +83,10 @@ pub struct DiagnoseArgs {
     /// What the GPUs cost, dollars per hour
     #[arg(long, value_name = "USD")]
     cost_per_hour: Option<f64>,
+    /// vLLM's --gpu-memory-utilization, a fraction [default: the server's cache_config_info
+    /// label]
+    #[arg(long, value_name = "FRACTION")]
+    gpu_memory_utilization: Option<f64>,
     /// Window length for the analysis, e.g. 2s, 500ms.
     #[arg(long, default_value = "2s", value_parser = parse_window)]
     window: i64,
@@ -285,6 +289,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         tensor_parallel_size: args.tensor_parallel_size,
         dtype: args.dtype.clone(),
         cost_per_hour: args.cost_per_hour,
+        gpu_memory_utilization: args.gpu_memory_utilization,
     };
     let config = to_config(record_args, |name| std::env::var(name).ok())?;
     let analyze = AnalyzeConfig {

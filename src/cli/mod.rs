@@ -6,6 +6,7 @@ mod bundle;
 mod catalog;
 mod compare;
 mod diagnose;
+mod inputs;
 mod inspect;
 mod record;
 mod redact;

@@ -62,6 +62,10 @@ pub struct RecordArgs {
     /// What the GPUs cost, dollars per hour
     #[arg(long, value_name = "USD")]
     pub(super) cost_per_hour: Option<f64>,
+    /// vLLM's --gpu-memory-utilization, a fraction (stored for R4's fix and the ceiling's usable
+    /// VRAM) [default: the server's cache_config_info label at analysis]
+    #[arg(long, value_name = "FRACTION")]
+    pub(super) gpu_memory_utilization: Option<f64>,
 }
 
 /// The `--gpus` choice.
@@ -212,11 +216,21 @@ pub(super) fn to_config(
             value: v,
             source: "--cost-per-hour".to_string(),
         }),
+        gpu_memory_utilization: args.gpu_memory_utilization.map(|v| Sourced {
+            value: v,
+            source: "--gpu-memory-utilization".to_string(),
+        }),
     };
     if let Some(c) = &inputs.cost_per_hour {
         anyhow::ensure!(
             c.value.is_finite() && c.value >= 0.0,
             "--cost-per-hour must be a non-negative number"
+        );
+    }
+    if let Some(g) = &inputs.gpu_memory_utilization {
+        anyhow::ensure!(
+            g.value.is_finite() && g.value > 0.0 && g.value <= 1.0,
+            "--gpu-memory-utilization must be a fraction above 0 and at most 1"
         );
     }
     if inputs.tensor_parallel_size.is_none() {

@@ -29,6 +29,7 @@ pub(crate) mod testutil;
 pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
 pub use render::{render_json, render_text};
 
+use crate::report::format::signed;
 use crate::report::{Efficiency, Report};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -314,16 +315,6 @@ pub fn pct_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
 pub(crate) fn pp_change(before: Option<f64>, after: Option<f64>) -> Option<f64> {
     let (b, a) = (before?, after?);
     (b.is_finite() && a.is_finite()).then_some(a - b)
-}
-
-/// `+3.1`, `-6.0`, `0.0`: a signed number at `prec` decimals, never `-0.0`.
-fn signed(x: f64, prec: usize) -> String {
-    let s = format!("{x:+.prec$}");
-    if s[1..].chars().all(|c| c == '0' || c == '.') {
-        s[1..].to_string()
-    } else {
-        s
-    }
 }
 
 /// Decides the direction from each side's signals (spec "Closed-loop delta").

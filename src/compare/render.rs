@@ -2,14 +2,19 @@
 //! per unit; colour is the caller's decision, as for the report.
 
 use super::{ChangeKind, Comparison, DeltaUnit, Direction, FindingChange, Goal, MetricDelta, Side};
-use crate::report::text::num;
+use crate::report::format::{num, signed_opt as signed};
+use crate::report::{Render, RenderError, Text};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, Table};
 
 /// Renders a comparison as pretty JSON ending in a newline.
-pub fn render_json(c: &Comparison) -> Result<String, serde_json::Error> {
-    let mut s = serde_json::to_string_pretty(c)?;
-    s.push('\n');
-    Ok(s)
+pub fn render_json(c: &Comparison) -> Result<String, RenderError> {
+    crate::report::Json.render(c)
+}
+
+impl Render<Comparison> for Text {
+    fn render(&self, c: &Comparison) -> Result<String, RenderError> {
+        Ok(render_text(c, self.0.color))
+    }
 }
 
 /// Decimals per unit.
@@ -30,14 +35,6 @@ fn unit_text(u: DeltaUnit) -> &'static str {
         DeltaUnit::UsdPerMillionTokens => "USD",
         DeltaUnit::Requests => "",
         DeltaUnit::PerSecond => "/s",
-    }
-}
-
-/// `+3.1` or `-` for a missing delta; never `-0.0`.
-fn signed(v: Option<f64>, prec: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => super::signed(x, prec),
-        _ => "-".to_string(),
     }
 }
 

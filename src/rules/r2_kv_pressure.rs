@@ -25,7 +25,7 @@
 
 use super::gate::{self, R2_KV_CRITICAL_PCT};
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, R2Path, RuleId, Unit, WindowCounts};
-use super::r5_concurrency::AT_CAP_TOLERANCE;
+use super::AT_CAP_TOLERANCE;
 use super::{max_over, tw_mean, Ctx, Draft, Outcome, Tally};
 use crate::window::{Window, MAX_SOURCE_SKEW_NS};
 
@@ -58,8 +58,6 @@ pub const FIX_GMU_STEP: f64 = 0.05;
 /// Highest `--gpu-memory-utilization` proposed: leave some VRAM for CUDA context and
 /// fragmentation.
 pub const FIX_GMU_MAX: f64 = 0.95;
-/// vLLM's default `--gpu-memory-utilization` (spec "R4": "default 0.90").
-pub const DEFAULT_GMU: f64 = 0.90;
 
 // Backlog blockers, in the spec's order.
 const B_DATA: usize = 0;
@@ -404,7 +402,7 @@ fn backlog_measures(ctx: &Ctx<'_>, back: &[&Window]) -> Vec<Measure> {
 
 fn backlog_fix(ctx: &Ctx<'_>, back: &[&Window]) -> Fix {
     let mut steps = Vec::new();
-    let gmu = ctx.inputs.gpu_memory_utilization.unwrap_or(DEFAULT_GMU);
+    let gmu = ctx.inputs.gpu_memory_utilization;
     let vram = max_over(back, vram_pct);
     let room = vram.is_none_or(|v| v < FIX_GMU_MAX * 100.0);
     if gmu < FIX_GMU_MAX && room {

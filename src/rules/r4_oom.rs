@@ -11,7 +11,8 @@
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Significance, Unit};
 use super::{Ctx, Draft, Outcome};
-use crate::catalog::roofline::{kv_headroom_gb, min_tp, usable_vram_gb, BytesSource, TpSource};
+use crate::catalog::roofline::{kv_headroom_gb, min_tp, usable_vram_gb};
+use crate::inputs::{DtypeSource, TpSource};
 
 /// Headroom below which R4 fires, GB (spec "R4": "fires when kv_headroom_gb < 0").
 pub const HEADROOM_MIN_GB: f64 = 0.0;
@@ -23,17 +24,17 @@ pub const CONFIDENCE_DTYPE_CONFIG: f64 = 0.90;
 pub const CONFIDENCE_DTYPE_FALLBACK: f64 = 0.60;
 
 /// R4's confidence and its basis, by where the dtype came from.
-pub fn confidence(source: BytesSource) -> (f64, &'static str) {
+pub fn confidence(source: DtypeSource) -> (f64, &'static str) {
     match source {
-        BytesSource::DtypeEnv | BytesSource::VllmDtypeEnv => (
+        DtypeSource::Flag | DtypeSource::DtypeEnv | DtypeSource::VllmDtypeEnv => (
             CONFIDENCE_DTYPE_ENV,
             "dtype stated by the operator: DTYPE / VLLM_DTYPE / --dtype",
         ),
-        BytesSource::KvCacheDtype | BytesSource::CatalogDefault => (
+        DtypeSource::KvCacheDtype | DtypeSource::CatalogDefault => (
             CONFIDENCE_DTYPE_CONFIG,
             "dtype from kv_cache_dtype or catalog",
         ),
-        BytesSource::Bf16Fallback => (CONFIDENCE_DTYPE_FALLBACK, "dtype from bf16 fallback"),
+        DtypeSource::Bf16Fallback => (CONFIDENCE_DTYPE_FALLBACK, "dtype from bf16 fallback"),
     }
 }
 
@@ -63,7 +64,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             ),
         );
     }
-    let usable = usable_vram_gb(Some(vram), ctx.inputs.gpu_memory_utilization);
+    let usable = usable_vram_gb(Some(vram), Some(ctx.inputs.gpu_memory_utilization));
     let needed = min_tp(Some(weight), usable).map(|n| n.max(tp + 1));
     let mut measures = vec![
         Measure::condition(
@@ -91,7 +92,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     if m.tp_source == TpSource::Default {
         text.push_str("; tensor-parallel size was not given and 1 was assumed: pass it if wrong");
     }
-    let (confidence, basis) = confidence(m.bytes_source);
+    let (confidence, basis) = confidence(m.dtype_source);
     Outcome::fired(Draft {
         rule: RuleId::R4,
         r2_path: None,
@@ -118,14 +119,14 @@ mod tests {
     use crate::rules::testutil::{idle, Fixture};
     use crate::rules::{MemoryFacts, RuleInputs};
 
-    fn run(weight: Option<f64>, vram: Option<f64>, tp: u32, src: BytesSource) -> Outcome {
+    fn run(weight: Option<f64>, vram: Option<f64>, tp: u32, src: DtypeSource) -> Outcome {
         let inputs = RuleInputs {
             memory: MemoryFacts {
                 weight_gb: weight,
                 tp,
                 tp_source: TpSource::Flag,
                 vram_total_gb: vram,
-                bytes_source: src,
+                dtype_source: src,
             },
             ..RuleInputs::default()
         };
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn headroom_below_at_above_zero() {
-        let src = BytesSource::CatalogDefault;
+        let src = DtypeSource::CatalogDefault;
         // 80 GB GPU: 80.1 GB of weights does not fit; exactly 80 and 79.9 do.
         let f = run(Some(80.1), Some(80.0), 1, src).finding.unwrap();
         assert!(f.significant);
@@ -154,7 +155,7 @@ mod tests {
     fn fix_names_min_tp_from_usable_vram() {
         // Llama 3 70B bf16: 140 GB on one 80 GB GPU. Usable = 80 × 0.9 − 3 = 69 GB;
         // ceil(140 / 69) = 3.
-        let f = run(Some(140.0), Some(80.0), 1, BytesSource::DtypeEnv)
+        let f = run(Some(140.0), Some(80.0), 1, DtypeSource::DtypeEnv)
             .finding
             .unwrap();
         assert_eq!(
@@ -163,7 +164,7 @@ mod tests {
         );
         assert_eq!(f.fix.steps[0].current, Some(FlagValue::Count(1)));
         // Same model at tp 2 on 80 GB: 70 GB per GPU fits (headroom 10 GB).
-        assert!(run(Some(140.0), Some(80.0), 2, BytesSource::DtypeEnv)
+        assert!(run(Some(140.0), Some(80.0), 2, DtypeSource::DtypeEnv)
             .finding
             .is_none());
     }
@@ -176,16 +177,17 @@ mod tests {
                 .unwrap()
                 .confidence
         };
-        assert_eq!(c(BytesSource::DtypeEnv), 0.95);
-        assert_eq!(c(BytesSource::VllmDtypeEnv), 0.95);
-        assert_eq!(c(BytesSource::KvCacheDtype), 0.90);
-        assert_eq!(c(BytesSource::CatalogDefault), 0.90);
-        assert_eq!(c(BytesSource::Bf16Fallback), 0.60);
+        assert_eq!(c(DtypeSource::Flag), 0.95);
+        assert_eq!(c(DtypeSource::DtypeEnv), 0.95);
+        assert_eq!(c(DtypeSource::VllmDtypeEnv), 0.95);
+        assert_eq!(c(DtypeSource::KvCacheDtype), 0.90);
+        assert_eq!(c(DtypeSource::CatalogDefault), 0.90);
+        assert_eq!(c(DtypeSource::Bf16Fallback), 0.60);
     }
 
     #[test]
     fn unknown_inputs_say_why() {
-        let src = BytesSource::Bf16Fallback;
+        let src = DtypeSource::Bf16Fallback;
         let r = |o: Outcome| o.not_fired.unwrap().reason;
         assert!(r(run(None, Some(80.0), 1, src)).contains("weight size unknown"));
         assert!(r(run(Some(100.0), None, 1, src)).contains("GPU memory size unknown"));

@@ -17,11 +17,10 @@
 //!   `--max-model-len`.
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
+use super::AT_CAP_TOLERANCE;
 use super::{gate, max_over, tw_mean, Ctx, Draft, Outcome, Tally, NO_MAX_NUM_SEQS};
 use crate::window::Window;
 
-/// How close running must be to the cap (spec "R5": "running ≈ max_num_seqs, within 0.5").
-pub const AT_CAP_TOLERANCE: f64 = 0.5;
 /// Queue ratio at which a queue is building (spec "R5": "≥ 30%").
 pub const QUEUE_RATIO_MIN: f64 = 0.30;
 /// KV peak below which the pool has headroom, percent (spec "R5": "KV peak <80%").

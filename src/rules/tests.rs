@@ -4,7 +4,7 @@
 use super::testutil::{idle, inputs_m, set, windows};
 use super::*;
 use crate::aggregate::aggregate;
-use crate::catalog::roofline::{BytesSource, TpSource};
+use crate::inputs::{DtypeSource, TpSource};
 
 fn run(ws: Vec<crate::window::Window>, inputs: &RuleInputs) -> Diagnosis {
     let s = set(ws, false);
@@ -49,7 +49,7 @@ fn preemptions_kv_saturation_and_oom_rank_and_group() {
             tp: 1,
             tp_source: TpSource::Flag,
             vram_total_gb: Some(80.0),
-            bytes_source: BytesSource::CatalogDefault,
+            dtype_source: DtypeSource::CatalogDefault,
         },
         ..inputs_m(16)
     };

