@@ -228,6 +228,13 @@ pub struct Aggregate {
     pub requests_total: Option<f64>,
     /// Server total of preemptions.
     pub preemptions_total: Option<f64>,
+
+    /// Counter resets (server restarts) seen, over all windows.
+    pub counter_resets: u32,
+    /// When the first one was seen, monotonic.
+    pub first_reset_mono: Option<crate::units::MonoNs>,
+    /// Samples skipped as repeats of a series already in the same body.
+    pub duplicate_samples: u64,
 }
 
 /// Σ(value × duration) / Σ(duration) over the windows where the value exists (spec
@@ -317,6 +324,7 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         .iter()
         .rev()
         .find(|w| w.last_scrape_seq.is_some());
+    let all = &set.windows;
 
     let ttft = hist_aggregate(&active, HistKind::Ttft);
     let tpot = hist_aggregate(&active, HistKind::Tpot);
@@ -404,10 +412,30 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         temperature_c: lv(|w| w.gpu.temperature_c_last),
         sm_clock_mhz: lv(|w| w.gpu.sm_clock_mhz_last),
 
-        generation_tokens_total: last_seen.and_then(|w| w.generation_tokens_total),
-        prompt_tokens_total: last_seen.and_then(|w| w.prompt_tokens_total),
-        requests_total: last_seen.and_then(|w| w.requests_total),
-        preemptions_total: last_seen.and_then(|w| w.preemptions_total),
+        // The spec takes totals from the last window (the server's own counters). Across a
+        // restart that counter started again from 0, so what it had counted before each
+        // reset is added back: the totals are what the recording saw.
+        generation_tokens_total: last_seen.and_then(|w| w.generation_tokens_total).map(|t| {
+            t + all
+                .iter()
+                .map(|w| w.generation_tokens_before_resets)
+                .sum::<f64>()
+        }),
+        prompt_tokens_total: last_seen.and_then(|w| w.prompt_tokens_total).map(|t| {
+            t + all
+                .iter()
+                .map(|w| w.prompt_tokens_before_resets)
+                .sum::<f64>()
+        }),
+        requests_total: last_seen
+            .and_then(|w| w.requests_total)
+            .map(|t| t + all.iter().map(|w| w.requests_before_resets).sum::<f64>()),
+        preemptions_total: last_seen
+            .and_then(|w| w.preemptions_total)
+            .map(|t| t + all.iter().map(|w| w.preemptions_before_resets).sum::<f64>()),
+        counter_resets: all.iter().map(|w| w.counter_resets).sum(),
+        first_reset_mono: all.iter().find_map(|w| w.first_reset_mono),
+        duplicate_samples: all.iter().map(|w| u64::from(w.duplicate_samples)).sum(),
     }
 }
 

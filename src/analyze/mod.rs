@@ -119,7 +119,7 @@ pub fn analyze(
     })?;
 
     let mut un: Vec<Unavailable> = Vec::new();
-    let recording = sections::recording_facts(rec, &set, config);
+    let recording = sections::recording_facts(rec, &set, &agg, config);
     let inputs = sections::inputs(&set, &resolved, &mut un);
     let windows = sections::window_summary(&set, &agg, config.verbose);
     let metrics = sections::metrics(&agg, &set.mapping);

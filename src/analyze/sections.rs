@@ -39,9 +39,57 @@ fn bound_label(b: &TimeBound) -> String {
 // Recording facts
 // ---------------------------------------------------------------------------------------------
 
+/// One sentence per kind of loss or repair, in a fixed order.
+fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in rec.problems() {
+        let name = f.path.file_name().map_or_else(
+            || f.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        out.push(format!(
+            "file {name}: {}",
+            f.problem.as_deref().unwrap_or("unreadable")
+        ));
+    }
+    if set.scrapes_rows_lost > 0 {
+        out.push(format!(
+            "{} scrape(s) lost some or all of their samples (see the files above): counted as \
+             failed, so no figure rests on a partial body",
+            set.scrapes_rows_lost
+        ));
+    }
+    if set.scrapes_empty > 0 {
+        out.push(format!(
+            "{} scrape(s) answered 200 with an empty body: counted as failed",
+            set.scrapes_empty
+        ));
+    }
+    if agg.duplicate_samples > 0 {
+        out.push(format!(
+            "{} sample(s) repeated a series already in the same body: the first of each was \
+             used",
+            agg.duplicate_samples
+        ));
+    }
+    if agg.counter_resets > 0 {
+        let at = match (agg.first_reset_mono, set.anchor_mono) {
+            (Some(t), Some(a)) => format!(" (first at +{:.1} s)", (t.0 - a.0) as f64 / 1e9),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "the server's counters reset {} time(s){at}: it restarted; rates span the reset \
+             as Prometheus's increase() does, and totals add up across it",
+            agg.counter_resets
+        ));
+    }
+    out
+}
+
 pub(super) fn recording_facts(
     rec: &Recording,
     set: &WindowSet,
+    agg: &Aggregate,
     cfg: &AnalyzeConfig,
 ) -> RecordingFacts {
     let m = &rec.manifest;
@@ -101,6 +149,7 @@ pub(super) fn recording_facts(
                 })
             })
             .collect(),
+        data_warnings: data_warnings(rec, set, agg),
     }
 }
 

@@ -32,6 +32,7 @@ pub fn minimal_report(label: &str) -> Report {
             gpu_note: None,
             engines: vec![],
             damaged_files: vec![],
+            data_warnings: vec![],
         },
         inputs: Inputs {
             max_num_seqs: None,

@@ -9,7 +9,7 @@ mod attach;
 mod tables;
 
 use super::schema::{self, SampleRow, Table};
-use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta};
+use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta, ScrapeStatus};
 use crate::promtext::MetricType;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -67,6 +67,34 @@ pub struct Scrape {
     /// Its samples, in the order of its segment's series (first appearance in that segment;
     /// for the first scrape of a segment this is exposition order). Empty for a failed attempt.
     pub samples: Vec<StoredSample>,
+    /// Sample rows found for it in the samples files, before any series filter: fewer than
+    /// `meta.sample_count` means rows were lost (a truncated, damaged or missing file).
+    pub rows_read: u64,
+}
+
+impl Scrape {
+    /// A successful attempt whose body held no sample at all: a server that answered 200 with
+    /// nothing in it has told us nothing, so analysis treats it as a failed scrape.
+    pub fn is_empty_body(&self) -> bool {
+        self.meta.status == ScrapeStatus::Ok && self.meta.sample_count == Some(0)
+    }
+
+    /// How many of a successful attempt's sample rows could not be read (its samples file is
+    /// truncated, damaged or missing); `None` when all were read. Such a scrape is only part
+    /// of what the server said, so analysis treats it as failed rather than read a partial
+    /// body as the whole.
+    pub fn rows_lost(&self) -> Option<u64> {
+        if self.meta.status != ScrapeStatus::Ok {
+            return None;
+        }
+        let want = self.meta.sample_count?;
+        Some(want.saturating_sub(self.rows_read)).filter(|n| *n > 0)
+    }
+
+    /// A successful attempt whose whole body was read and held samples: what analysis uses.
+    pub fn is_usable(&self) -> bool {
+        self.meta.status == ScrapeStatus::Ok && !self.is_empty_body() && self.rows_lost().is_none()
+    }
 }
 
 /// What the reader found in one file.
@@ -300,13 +328,40 @@ pub fn open_filtered(
         .collect();
     let mut metas: Vec<ScrapeMeta> = Vec::new();
     let mut gpu_polls: Vec<GpuPoll> = Vec::new();
+    let samples_segments: std::collections::BTreeSet<u64> = entries
+        .iter()
+        .filter_map(|e| {
+            e.table
+                .filter(|(t, _)| *t == Table::Samples)
+                .map(|(_, n)| n)
+        })
+        .collect();
+    let mut missing: Vec<FileReport> = Vec::new();
     for (i, result) in small {
         match result {
-            Small::Scrapes(r) => metas.extend(
-                settle(i, r, &mut files[i], &mut fatal)
-                    .into_iter()
-                    .flatten(),
-            ),
+            Small::Scrapes(r) => {
+                let read = settle(i, r, &mut files[i], &mut fatal).unwrap_or_default();
+                // A segment whose scrapes carried samples but whose samples file is gone (a
+                // partial copy, `unbundle --salvage`): name the missing file, since nothing
+                // else on disk would.
+                let segment = entries[i].table.map(|(_, n)| n);
+                let had_samples = read
+                    .iter()
+                    .any(|m| m.status == ScrapeStatus::Ok && m.sample_count.is_some_and(|n| n > 0));
+                if let Some(n) = segment.filter(|n| had_samples && !samples_segments.contains(n)) {
+                    missing.push(FileReport {
+                        path: dir.join(Table::Samples.file_name(n)),
+                        bytes: 0,
+                        rows: 0,
+                        problem: Some(format!(
+                            "missing: {} lists scrapes with samples, and their samples file is \
+                             not there",
+                            entries[i].name
+                        )),
+                    });
+                }
+                metas.extend(read);
+            }
             Small::Gpu(r) => gpu_polls.extend(
                 settle(i, r, &mut files[i], &mut fatal)
                     .into_iter()
@@ -326,6 +381,7 @@ pub fn open_filtered(
         .map(|meta| Scrape {
             meta,
             samples: Vec::new(),
+            rows_read: 0,
         })
         .collect();
 
@@ -401,6 +457,8 @@ pub fn open_filtered(
     if let Some((_, err)) = fatal {
         return Err(err);
     }
+    files.extend(missing);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
 
     Ok(Recording {
         dir: dir.to_path_buf(),

@@ -106,6 +106,11 @@ pub struct RecordingFacts {
     pub engines: Vec<String>,
     /// Files of the recording that could not be read (whole or in part).
     pub damaged_files: Vec<DamagedFile>,
+    /// What was lost or repaired on the way in, one sentence each, for the top of every
+    /// rendering: empty bodies and scrapes whose samples were lost (counted as failed),
+    /// damaged files, series sent twice, counter resets. Empty for an intact recording.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_warnings: Vec<String>,
 }
 
 /// One GPU as the manifest lists it.

@@ -97,6 +97,13 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
         color,
         out: String::new(),
     };
+    // Lost or repaired data first: every figure below rests on what is left.
+    for w in &r.recording.data_warnings {
+        t.out.push_str(&format!("DATA: {w}\n"));
+    }
+    if !r.recording.data_warnings.is_empty() {
+        t.out.push('\n');
+    }
     recording(&mut t, r);
     windows(&mut t, r);
     load(&mut t, r);

@@ -76,6 +76,8 @@ pub fn set(mut windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
         anchor_mono: Some(MonoNs(0)),
         scrapes_in_range: 0,
         scrapes_ok: 0,
+        scrapes_empty: 0,
+        scrapes_rows_lost: 0,
         has_gpu_data,
         mapping: VllmMapping {
             quantities: Vec::new(),

@@ -21,6 +21,12 @@ pub struct ScrapeValues {
     slots: Vec<f64>,
     /// Whether a slot received at least one sample.
     present: Vec<bool>,
+    /// Per series: the extraction (`epoch`) that last saw it, to take only the first of a
+    /// series sent twice in one body.
+    seen: Vec<u32>,
+    epoch: u32,
+    /// Samples of this scrape skipped as repeats of a series already seen in it.
+    pub duplicates: u32,
 }
 
 impl ScrapeValues {
@@ -35,6 +41,9 @@ impl ScrapeValues {
             max_num_seqs: None,
             slots: vec![0.0; n],
             present: vec![false; n],
+            seen: vec![0; resolved.roles.len()],
+            epoch: 0,
+            duplicates: 0,
         }
     }
 
@@ -46,6 +55,13 @@ impl ScrapeValues {
         self.max_num_seqs = None;
         self.slots.fill(0.0);
         self.present.fill(false);
+        self.duplicates = 0;
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // Wrapped: forget every stamp so none reads as seen.
+            self.seen.fill(0);
+            self.epoch = 1;
+        }
     }
 
     /// The cumulative value of a slot, `None` when no sample fed it.
@@ -80,6 +96,15 @@ impl Resolved {
             let Some(Some(role)) = self.roles.get(s.series as usize) else {
                 continue;
             };
+            // A series sent twice in one body (raw is raw: the recording keeps both): the
+            // first counts, the repeat is counted as a duplicate and skipped.
+            if let Some(stamp) = out.seen.get_mut(s.series as usize) {
+                if *stamp == out.epoch {
+                    out.duplicates += 1;
+                    continue;
+                }
+                *stamp = out.epoch;
+            }
             let v = s.value;
             if !v.is_finite() {
                 continue;

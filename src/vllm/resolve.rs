@@ -81,6 +81,16 @@ pub enum CounterKind {
 const N_COUNTERS: usize = 6;
 
 impl CounterKind {
+    /// Every counter, in slot order.
+    pub const ALL: [CounterKind; N_COUNTERS] = [
+        CounterKind::GenerationTokens,
+        CounterKind::PromptTokens,
+        CounterKind::RequestSuccess,
+        CounterKind::Preemptions,
+        CounterKind::PrefixHits,
+        CounterKind::PrefixQueries,
+    ];
+
     fn from_quantity(q: Quantity) -> Option<CounterKind> {
         Some(match q {
             Quantity::GenerationTokens => CounterKind::GenerationTokens,

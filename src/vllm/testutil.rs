@@ -130,6 +130,7 @@ impl RecBuilder {
                 body_bytes: None,
                 sample_count: Some(samples.len() as u64),
             },
+            rows_read: samples.len() as u64,
             samples,
         });
         self

@@ -105,7 +105,7 @@ pub struct Window {
     /// `vllm:max_num_seqs` at the last scrape (no released vLLM has it).
     pub max_num_seqs_last: Option<f64>,
 
-    /// Generated tokens in the window; `None` on a counter reset.
+    /// Generated tokens in the window (`increase()`: a reset adds the new value).
     pub generation_tokens_delta: Option<f64>,
     /// Prompt tokens in the window.
     pub prompt_tokens_delta: Option<f64>,
@@ -121,6 +121,21 @@ pub struct Window {
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
+    /// Samples skipped as repeats of a series already in the same body (the first counts).
+    pub duplicate_samples: u32,
+    /// The most counter resets (server restarts) seen in any one counter in the window.
+    pub counter_resets: u32,
+    /// When the first reset in the window was seen (the scrape after it).
+    pub first_reset_mono: Option<MonoNs>,
+    /// Generated tokens counted before each reset in the window (Σ of the last values before
+    /// each), so that recording totals add up across restarts.
+    pub generation_tokens_before_resets: f64,
+    /// Prompt tokens counted before each reset in the window.
+    pub prompt_tokens_before_resets: f64,
+    /// Finished requests counted before each reset in the window.
+    pub requests_before_resets: f64,
+    /// Preemptions counted before each reset in the window.
+    pub preemptions_before_resets: f64,
     /// Cumulative generated tokens at the last scrape (server total).
     pub generation_tokens_total: Option<f64>,
     /// Cumulative prompt tokens at the last scrape.
@@ -200,12 +215,63 @@ pub(crate) struct WindowInput<'a> {
     pub polls: Vec<&'a GpuPoll>,
 }
 
-/// Counter delta: `None` on a negative delta (reset) or when the last scrape lacks it. A value
-/// absent from the first scrape but present in the last counts from 0: V0 creates labelled
-/// series lazily, on the first event.
+/// Histogram delta first → last scrape: `None` on a negative delta (a reset: the spec keeps
+/// no stale p99) or when either scrape lacks the value. A value missing from the first scrape
+/// is never counted from 0: it may have been lost (a NaN, a dropped series), and counting a
+/// cumulative value as one window's events is exactly the error that inflates throughput.
 fn delta(first: Option<f64>, last: Option<f64>) -> Option<f64> {
-    let d = last? - first.unwrap_or(0.0);
+    let d = last? - first?;
     (d >= 0.0).then_some(d)
+}
+
+/// One counter followed across a window's good scrapes with Prometheus's `increase()`
+/// semantics: each step between two consecutive scrapes that both hold a finite value adds
+/// its difference, or, when the value fell (a counter reset: the server restarted), the new
+/// value itself. A scrape without the value is a gap the step spans; it never counts as 0.
+/// The rate's duration is the span of the samples that exist, first to last.
+#[derive(Debug, Clone, Copy, Default)]
+struct CounterTrack {
+    prev: Option<f64>,
+    increase: f64,
+    first_t: Option<i64>,
+    last_t: i64,
+    resets: u32,
+    /// Σ of the values just before each reset: what the server had counted before it
+    /// restarted, so that totals add up across restarts.
+    before_resets: f64,
+    first_reset_t: Option<i64>,
+}
+
+impl CounterTrack {
+    fn push(&mut self, t: i64, v: Option<f64>) {
+        let Some(v) = v.filter(|v| v.is_finite()) else {
+            return;
+        };
+        match self.prev {
+            Some(p) if v >= p => self.increase += v - p,
+            Some(p) => {
+                self.increase += v;
+                self.resets += 1;
+                self.before_resets += p;
+                self.first_reset_t.get_or_insert(t);
+            }
+            None => self.first_t = Some(t),
+        }
+        self.prev = Some(v);
+        self.last_t = t;
+    }
+
+    /// The increase, when two samples exist.
+    fn delta(&self) -> Option<f64> {
+        let first = self.first_t?;
+        (self.last_t > first).then_some(self.increase)
+    }
+
+    /// Seconds from the first to the last sample.
+    fn span_s(&self) -> Option<f64> {
+        let first = self.first_t?;
+        (self.last_t > first).then(|| (self.last_t - first) as f64 / 1e9)
+    }
 }
 
 /// Counter rate (spec "Per-window collection": (last − first) / window_duration_secs; `None`
@@ -381,9 +447,18 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
     let mut cur = ScrapeValues::new(r);
     let (mut running, mut waiting, mut kv) = (Vec::new(), Vec::new(), Vec::new());
     let mut kv_peak: Option<f64> = None;
+    let mut tracks = [CounterTrack::default(); CounterKind::ALL.len()];
+    let mut duplicate_samples = 0u32;
     for (i, s) in inp.scrapes.iter().enumerate() {
         r.extract(&s.samples, &mut cur);
+        // The shared boundary scrape was counted in the window before.
+        if i > 0 || inp.index == 0 {
+            duplicate_samples = duplicate_samples.saturating_add(cur.duplicates);
+        }
         let t = s.meta.completed_mono.0;
+        for (track, c) in tracks.iter_mut().zip(CounterKind::ALL) {
+            track.push(t, cur.counter(c));
+        }
         if let Some(v) = cur.running {
             running.push((t, v));
         }
@@ -408,19 +483,21 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         }
         _ => None,
     };
-    let d = |c: CounterKind| {
-        if two {
-            delta(first.counter(c), last.counter(c))
-        } else {
-            None
-        }
-    };
+    let track = |c: CounterKind| &tracks[c as usize];
+    let d = |c: CounterKind| track(c).delta();
+    let rate = |c: CounterKind| counter_rate(track(c).delta(), track(c).span_s());
     let (gen, prompt, reqs, pre) = (
         d(CounterKind::GenerationTokens),
         d(CounterKind::PromptTokens),
         d(CounterKind::RequestSuccess),
         d(CounterKind::Preemptions),
     );
+    let counter_resets = tracks.iter().map(|t| t.resets).max().unwrap_or(0);
+    let first_reset_mono = tracks
+        .iter()
+        .filter_map(|t| t.first_reset_t)
+        .min()
+        .map(MonoNs);
     let (hits, queries) = (d(CounterKind::PrefixHits), d(CounterKind::PrefixQueries));
     let hit_pct = match (hits, queries) {
         (Some(h), Some(q)) if q > 0.0 => Some(h / q * FRACTION_TO_PCT),
@@ -450,10 +527,17 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         prompt_tokens_delta: prompt,
         requests_delta: reqs,
         preemptions_delta: pre,
-        generation_tokens_per_s: counter_rate(gen, duration_s),
-        prompt_tokens_per_s: counter_rate(prompt, duration_s),
-        requests_per_s: counter_rate(reqs, duration_s),
-        preemptions_per_s: counter_rate(pre, duration_s),
+        generation_tokens_per_s: rate(CounterKind::GenerationTokens),
+        prompt_tokens_per_s: rate(CounterKind::PromptTokens),
+        requests_per_s: rate(CounterKind::RequestSuccess),
+        preemptions_per_s: rate(CounterKind::Preemptions),
+        counter_resets,
+        first_reset_mono,
+        duplicate_samples,
+        generation_tokens_before_resets: track(CounterKind::GenerationTokens).before_resets,
+        prompt_tokens_before_resets: track(CounterKind::PromptTokens).before_resets,
+        requests_before_resets: track(CounterKind::RequestSuccess).before_resets,
+        preemptions_before_resets: track(CounterKind::Preemptions).before_resets,
         generation_tokens_total: last.counter(CounterKind::GenerationTokens),
         prompt_tokens_total: last.counter(CounterKind::PromptTokens),
         requests_total: last.counter(CounterKind::RequestSuccess),

@@ -16,7 +16,7 @@ pub mod quantile;
 
 pub use compute::{counter_rate, time_weighted_mean, GpuWindow, HistWindow, Window};
 
-use crate::recording::{Recording, Scrape, ScrapeStatus};
+use crate::recording::{Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::{resolve, Resolved, VllmMapping};
 use compute::WindowInput;
@@ -92,8 +92,13 @@ pub struct WindowSet {
     pub anchor_mono: Option<MonoNs>,
     /// Scrape attempts in range.
     pub scrapes_in_range: u64,
-    /// Successful scrapes in range.
+    /// Successful scrapes in range whose whole body was read: the ones analysis uses.
     pub scrapes_ok: u64,
+    /// Scrapes answered 200 with no sample at all, counted as failed.
+    pub scrapes_empty: u64,
+    /// Successful scrapes whose sample rows were partly or wholly lost (a truncated, damaged
+    /// or missing samples file), counted as failed.
+    pub scrapes_rows_lost: u64,
     /// Whether the recording holds any GPU reading at all (any poll with any field). Without
     /// one, the aggregate's no-GPU activity fallback applies.
     pub has_gpu_data: bool,
@@ -136,7 +141,7 @@ pub fn build_windows_resolved(
         .iter()
         .filter(|s| in_range(opts, s.meta.completed_mono, s.meta.completed_at))
         .collect();
-    let is_ok = |s: &Scrape| s.meta.status == ScrapeStatus::Ok;
+    let is_ok = |s: &Scrape| s.is_usable();
     let has_gpu_data = rec.gpu_polls.iter().any(|p| {
         let m = &p.metrics;
         m.util_pct.is_some()
@@ -157,6 +162,8 @@ pub fn build_windows_resolved(
         anchor_mono: anchor.map(MonoNs),
         scrapes_in_range: scrapes.len() as u64,
         scrapes_ok: scrapes.iter().filter(|s| is_ok(s)).count() as u64,
+        scrapes_empty: scrapes.iter().filter(|s| s.is_empty_body()).count() as u64,
+        scrapes_rows_lost: scrapes.iter().filter(|s| s.rows_lost().is_some()).count() as u64,
         has_gpu_data,
         mapping: resolved.mapping.clone(),
         windows: Vec::new(),

@@ -107,15 +107,17 @@ fn gap_without_good_scrapes_is_absorbed_by_the_next_window() {
 }
 
 #[test]
-fn counter_reset_is_none_and_zero_delta_is_zero() {
+fn counter_reset_counts_the_new_value_and_zero_delta_is_zero() {
     let mut b = RecBuilder::new();
     let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
     let req = b.counter(REQUEST_SUCCESS_TOTAL, r#"finished_reason="stop""#);
     b.scrape(0, &[(gen, 100.0), (req, 5.0)]);
     b.scrape(1000, &[(gen, 10.0), (req, 5.0)]);
     let w = &windows(&b).windows[0];
-    assert_eq!(w.generation_tokens_delta, None);
-    assert_eq!(w.generation_tokens_per_s, None);
+    // increase(): the counter restarted from 0 and reached 10.
+    assert_eq!(w.generation_tokens_delta, Some(10.0));
+    assert_eq!(w.generation_tokens_per_s, Some(10.0));
+    assert_eq!(w.counter_resets, 1);
     assert_eq!(w.requests_delta, Some(0.0));
     assert_eq!(w.requests_per_s, Some(0.0));
 }
@@ -195,7 +197,7 @@ fn p99_landing_in_inf_bucket_is_the_largest_finite_bound() {
 }
 
 #[test]
-fn lazily_created_histogram_counts_from_zero() {
+fn a_histogram_missing_from_the_first_scrape_is_not_counted_from_zero() {
     let mut b = RecBuilder::new();
     let h = b.hist(REQUEST_PROMPT_TOKENS, "", &[10.0, 100.0]);
     let run = b.gauge(NUM_REQUESTS_RUNNING, "");
@@ -204,10 +206,13 @@ fn lazily_created_histogram_counts_from_zero() {
     s.extend(h.buckets.iter().copied().zip([1.0, 3.0, 3.0]));
     b.scrape(500, &s);
     let t = windows(&b).windows[0].prompt_tokens.clone();
-    assert_eq!(t.delta_count, Some(3.0));
+    // It may have been born here or lost from the first scrape: either way the window holds
+    // one cumulative value, not a delta, so there is no delta and no p99; the mean falls
+    // back to the cumulative one, labelled so.
+    assert_eq!(t.delta_count, None);
+    assert_eq!(t.p99, None);
     assert!(close(t.mean, 50.0));
-    // rank 2.97 in (10, 100]: 10 + 90 × 1.97/2
-    assert!(close(t.p99, 10.0 + 90.0 * 1.97 / 2.0));
+    assert!(t.mean_is_cumulative);
 }
 
 #[test]
@@ -528,4 +533,82 @@ fn analysis_throughput() {
         samples as f64 / el / 1e6,
         rayon::current_num_threads()
     );
+}
+
+// ---- Lost data is a gap, never a zero (issue "Nothing counted that was not measured") ----
+
+/// 100 tok/s for 8 s, scraped every 250 ms, with `hole(i)` deciding which scrapes lose the
+/// counter (a NaN) and which answer 200 with an empty body.
+fn steady(nan: impl Fn(i64) -> bool, empty: impl Fn(i64) -> bool) -> WindowSet {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    for i in 0..=32i64 {
+        let v = if nan(i) {
+            f64::NAN
+        } else {
+            1000.0 + 25.0 * i as f64
+        };
+        if empty(i) {
+            b.scrape(i * 250, &[]);
+        } else {
+            b.scrape(i * 250, &[(gen, v), (run, 4.0)]);
+        }
+    }
+    windows(&b)
+}
+
+#[test]
+fn a_counter_missing_from_a_scrape_is_a_gap_not_a_zero() {
+    // A NaN at the first scrape of every window (8, 16, 24 are window boundaries) and more.
+    let set = steady(|i| i % 8 == 0 || i == 13, |_| false);
+    for w in &set.windows {
+        if let Some(r) = w.generation_tokens_per_s {
+            assert!((r - 100.0).abs() < 1e-9, "window {}: {r} tok/s", w.index);
+        }
+    }
+}
+
+#[test]
+fn an_empty_body_is_a_failed_scrape() {
+    let set = steady(|_| false, |i| i % 5 == 2);
+    assert_eq!(set.scrapes_empty, 7);
+    assert_eq!(set.scrapes_ok, 33 - 7);
+    for w in &set.windows {
+        if let Some(r) = w.generation_tokens_per_s {
+            assert!((r - 100.0).abs() < 1e-9, "window {}: {r} tok/s", w.index);
+        }
+    }
+}
+
+#[test]
+fn a_counter_reset_counts_like_increase_and_keeps_the_totals() {
+    let mut b = RecBuilder::new();
+    let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    // 500, 600, 700, restart, 50, 150: increase() = 100 + 100 + 50 + 100 = 350.
+    for (i, v) in [500.0, 600.0, 700.0, 50.0, 150.0].into_iter().enumerate() {
+        b.scrape(i as i64 * 250, &[(gen, v), (run, 1.0)]);
+    }
+    let set = windows(&b);
+    let w = &set.windows[0];
+    assert_eq!(w.generation_tokens_delta, Some(350.0));
+    assert_eq!(w.counter_resets, 1);
+    assert_eq!(w.first_reset_mono, Some(MonoNs(750_000_000)));
+    let agg = crate::aggregate::aggregate(&set);
+    // The server's own counter says 150; the recording saw 700 before the restart, too.
+    assert_eq!(agg.generation_tokens_total, Some(850.0));
+    assert_eq!(agg.counter_resets, 1);
+}
+
+#[test]
+fn a_series_sent_twice_in_one_body_counts_once() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    for i in 0..4i64 {
+        b.scrape(i * 250, &[(run, 8.0), (run, 999.0)]);
+    }
+    let set = windows(&b);
+    assert_eq!(set.windows[0].running_last, Some(8.0));
+    assert_eq!(set.windows[0].duplicate_samples, 4);
 }

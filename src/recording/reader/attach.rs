@@ -130,6 +130,7 @@ pub(super) fn push_rows(
                 orphans += 1;
                 continue;
             };
+            scrape.rows_read += 1;
             let Some(&series) = global.get(local as usize) else {
                 continue;
             };

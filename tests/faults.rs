@@ -1,0 +1,128 @@
+//! Lost data is a gap, never a zero: damaged copies of a shipped recording analyze to the
+//! intact recording's throughput (within 5%), and the report says at the top what was lost.
+//! See: the issue "Nothing counted that was not measured".
+
+use std::path::{Path, PathBuf};
+
+const LOAD: &str = "recordings/vllm-cpu-0.32-load";
+
+fn copy_of_load() -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(LOAD);
+    assert!(src.join("manifest.json").is_file(), "{LOAD} is missing");
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("rec");
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+    }
+    (tmp, dst)
+}
+
+fn analyze_json(dir: &Path) -> serde_json::Value {
+    let out = assert_cmd::Command::cargo_bin("profile")
+        .unwrap()
+        .args(["analyze", "--json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn tps(r: &serde_json::Value) -> f64 {
+    r["metrics"]["generation_tokens_per_s"].as_f64().unwrap()
+}
+
+fn warnings(r: &serde_json::Value) -> Vec<String> {
+    r["recording"]["data_warnings"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn intact_tps() -> f64 {
+    let (_t, dir) = copy_of_load();
+    let r = analyze_json(&dir);
+    assert!(warnings(&r).is_empty(), "{:?}", warnings(&r));
+    tps(&r)
+}
+
+fn assert_close_to_intact(damaged: f64) {
+    let intact = intact_tps();
+    let off = (damaged - intact).abs() / intact;
+    assert!(
+        off < 0.05,
+        "damaged {damaged:.1} tok/s vs intact {intact:.1} ({:.1}% off)",
+        off * 100.0
+    );
+}
+
+#[test]
+fn a_truncated_samples_file_is_a_gap_and_is_named() {
+    let (_t, dir) = copy_of_load();
+    let f = dir.join("samples-000000.parquet");
+    let len = std::fs::metadata(&f).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+    file.set_len(len / 2).unwrap();
+    let r = analyze_json(&dir);
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("file samples-000000.parquet")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("lost some or all of their samples")),
+        "{w:?}"
+    );
+    assert_close_to_intact(tps(&r));
+}
+
+#[test]
+fn a_deleted_samples_file_is_named_by_inspect_and_analyze() {
+    let (_t, dir) = copy_of_load();
+    std::fs::remove_file(dir.join("samples-000000.parquet")).unwrap();
+    let r = analyze_json(&dir);
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("file samples-000000.parquet: missing")),
+        "{w:?}"
+    );
+    assert_close_to_intact(tps(&r));
+    let out = assert_cmd::Command::cargo_bin("profile")
+        .unwrap()
+        .arg("inspect")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "inspect must fail on a missing file"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("missing"));
+}
+
+#[test]
+fn the_text_report_leads_with_what_was_lost() {
+    let (_t, dir) = copy_of_load();
+    std::fs::remove_file(dir.join("samples-000000.parquet")).unwrap();
+    let out = assert_cmd::Command::cargo_bin("profile")
+        .unwrap()
+        .arg("analyze")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("DATA: file samples-000000.parquet: missing"),
+        "{text}"
+    );
+}
