@@ -227,6 +227,42 @@ fn every_failure_is_a_row_and_recording_goes_on() {
     assert_eq!(server.metrics_requests(), rec.scrapes.len() - refused);
 }
 
+/// See: issue "Nothing counted that was not measured". A 200 that carries no sample is a
+/// failed scrape of its own kind, and the reader and `inspect` count it as one.
+#[test]
+fn a_200_without_samples_is_an_empty_failure() {
+    let server = TestServer::start(|n| match n {
+        1 => Reply::Empty,
+        2 => Reply::NoSamples,
+        _ => Reply::Metrics,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let summary = record(config(&server, &dir, 100, 600), None).unwrap();
+    assert_eq!(summary.totals.scrapes_failed, 2);
+
+    let rec = recording::open(&dir).unwrap();
+    let st = statuses(&rec);
+    use ScrapeStatus::*;
+    assert_eq!(&st[..4], &[Ok, Empty, Empty, Ok], "{st:?}");
+    let (empty, comments) = (&rec.scrapes[1].meta, &rec.scrapes[2].meta);
+    assert_eq!(empty.http_status, Some(200));
+    assert_eq!(empty.body_bytes, Some(0));
+    assert_eq!(empty.sample_count, Some(0));
+    assert!(empty.error.as_deref().unwrap().contains("empty body"), "{empty:?}");
+    assert!(comments.body_bytes.unwrap() > 0);
+    assert!(
+        comments.error.as_deref().unwrap().contains("no sample"),
+        "{comments:?}"
+    );
+    assert!(rec.scrapes[1].samples.is_empty() && rec.scrapes[2].samples.is_empty());
+    assert_eq!(rec.manifest.format_version, "1.1");
+
+    let seen = profile::inspect::inspect(&rec, "rec");
+    assert_eq!(seen.scrapes_failed.get("empty"), Some(&2), "{:?}", seen.scrapes_failed);
+    assert_eq!(seen.scrapes_ok, rec.scrapes.len() as u64 - 2);
+}
+
 #[test]
 fn a_slow_answer_skips_ticks_without_shifting_later_ones() {
     // Request 5 takes 180 ms at a 50 ms interval; the timeout is long enough to wait for it.

@@ -76,6 +76,17 @@ fn store(
         }
     };
     match promtext::parse(text) {
+        Ok(exposition) if exposition.sample_count() == 0 => {
+            // A 200 that measured nothing is not a good scrape of zero samples.
+            meta.status = ScrapeStatus::Empty;
+            meta.sample_count = Some(0);
+            meta.error = Some(if body.iter().all(u8::is_ascii_whitespace) {
+                format!("HTTP 200 with an empty body ({} bytes)", body.len())
+            } else {
+                format!("HTTP 200 whose body holds no sample ({} bytes)", body.len())
+            });
+            push_failed(shared, writer, meta)
+        }
         Ok(exposition) => {
             let n = exposition.sample_count() as u64;
             meta.sample_count = Some(n);

@@ -32,9 +32,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Recording format version written into new manifests.
-const FORMAT_VERSION: &str = "1.0";
-
 /// Everything the recorder needs, free of any command-line type.
 #[derive(Clone)]
 pub struct RecordConfig {
@@ -531,7 +528,7 @@ fn start_manifest(
     gpu: Option<&dyn GpuSource>,
 ) -> Manifest {
     Manifest {
-        format_version: FORMAT_VERSION.to_string(),
+        format_version: crate::recording::schema::FORMAT_VERSION.to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at_ns: started.0,
         started_at: started.to_rfc3339_millis(),

@@ -30,6 +30,10 @@ pub enum ScrapeStatus {
     Oversize,
     /// The body did not parse as Prometheus text.
     Parse,
+    /// HTTP 200 with a body that parsed but held no sample at all (an empty body, or only
+    /// comments): nothing was measured, so it is a failure, not a good scrape of zero samples.
+    /// New in format 1.1.
+    Empty,
     /// Any other failure.
     Other,
 }
@@ -44,6 +48,7 @@ impl ScrapeStatus {
             ScrapeStatus::HttpStatus => "http_status",
             ScrapeStatus::Oversize => "oversize",
             ScrapeStatus::Parse => "parse",
+            ScrapeStatus::Empty => "empty",
             ScrapeStatus::Other => "other",
         }
     }
@@ -57,6 +62,7 @@ impl ScrapeStatus {
             "http_status" => ScrapeStatus::HttpStatus,
             "oversize" => ScrapeStatus::Oversize,
             "parse" => ScrapeStatus::Parse,
+            "empty" => ScrapeStatus::Empty,
             "other" => ScrapeStatus::Other,
             _ => return None,
         })
