@@ -10,6 +10,7 @@ mod inspect;
 mod record;
 mod redact;
 mod replay;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

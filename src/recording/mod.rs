@@ -118,12 +118,13 @@ pub struct GpuPoll {
 #[non_exhaustive]
 pub enum RecordingError {
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause. Shown in the message and deliberately not returned as `source()`, so
+        /// that an error chain printed with `{:#}` names the OS error once.
+        error: std::io::Error,
     },
     /// A Parquet file could not be written or read.
     #[error("{path}: {message}")]

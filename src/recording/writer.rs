@@ -30,9 +30,9 @@ pub struct WrittenFile {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RecordingError + '_ {
-    move |source| RecordingError::Io {
+    move |error| RecordingError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -214,7 +214,9 @@ impl ScrapeWriter {
             self.samples = Some(OpenSamples { tmp, writer });
         }
         if let Some(open) = &mut self.samples {
-            open.writer.write(&batch).map_err(|e| pq_err(&open.tmp, e))?;
+            open.writer
+                .write(&batch)
+                .map_err(|e| pq_err(&open.tmp, e))?;
             // flush() ends the row group: its pages go to the file and leave memory.
             open.writer.flush().map_err(|e| pq_err(&open.tmp, e))?;
         }
@@ -595,11 +597,19 @@ mod tests {
             synth.step(seq % 3 == 0);
             // Every 7th scrape is another body, so series come and go between row groups.
             let hostile = testutil::hostile(seq);
-            let e = if seq % 7 == 3 { hostile } else { synth.exposition() };
+            let e = if seq % 7 == 3 {
+                hostile
+            } else {
+                synth.exposition()
+            };
             let meta = ok_meta(seq, e.sample_count());
             whole.push(&meta, Some(&e)).unwrap();
             grouped.push(&meta, Some(&e)).unwrap();
-            assert!(grouped.buffered_samples() < ROWS, "{}", grouped.buffered_samples());
+            assert!(
+                grouped.buffered_samples() < ROWS,
+                "{}",
+                grouped.buffered_samples()
+            );
             if seq == scrapes / 2 {
                 // Mid-segment: row groups went to the temporary name only.
                 assert_eq!(names(many.path()), vec![".samples-000000.parquet.tmp"]);
@@ -648,7 +658,10 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
         let err = w.push(&ok_meta(1, e.sample_count()), Some(&e));
         assert!(
-            matches!(err, Err(RecordingError::Io { .. }) | Err(RecordingError::Parquet { .. })),
+            matches!(
+                err,
+                Err(RecordingError::Io { .. }) | Err(RecordingError::Parquet { .. })
+            ),
             "{err:?}"
         );
         assert_eq!(w.buffered_samples(), 0);
