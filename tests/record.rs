@@ -227,6 +227,50 @@ fn every_failure_is_a_row_and_recording_goes_on() {
     assert_eq!(server.metrics_requests(), rec.scrapes.len() - refused);
 }
 
+/// See: issue "Nothing counted that was not measured". A 200 that carries no sample is a
+/// failed scrape of its own kind, and the reader and `inspect` count it as one.
+#[test]
+fn a_200_without_samples_is_an_empty_failure() {
+    let server = TestServer::start(|n| match n {
+        1 => Reply::Empty,
+        2 => Reply::NoSamples,
+        _ => Reply::Metrics,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let summary = record(config(&server, &dir, 100, 600), None).unwrap();
+    assert_eq!(summary.totals.scrapes_failed, 2);
+
+    let rec = recording::open(&dir).unwrap();
+    let st = statuses(&rec);
+    use ScrapeStatus::*;
+    assert_eq!(&st[..4], &[Ok, Empty, Empty, Ok], "{st:?}");
+    let (empty, comments) = (&rec.scrapes[1].meta, &rec.scrapes[2].meta);
+    assert_eq!(empty.http_status, Some(200));
+    assert_eq!(empty.body_bytes, Some(0));
+    assert_eq!(empty.sample_count, Some(0));
+    assert!(
+        empty.error.as_deref().unwrap().contains("empty body"),
+        "{empty:?}"
+    );
+    assert!(comments.body_bytes.unwrap() > 0);
+    assert!(
+        comments.error.as_deref().unwrap().contains("no sample"),
+        "{comments:?}"
+    );
+    assert!(rec.scrapes[1].samples.is_empty() && rec.scrapes[2].samples.is_empty());
+    assert_eq!(rec.manifest.format_version, "1.1");
+
+    let seen = profile::inspect::inspect(&rec, "rec");
+    assert_eq!(
+        seen.scrapes_failed.get("empty"),
+        Some(&2),
+        "{:?}",
+        seen.scrapes_failed
+    );
+    assert_eq!(seen.scrapes_ok, rec.scrapes.len() as u64 - 2);
+}
+
 #[test]
 fn a_slow_answer_skips_ticks_without_shifting_later_ones() {
     // Request 5 takes 180 ms at a 50 ms interval; the timeout is long enough to wait for it.
@@ -351,7 +395,10 @@ fn a_write_failure_stops_recording_and_keeps_finished_files() {
     }
     let err = recorder.wait().unwrap_err();
     assert!(matches!(err, RecordError::Write(_)), "{err}");
-    assert!(err.to_string().contains("rec"), "{err}");
+    // The chain names the file and says the OS error once (it used to repeat it).
+    let chain = format!("{:#}", anyhow::Error::new(err));
+    assert!(chain.contains("rec"), "{chain}");
+    assert_eq!(chain.matches("os error").count(), 1, "{chain}");
     // What was finished before the failure is intact.
     let rec = recording::open(&moved).unwrap();
     assert!(
@@ -444,9 +491,8 @@ mod cli {
         );
     }
 
-    /// SIGTERM (like Ctrl-C) finishes the files and rewrites the manifest.
-    #[test]
-    fn sigterm_stops_cleanly() {
+    /// A stop signal finishes the files and rewrites the manifest with its own reason.
+    fn stops_cleanly_on(signal: &str, reason: &str) {
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
@@ -472,7 +518,7 @@ mod cli {
             std::thread::sleep(Duration::from_millis(20));
         }
         let kill = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(kill.success());
@@ -487,10 +533,143 @@ mod cli {
             dir.display().to_string()
         );
         let rec = recording::open(&dir).unwrap();
-        let totals = rec.manifest.totals.as_ref().expect("totals after SIGTERM");
-        assert_eq!(rec.manifest.stop_reason.as_deref(), Some("interrupt"));
+        let totals = rec
+            .manifest
+            .totals
+            .as_ref()
+            .expect("totals after the signal");
+        assert_eq!(rec.manifest.stop_reason.as_deref(), Some(reason));
         assert_eq!(totals.scrapes as usize, rec.scrapes.len());
         assert!(rec.scrapes.len() >= 3);
+    }
+
+    /// SIGTERM is stored as `terminate`, not as the `interrupt` of Ctrl-C.
+    /// See: issue "Nothing counted that was not measured".
+    #[test]
+    fn sigterm_stops_cleanly() {
+        stops_cleanly_on("-TERM", "terminate");
+    }
+
+    /// SIGINT (Ctrl-C) finishes the files and is stored as `interrupt`.
+    #[test]
+    fn sigint_stops_cleanly() {
+        stops_cleanly_on("-INT", "interrupt");
+    }
+
+    /// A second Ctrl-C while the first one waits for a scrape in flight exits at once, 130.
+    #[test]
+    fn a_second_ctrl_c_exits_at_once() {
+        // From the second request on, each answer takes 20 s: the first Ctrl-C cannot finish
+        // while one is in flight, so only the second one can end the process in this test.
+        let server = TestServer::start(|n| {
+            if n == 0 {
+                Reply::Metrics
+            } else {
+                Reply::Stall(Duration::from_secs(20))
+            }
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = profile()
+            .args(["record", "--url", &server.url(), "--gpus", "none"])
+            .args(["--interval", "100ms", "--timeout", "30s", "--out"])
+            .arg(tmp.path().join("rec"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = now();
+        while server.metrics_requests() < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(8), "no scrapes");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..2 {
+            let sent = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{status:?}");
+    }
+
+    /// A run in which no scrape succeeded fails with one line saying why, the OS error once.
+    /// See: issue "Nothing counted that was not measured".
+    #[test]
+    fn no_successful_scrape_fails_with_a_summary() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        let out = profile()
+            .args([
+                "record",
+                "--url",
+                &format!("http://127.0.0.1:{port}/metrics"),
+            ])
+            .args([
+                "--duration",
+                "500ms",
+                "--interval",
+                "100ms",
+                "--gpus",
+                "none",
+            ])
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("none succeeded"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(
+            line.contains("recorded ") && line.contains("connect "),
+            "{line}"
+        );
+        assert_eq!(line.matches("os error").count(), 1, "{line}");
+        // The failures are still a recording: the evidence is kept.
+        let rec = recording::open(&dir).unwrap();
+        assert!(!rec.scrapes.is_empty());
+        assert!(rec
+            .scrapes
+            .iter()
+            .all(|s| s.meta.status == ScrapeStatus::Connect));
+    }
+
+    /// A failure before the first tick says that nothing was recorded, not that finished files
+    /// were kept, and names the OS error once.
+    #[test]
+    fn a_start_up_failure_says_nothing_was_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let unwritable = file.join("rec");
+        // (URL, directory, OS errors in the message): an uncreatable directory, a bad URL.
+        let runs: [(&str, &Path, usize); 2] = [
+            ("http://127.0.0.1:9/metrics", &unwritable, 1),
+            ("127.0.0.1:9/metrics", &tmp.path().join("rec"), 0),
+        ];
+        for (url, dir, os_errors) in runs {
+            let out = profile()
+                .args(["record", "--url", url, "--gpus", "none", "--out"])
+                .arg(dir)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("nothing was recorded"), "{stderr}");
+            assert!(!stderr.contains("kept"), "{stderr}");
+            assert_eq!(stderr.matches("os error").count(), os_errors, "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(out.stdout.is_empty());
+        }
     }
 
     /// A SIGKILLed recorder loses at most its in-memory segment: every file under a real name

@@ -19,6 +19,7 @@
 use super::analyze::load_catalog;
 use super::compare::parse_window;
 use super::record::{open_gpus, parse_duration, parse_gpus, to_config, GpuChoice, RecordArgs};
+use super::signals::{self, StopSignal};
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
@@ -26,7 +27,7 @@ use profile::compare::CompareConfig;
 use profile::diagnose::{
     self, DiagnoseConfig, DiagnoseError, Format, Io, Measure, MeasureError, Measured,
 };
-use profile::record::{RecordConfig, Recorder, StopHandle, StopReason};
+use profile::record::{RecordConfig, Recorder, StopHandle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,10 +35,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// How often a running recording is checked.
-const CHECK: Duration = Duration::from_millis(20);
-/// Exit status after Ctrl-C outside a recording (128 + SIGINT, as shells report it).
-const EXIT_INTERRUPTED: i32 = 130;
+/// How often the progress line on a terminal is redrawn. Ours: it shows whole seconds.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Arguments of `profile diagnose`.
 #[derive(Debug, clap::Args)]
@@ -169,13 +168,13 @@ struct Interrupts {
 }
 
 impl Interrupts {
-    fn on_ctrl_c(&self) {
+    fn on_signal(&self, sig: StopSignal) {
         let first = self.presses.fetch_add(1, Ordering::SeqCst) == 0;
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         match current.as_ref() {
             Some(stop) if first => {
                 self.interrupted.store(true, Ordering::SeqCst);
-                stop.stop(StopReason::Interrupt);
+                stop.stop(sig.reason());
             }
             _ => {
                 if let Some(dir) = self
@@ -187,7 +186,7 @@ impl Interrupts {
                     let _ = std::fs::remove_dir_all(dir);
                 }
                 eprintln!("\nprofile: interrupted");
-                std::process::exit(EXIT_INTERRUPTED);
+                std::process::exit(sig.exit_status());
             }
         }
     }
@@ -224,11 +223,11 @@ impl Live {
         );
         let recorder = Recorder::start(config, gpu).context("starting the recording")?;
         *self.lock_current() = Some(recorder.stop_handle());
-        let mut checks = 0u32;
+        // Off a terminal nothing is shown, so the wait has no timeout at all.
+        let redraw = self.tty.then_some(PROGRESS_EVERY);
         while !recorder.is_finished() {
-            std::thread::sleep(CHECK);
-            checks = checks.wrapping_add(1);
-            if self.tty && checks % 25 == 0 {
+            recorder.wait_change(redraw);
+            if self.tty {
                 let p = recorder.progress();
                 eprint!(
                     "\r{}s / {total}s  scrapes {} ok, {} failed\x1b[K",
@@ -307,7 +306,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(PoisonError::into_inner) = Some(root.dir.clone());
     }
     let handler = Arc::clone(&interrupts);
-    ctrlc::set_handler(move || handler.on_ctrl_c()).context("installing the Ctrl-C handler")?;
+    signals::on_stop_signals(move |sig| handler.on_signal(sig))?;
 
     let stdin = std::io::stdin();
     let stdin_tty = stdin.is_terminal();

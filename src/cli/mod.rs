@@ -11,6 +11,7 @@ mod inspect;
 mod record;
 mod redact;
 mod replay;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,24 +1,28 @@
 //! `profile record`: flags -> `RecordConfig`, GPU source choice, Ctrl-C/SIGTERM, and the
 //! status line. The recording itself is the library's `record` engine.
 
+use super::signals;
 use anyhow::Context;
 use profile::gpu::nvml::{self, GpuSelection};
 use profile::gpu::{GpuError, GpuSource};
-use profile::record::{Progress, RecordConfig, Recorder, StopReason};
+use profile::record::{Progress, RecordConfig, RecordError, RecordSummary, Recorder};
 use profile::recording::{AnalysisInputs, Sourced};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Environment variable holding the bearer token (never a flag: `ps` shows argv).
 const TOKEN_ENV: &str = "PROFILE_BEARER_TOKEN";
-/// How often the recorder is checked for having finished.
-const CHECK: Duration = Duration::from_millis(20);
-/// How often the status line is redrawn, in checks.
-const REDRAW_EVERY: u32 = 12;
+/// How often the status line on a terminal is redrawn. Ours: about the scrape rate, fast
+/// enough for the clock on it to tick smoothly.
+const REDRAW: Duration = Duration::from_millis(250);
+/// The most of an error text quoted in the one-line summary of a run without a good scrape.
+/// Ours: keeps the line within a terminal's width.
+const ERROR_CHARS: usize = 80;
+/// Context of an error before the first tick: the user must know no file holds anything.
+const NOTHING_RECORDED: &str = "nothing was recorded";
 
 /// Arguments of `profile record`.
 #[derive(Debug, clap::Args)]
@@ -79,7 +83,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let env = |name: &str| std::env::var(name).ok();
     let gpus = args.gpus.clone();
     let url = args.url.clone();
-    let mut config = to_config(args, env)?;
+    let mut config = to_config(args, env).context(NOTHING_RECORDED)?;
     if config.timeout >= config.interval {
         eprintln!(
             "profile: warning: --timeout {} ms is not below --interval {} ms; a slow server will \
@@ -88,22 +92,25 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             config.interval.as_millis()
         );
     }
-    let gpu = open_gpus(&gpus, &mut config)?;
+    let gpu = open_gpus(&gpus, &mut config).context(NOTHING_RECORDED)?;
 
-    let recorder = Recorder::start(config, gpu).context("starting the recording")?;
+    let recorder = Recorder::start(config, gpu).map_err(|e| match e {
+        // Already says that nothing was recorded.
+        e @ RecordError::Start(_) => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(NOTHING_RECORDED),
+    })?;
     let dir = recorder.dir().to_path_buf();
     let stop = recorder.stop_handle();
-    let interrupts = Arc::new(AtomicU32::new(0));
-    ctrlc::set_handler(move || {
-        // The first Ctrl-C (or SIGTERM) finishes the files; a second one gives up on them.
-        if interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
-            stop.stop(StopReason::Interrupt);
+    let signals = AtomicU32::new(0);
+    signals::on_stop_signals(move |sig| {
+        // The first Ctrl-C or SIGTERM finishes the files; a second one gives up on them.
+        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+            stop.stop(sig.reason());
         } else {
             eprintln!("\nprofile: interrupted again, exiting without finishing the files");
-            std::process::exit(130);
+            std::process::exit(sig.exit_status());
         }
-    })
-    .context("installing the Ctrl-C handler")?;
+    })?;
 
     let tty = std::io::stderr().is_terminal();
     if tty {
@@ -114,18 +121,15 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut was_failing = false;
-    let mut checks = 0u32;
+    // On a terminal the status line is redrawn; off one, only changes are reported, so the
+    // wait has no timeout and an idle recorder never wakes this thread.
+    let redraw = tty.then_some(REDRAW);
     while !recorder.is_finished() {
-        std::thread::sleep(CHECK);
-        checks = checks.wrapping_add(1);
-        if checks % REDRAW_EVERY != 0 {
-            continue;
-        }
+        recorder.wait_change(redraw);
         let p = recorder.progress();
         if tty {
             eprint!("\r{}\x1b[K", status_line(&p));
         } else if p.last_scrape_failed != was_failing {
-            // Off a terminal, stay quiet except when scraping starts or stops failing.
             match (&p.last_scrape_error, p.last_scrape_failed) {
                 (Some(e), true) => eprintln!("profile: scrape failed: {e}"),
                 _ => eprintln!("profile: scrapes succeed again"),
@@ -141,8 +145,13 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", dir.display())?;
     let summary = result.with_context(|| format!("recording {}", dir.display()))?;
+    let t = &summary.totals;
+    if t.scrapes > 0 && t.scrapes_failed == t.scrapes {
+        // Files that hold only failures are kept (they are the evidence), but the run failed.
+        eprintln!("profile: error: {}", none_succeeded(&summary));
+        return Ok(ExitCode::FAILURE);
+    }
     if tty {
-        let t = &summary.totals;
         eprintln!(
             "profile: stopped ({}): {} scrapes ({} failed), {} GPU polls, {} samples, {} written",
             summary.stop_reason.as_str(),
@@ -154,6 +163,34 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line for a recording in which no scrape succeeded, e.g. `recorded 240 scrapes, none
+/// succeeded: connect 240 (last: connection refused)`.
+fn none_succeeded(summary: &RecordSummary) -> String {
+    let kinds: Vec<String> = summary
+        .failed
+        .iter()
+        .map(|f| match &f.last_error {
+            Some(e) => format!("{} {} (last: {})", f.status.as_str(), f.count, one_line(e)),
+            None => format!("{} {}", f.status.as_str(), f.count),
+        })
+        .collect();
+    format!(
+        "recorded {} scrapes, none succeeded: {}",
+        summary.totals.scrapes,
+        kinds.join(", ")
+    )
+}
+
+/// An error text cut to one short line.
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = flat.chars().take(ERROR_CHARS).collect();
+    if flat.chars().count() > ERROR_CHARS {
+        short.push_str("...");
+    }
+    short
 }
 
 /// Opens the GPU source. NVML missing is not an error: one line on stderr, a note in the

@@ -47,8 +47,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let server = ReplayServer::start(listener, replay)?;
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
-    ctrlc::set_handler(move || s.store(true, Ordering::SeqCst))
-        .context("installing the Ctrl-C handler")?;
+    super::signals::on_stop_signals(move |_| s.store(true, Ordering::SeqCst))?;
     eprintln!(
         "profile: replaying {} scrapes of {} on http://{}/metrics ({:.1} s per pass{}; Ctrl-C to stop)",
         scrapes,

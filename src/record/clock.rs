@@ -6,12 +6,9 @@
 //! `start + k * interval` on the monotonic clock. The wall clock is read next to it at every
 //! stamp, for humans and for joining with other systems; durations use the monotonic offset.
 
+use super::StopHandle;
 use crate::units::{MonoNs, WallNs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The longest single sleep while waiting for a tick, so that a stop request is seen quickly.
-const SLEEP_SLICE: Duration = Duration::from_millis(10);
 
 /// Reads the current wall clock as ns since the Unix epoch (negative before 1970).
 #[allow(clippy::disallowed_methods)] // the recorder is the one place allowed to read the clock
@@ -59,18 +56,19 @@ impl Clock {
         (wall_now(), mono_ns(mono))
     }
 
-    /// Sleeps until `due` (an offset from the anchor), in short slices so that a stop request
-    /// ends the wait within about 10 ms. Returns `false` when it stopped early for `stop`.
-    pub(crate) fn sleep_until(&self, due: Duration, stop: &AtomicBool) -> bool {
+    /// Sleeps until `due` (an offset from the anchor) in one wait that a stop request ends at
+    /// once. Returns `false` when it stopped early for `stop`.
+    pub(crate) fn sleep_until(&self, due: Duration, stop: &StopHandle) -> bool {
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.is_stopped() {
                 return false;
             }
             let now = self.elapsed();
             if now >= due {
                 return true;
             }
-            std::thread::sleep((due - now).min(SLEEP_SLICE));
+            // A spurious or early wake-up just goes round again.
+            stop.wait_timeout(due - now);
         }
     }
 }
@@ -144,9 +142,13 @@ mod tests {
     #[test]
     fn sleep_until_returns_early_on_stop() {
         let clock = Clock::start();
-        let stop = AtomicBool::new(true);
-        assert!(!clock.sleep_until(Duration::from_secs(60), &stop));
-        let go = AtomicBool::new(false);
-        assert!(clock.sleep_until(Duration::ZERO, &go));
+        let stop = StopHandle::new();
+        assert!(clock.sleep_until(Duration::ZERO, &stop));
+        assert!(clock.sleep_until(Duration::from_millis(2), &stop));
+        let other = stop.clone();
+        let sleeper =
+            std::thread::spawn(move || clock.sleep_until(Duration::from_secs(3600), &other));
+        stop.stop(super::super::StopReason::Interrupt);
+        assert!(!sleeper.join().unwrap());
     }
 }

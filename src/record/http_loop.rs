@@ -76,6 +76,17 @@ fn store(
         }
     };
     match promtext::parse(text) {
+        Ok(exposition) if exposition.sample_count() == 0 => {
+            // A 200 that measured nothing is not a good scrape of zero samples.
+            meta.status = ScrapeStatus::Empty;
+            meta.sample_count = Some(0);
+            meta.error = Some(if body.iter().all(u8::is_ascii_whitespace) {
+                format!("HTTP 200 with an empty body ({} bytes)", body.len())
+            } else {
+                format!("HTTP 200 whose body holds no sample ({} bytes)", body.len())
+            });
+            push_failed(shared, writer, meta)
+        }
         Ok(exposition) => {
             let n = exposition.sample_count() as u64;
             meta.sample_count = Some(n);
@@ -83,7 +94,9 @@ fn store(
             let c = &shared.counters;
             c.scrapes_ok.fetch_add(1, Ordering::Relaxed);
             c.samples.fetch_add(n, Ordering::Relaxed);
-            c.last_scrape_failed.store(false, Ordering::Relaxed);
+            if c.last_scrape_failed.swap(false, Ordering::Relaxed) {
+                shared.events.notify();
+            }
             // Only the first scrape that names the model is searched to the end.
             if !shared.model_known.load(Ordering::Relaxed) {
                 if let Some(name) = model_name(&exposition) {
@@ -108,7 +121,12 @@ fn push_failed(
     writer.push(meta, None)?;
     let c = &shared.counters;
     c.scrapes_failed.fetch_add(1, Ordering::Relaxed);
-    c.last_scrape_failed.store(true, Ordering::Relaxed);
+    {
+        let mut failed = c.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        let kind = failed.entry(meta.status).or_default();
+        kind.0 += 1;
+        kind.1.clone_from(&meta.error);
+    }
     *c.last_scrape_error
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(format!(
@@ -116,6 +134,9 @@ fn push_failed(
         meta.status.as_str(),
         meta.error.as_deref().unwrap_or("")
     ));
+    if !c.last_scrape_failed.swap(true, Ordering::Relaxed) {
+        shared.events.notify();
+    }
     Ok(())
 }
 

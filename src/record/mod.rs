@@ -11,9 +11,11 @@
 //! [`RecordSummary`]. [`record`] does all of that for callers that only need the result.
 
 pub(crate) mod clock;
+mod events;
 mod gpu_loop;
 mod http_loop;
 mod scrape;
+mod setup;
 mod stop;
 
 pub use stop::{StopHandle, StopReason};
@@ -22,18 +24,17 @@ use crate::gpu::GpuSource;
 use crate::recording::manifest::Totals;
 use crate::recording::writer::write_manifest;
 use crate::recording::{
-    AnalysisInputs, GpuWriter, Manifest, RecordingError, ScrapeWriter, WrittenFile,
+    AnalysisInputs, GpuWriter, Manifest, RecordingError, ScrapeStatus, ScrapeWriter, WrittenFile,
 };
-use crate::units::WallNs;
 use clock::Clock;
+use events::Events;
+use setup::{check_config, prepare_dir, start_manifest};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// Recording format version written into new manifests.
-const FORMAT_VERSION: &str = "1.0";
 
 /// Everything the recorder needs, free of any command-line type.
 #[derive(Clone)]
@@ -139,6 +140,19 @@ pub struct RecordSummary {
     pub totals: Totals,
     /// Every Parquet file written, in order of writing per thread (scrape thread first).
     pub files: Vec<WrittenFile>,
+    /// The failed scrapes by kind, most frequent first.
+    pub failed: Vec<FailedScrapes>,
+}
+
+/// The failed scrapes of one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedScrapes {
+    /// The kind.
+    pub status: ScrapeStatus,
+    /// How many.
+    pub count: u64,
+    /// The error text of the last of them.
+    pub last_error: Option<String>,
 }
 
 /// Why recording could not start or had to stop.
@@ -152,15 +166,19 @@ pub enum RecordError {
     #[error("{0}: directory exists and is not empty; refusing to mix recordings")]
     OutDirNotEmpty(PathBuf),
     /// The output directory could not be created or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     OutDir {
         /// The directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not also as `source`, so a chain prints it once).
+        error: std::io::Error,
     },
+    /// The recording could not begin (its directory, first files or manifest could not be
+    /// written): nothing was recorded.
+    #[error("could not start the recording, nothing was recorded")]
+    Start(#[source] RecordingError),
     /// Writing the recording failed; recording stopped after keeping what it could.
-    #[error("writing the recording failed, recording stopped (finished files were kept): {0}")]
+    #[error("writing the recording failed, recording stopped (finished files were kept)")]
     Write(#[source] RecordingError),
     /// A recorder thread could not be started or died.
     #[error("recorder thread: {0}")]
@@ -177,6 +195,8 @@ struct Counters {
     bytes_written: AtomicU64,
     last_scrape_failed: AtomicBool,
     last_scrape_error: Mutex<Option<String>>,
+    /// Per kind of failure: how many, and the last error text.
+    failed: Mutex<BTreeMap<ScrapeStatus, (u64, Option<String>)>>,
 }
 
 /// What the two threads share.
@@ -191,6 +211,20 @@ struct Shared {
     manifest: Mutex<Manifest>,
     /// Set once `manifest.model_name` is known, so later scrapes skip looking for it.
     model_known: AtomicBool,
+    /// Changes a progress display waits for.
+    events: Events,
+    /// Sampling threads not yet ended.
+    running: AtomicUsize,
+}
+
+/// Marks a sampling thread ended when dropped (also when it panics) and says so.
+struct Running<'a>(&'a Shared);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.events.notify();
+    }
 }
 
 impl Shared {
@@ -257,13 +291,13 @@ fn run_ticks<E>(shared: &Shared, mut step: impl FnMut(Step) -> Result<(), E>) ->
         let due = clock::tick_due(shared.interval, tick);
         if let Some(end) = shared.duration {
             if due >= end {
-                if shared.clock.sleep_until(end, &shared.stop.flag) {
+                if shared.clock.sleep_until(end, &shared.stop) {
                     shared.stop.stop(StopReason::Duration);
                 }
                 return Ok(());
             }
         }
-        if !shared.clock.sleep_until(due, &shared.stop.flag) {
+        if !shared.clock.sleep_until(due, &shared.stop) {
             return Ok(());
         }
         let due_segment = clock::segment_of(shared.rotate, due);
@@ -281,6 +315,8 @@ pub struct Recorder {
     shared: Arc<Shared>,
     http: Option<JoinHandle<Result<Vec<WrittenFile>, RecordingError>>>,
     gpu: Option<JoinHandle<Result<Vec<WrittenFile>, RecordingError>>>,
+    /// The event generation the last [`Recorder::wait_change`] returned at.
+    seen: AtomicU64,
 }
 
 impl Recorder {
@@ -303,15 +339,15 @@ impl Recorder {
             config.timeout,
         );
         let vllm_version = scraper.fetch_version(config.version_timeout);
-        let scrape_writer = ScrapeWriter::new(&dir).map_err(RecordError::Write)?;
+        let scrape_writer = ScrapeWriter::new(&dir).map_err(RecordError::Start)?;
         let gpu_writer = match gpu {
-            Some(_) => Some(GpuWriter::new(&dir).map_err(RecordError::Write)?),
+            Some(_) => Some(GpuWriter::new(&dir).map_err(RecordError::Start)?),
             None => None,
         };
 
         let clock = Clock::start();
         let manifest = start_manifest(&config, clock.start_wall(), vllm_version, gpu.as_deref());
-        write_manifest(&dir, &manifest).map_err(RecordError::Write)?;
+        write_manifest(&dir, &manifest).map_err(RecordError::Start)?;
 
         let shared = Arc::new(Shared {
             dir,
@@ -323,27 +359,43 @@ impl Recorder {
             counters: Counters::default(),
             manifest: Mutex::new(manifest),
             model_known: AtomicBool::new(false),
+            events: Events::default(),
+            running: AtomicUsize::new(0),
         });
         let mut recorder = Recorder {
             shared: Arc::clone(&shared),
             http: None,
             gpu: None,
+            seen: AtomicU64::new(shared.events.current()),
         };
         let s = Arc::clone(&shared);
-        recorder.http = Some(
-            std::thread::Builder::new()
-                .name("profile-scrape".into())
-                .spawn(move || http_loop::run(&s, &scraper, scrape_writer))
-                .map_err(|e| RecordError::Thread(e.to_string()))?,
-        );
+        shared.running.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("profile-scrape".into())
+            .spawn(move || {
+                let _running = Running(&s);
+                http_loop::run(&s, &scraper, scrape_writer)
+            });
+        match spawned {
+            Ok(h) => recorder.http = Some(h),
+            Err(e) => {
+                shared.running.fetch_sub(1, Ordering::SeqCst);
+                return Err(RecordError::Thread(e.to_string()));
+            }
+        }
         if let (Some(source), Some(writer)) = (gpu, gpu_writer) {
             let s = Arc::clone(&shared);
+            shared.running.fetch_add(1, Ordering::SeqCst);
             let spawned = std::thread::Builder::new()
                 .name("profile-gpu".into())
-                .spawn(move || gpu_loop::run(&s, source, writer));
+                .spawn(move || {
+                    let _running = Running(&s);
+                    gpu_loop::run(&s, source, writer)
+                });
             match spawned {
                 Ok(h) => recorder.gpu = Some(h),
                 Err(e) => {
+                    shared.running.fetch_sub(1, Ordering::SeqCst);
                     shared.stop.stop(StopReason::WriteError);
                     let _ = recorder.join_threads();
                     return Err(RecordError::Thread(e.to_string()));
@@ -365,8 +417,17 @@ impl Recorder {
 
     /// Whether both threads have ended (stop requested, duration over, or a write failed).
     pub fn is_finished(&self) -> bool {
-        self.http.as_ref().is_none_or(JoinHandle::is_finished)
-            && self.gpu.as_ref().is_none_or(JoinHandle::is_finished)
+        self.shared.running.load(Ordering::SeqCst) == 0
+    }
+
+    /// Sleeps until something a progress display shows changed since the last call (a
+    /// thread ended, scrapes started or stopped failing) or `timeout` passed (`None`: no
+    /// timeout, for a display that only reports changes). No polling: a recorder with nothing
+    /// to report does not wake its caller.
+    pub fn wait_change(&self, timeout: Option<Duration>) {
+        let seen = self.seen.load(Ordering::SeqCst);
+        let now = self.shared.events.wait_past(seen, timeout);
+        self.seen.store(now, Ordering::SeqCst);
     }
 
     /// Current counts.
@@ -433,12 +494,25 @@ impl Recorder {
             return Err(RecordError::Write(e));
         }
         manifest_result.map_err(RecordError::Write)?;
+        let mut failed: Vec<FailedScrapes> = c
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(&status, (count, last))| FailedScrapes {
+                status,
+                count: *count,
+                last_error: last.clone(),
+            })
+            .collect();
+        failed.sort_by(|a, b| b.count.cmp(&a.count).then(a.status.cmp(&b.status)));
         Ok(RecordSummary {
             dir: self.shared.dir.clone(),
             manifest,
             stop_reason,
             totals,
             files,
+            failed,
         })
     }
 
@@ -455,7 +529,7 @@ impl Recorder {
                 Err(_) => {
                     first_error.get_or_insert(RecordingError::Io {
                         path: self.shared.dir.clone(),
-                        source: std::io::Error::other("a recorder thread panicked"),
+                        error: std::io::Error::other("a recorder thread panicked"),
                     });
                 }
             }
@@ -482,126 +556,4 @@ pub fn record(
     gpu: Option<Box<dyn GpuSource>>,
 ) -> Result<RecordSummary, RecordError> {
     Recorder::start(config, gpu)?.wait()
-}
-
-fn check_config(c: &RecordConfig) -> Result<(), RecordError> {
-    let bad = |m: &str| Err(RecordError::Config(m.to_string()));
-    if c.interval.is_zero() {
-        return bad("the interval must be above zero");
-    }
-    if c.rotate.is_zero() {
-        return bad("the rotation period must be above zero");
-    }
-    if c.timeout.is_zero() {
-        return bad("the timeout must be above zero");
-    }
-    if c.max_body_bytes == 0 {
-        return bad("the body cap must be above zero");
-    }
-    if c.duration.is_some_and(|d| d.is_zero()) {
-        return bad("the duration must be above zero");
-    }
-    scrape::check_url(&c.url).map_err(RecordError::Config)
-}
-
-/// Creates `dir`, or accepts it when it exists and is empty.
-fn prepare_dir(dir: &Path) -> Result<(), RecordError> {
-    let io_err = |source| RecordError::OutDir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(RecordError::OutDirNotEmpty(dir.to_path_buf()));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(io_err)
-        }
-        Err(e) => Err(io_err(e)),
-    }
-}
-
-fn start_manifest(
-    config: &RecordConfig,
-    started: WallNs,
-    vllm_version: Option<String>,
-    gpu: Option<&dyn GpuSource>,
-) -> Manifest {
-    Manifest {
-        format_version: FORMAT_VERSION.to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at_ns: started.0,
-        started_at: started.to_rfc3339_millis(),
-        stopped_at_ns: None,
-        stop_reason: None,
-        target_url: config.url.clone(),
-        recorder_host: host_name(),
-        interval_ms: millis(config.interval),
-        rotate_ms: millis(config.rotate),
-        vllm_version,
-        model_name: None,
-        gpu_note: if gpu.is_some() {
-            None
-        } else {
-            config.gpu_note.clone()
-        },
-        driver_version: gpu.and_then(GpuSource::driver_version),
-        gpus: gpu.map(|g| g.devices().to_vec()).unwrap_or_default(),
-        analysis_inputs: config.analysis_inputs.clone(),
-        totals: None,
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// This machine's name: the kernel's, else `$HOSTNAME`.
-fn host_name() -> Option<String> {
-    let from_kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-    from_kernel
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_debug_hides_the_token() {
-        let mut c = RecordConfig::new("http://127.0.0.1:1/metrics");
-        c.bearer_token = Some("s3cret".into());
-        let text = format!("{c:?}");
-        assert!(!text.contains("s3cret"));
-        assert!(text.contains("redacted"));
-    }
-
-    #[test]
-    fn rejects_unusable_settings() {
-        let mut c = RecordConfig::new("http://127.0.0.1:1/metrics");
-        assert!(check_config(&c).is_ok());
-        c.interval = Duration::ZERO;
-        assert!(matches!(check_config(&c), Err(RecordError::Config(_))));
-        let c = RecordConfig::new("127.0.0.1:8000/metrics");
-        assert!(matches!(check_config(&c), Err(RecordError::Config(_))));
-    }
-
-    #[test]
-    fn refuses_a_non_empty_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert!(prepare_dir(tmp.path()).is_ok());
-        let sub = tmp.path().join("a/b");
-        assert!(prepare_dir(&sub).is_ok());
-        assert!(sub.is_dir());
-        std::fs::write(tmp.path().join("x"), "x").unwrap();
-        assert!(matches!(
-            prepare_dir(tmp.path()),
-            Err(RecordError::OutDirNotEmpty(_))
-        ));
-    }
 }

@@ -1,11 +1,13 @@
 //! Stopping a recording: why it stopped, and the handle that asks it to. The handle is an
-//! atomic flag that both sampling threads poll between ticks, so that a signal handler can
-//! stop a recording without locks.
+//! atomic flag plus a condition variable: the sampling threads sleep on the condition
+//! variable until their next tick, so a stop request wakes them at once while an idle
+//! recorder does not wake at all between ticks (no polling slices).
 
 use super::clock;
 use crate::units::WallNs;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// Why recording stopped, as stored in `manifest.stop_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +57,12 @@ impl StopReason {
 /// Asks a running recorder to stop; cheap to clone, safe to use from a signal handler thread.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
-    pub(super) flag: Arc<AtomicBool>,
+    flag: Arc<AtomicBool>,
     reason: Arc<AtomicU8>,
     /// Wall clock of the first request, ns: the recording's stop time.
     at_ns: Arc<AtomicI64>,
+    /// Wakes the threads sleeping in [`StopHandle::wait_timeout`].
+    wake: Arc<(Mutex<()>, Condvar)>,
 }
 
 impl StopHandle {
@@ -67,11 +71,12 @@ impl StopHandle {
             flag: Arc::new(AtomicBool::new(false)),
             reason: Arc::new(AtomicU8::new(0)),
             at_ns: Arc::new(AtomicI64::new(i64::MIN)),
+            wake: Arc::new((Mutex::new(()), Condvar::new())),
         }
     }
 
-    /// Requests a stop. The first reason given is the one recorded. Both threads notice within
-    /// about 10 ms, or when their attempt in flight ends (at most the scrape timeout).
+    /// Requests a stop. The first reason given is the one recorded. A sleeping thread wakes at
+    /// once; one with an attempt in flight notices when it ends (at most the scrape timeout).
     pub fn stop(&self, reason: StopReason) {
         let first =
             self.reason
@@ -80,6 +85,25 @@ impl StopHandle {
             self.at_ns.store(clock::wall_now().0, Ordering::SeqCst);
         }
         self.flag.store(true, Ordering::SeqCst);
+        // Taking the lock orders this after any waiter's check of the flag, so the
+        // notification cannot fall between that check and its wait.
+        drop(self.wake.0.lock().unwrap_or_else(PoisonError::into_inner));
+        self.wake.1.notify_all();
+    }
+
+    /// Sleeps for at most `timeout`, returning early (with `true`) once a stop is requested.
+    /// May return early without a stop (a spurious wake-up); callers loop on their deadline.
+    pub(super) fn wait_timeout(&self, timeout: Duration) -> bool {
+        let guard = self.wake.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_stopped() {
+            return true;
+        }
+        let (_guard, _) = self
+            .wake
+            .1
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(PoisonError::into_inner);
+        self.is_stopped()
     }
 
     /// Whether a stop was requested.
@@ -112,6 +136,18 @@ mod tests {
         h.stop(StopReason::Interrupt);
         assert!(h.is_stopped());
         assert_eq!(h.reason(), Some(StopReason::Duration));
+    }
+
+    #[test]
+    fn a_stop_wakes_a_sleeping_thread() {
+        let h = StopHandle::new();
+        assert!(!h.wait_timeout(Duration::from_millis(1)));
+        let other = h.clone();
+        let sleeper = std::thread::spawn(move || other.wait_timeout(Duration::from_secs(3600)));
+        h.stop(StopReason::Terminate);
+        // Without the wake-up this join would wait an hour.
+        assert!(sleeper.join().unwrap());
+        assert_eq!(h.reason(), Some(StopReason::Terminate));
     }
 
     #[test]

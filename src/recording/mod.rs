@@ -30,6 +30,10 @@ pub enum ScrapeStatus {
     Oversize,
     /// The body did not parse as Prometheus text.
     Parse,
+    /// HTTP 200 with a body that parsed but held no sample at all (an empty body, or only
+    /// comments): nothing was measured, so it is a failure, not a good scrape of zero samples.
+    /// New in format 1.1.
+    Empty,
     /// Any other failure.
     Other,
 }
@@ -44,6 +48,7 @@ impl ScrapeStatus {
             ScrapeStatus::HttpStatus => "http_status",
             ScrapeStatus::Oversize => "oversize",
             ScrapeStatus::Parse => "parse",
+            ScrapeStatus::Empty => "empty",
             ScrapeStatus::Other => "other",
         }
     }
@@ -57,6 +62,7 @@ impl ScrapeStatus {
             "http_status" => ScrapeStatus::HttpStatus,
             "oversize" => ScrapeStatus::Oversize,
             "parse" => ScrapeStatus::Parse,
+            "empty" => ScrapeStatus::Empty,
             "other" => ScrapeStatus::Other,
             _ => return None,
         })
@@ -112,12 +118,13 @@ pub struct GpuPoll {
 #[non_exhaustive]
 pub enum RecordingError {
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause. Shown in the message and deliberately not returned as `source()`, so
+        /// that an error chain printed with `{:#}` names the OS error once.
+        error: std::io::Error,
     },
     /// A Parquet file could not be written or read.
     #[error("{path}: {message}")]

@@ -207,9 +207,9 @@ struct Entry {
 }
 
 fn list(dir: &Path) -> Result<Vec<Entry>, RecordingError> {
-    let io = |source| RecordingError::Io {
+    let io = |error| RecordingError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut out = Vec::new();
     for e in fs::read_dir(dir).map_err(io)? {

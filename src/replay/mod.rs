@@ -167,7 +167,9 @@ impl Replay {
         };
         let m = &s.meta;
         match m.status {
-            ScrapeStatus::Ok => Answer::Metrics,
+            // An `empty` scrape has no samples, so its rendered body is empty: 200 and
+            // nothing, as recorded.
+            ScrapeStatus::Ok | ScrapeStatus::Empty => Answer::Metrics,
             ScrapeStatus::HttpStatus => Answer::Status(
                 m.http_status
                     .filter(|c| (100..=599).contains(c) && *c != 200)

@@ -29,6 +29,10 @@ pub enum Reply {
     Oversize(usize),
     /// Answer `Metrics` with `Connection: close`, then refuse connections for this long.
     ThenRefuse(Duration),
+    /// 200 with an empty body.
+    Empty,
+    /// 200 with a body of comments only: valid Prometheus text holding no sample.
+    NoSamples,
 }
 
 /// One request the server saw.
@@ -188,6 +192,12 @@ fn serve(stream: TcpStream, state: &State) {
                     (200, metrics_body(&state.reference, n).into_bytes(), false)
                 }
                 Reply::Oversize(len) => (200, vec![b'#'; len], false),
+                Reply::Empty => (200, Vec::new(), false),
+                Reply::NoSamples => (
+                    200,
+                    b"# HELP vllm:x Nothing yet.\n# TYPE vllm:x gauge\n".to_vec(),
+                    false,
+                ),
                 Reply::ThenRefuse(d) => {
                     *state.refuse_for.lock().unwrap() = Some(d);
                     (200, metrics_body(&state.reference, n).into_bytes(), true)

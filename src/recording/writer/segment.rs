@@ -4,7 +4,10 @@
 //! sample is matched to a series id through a hash of its raw (unsorted, unescaped) labels,
 //! and only a series never seen in this segment pays for building its canonical label string.
 //! Rows are appended to plain vectors; the Arrow arrays, the series-major reordering and the
-//! dictionaries are built once, at rotation.
+//! dictionaries are built when the rows are written out: at rotation, or earlier, as one row
+//! group of the segment's file, once the buffered rows reach the writer's row-group size
+//! ([`ScrapeSegment::clear_rows`] then empties the row buffers while the series, families and
+//! dictionaries of the segment stay, so later row groups share their ids).
 
 use crate::promtext::Exposition;
 use crate::recording::schema::{self, Table};
@@ -177,6 +180,16 @@ impl ScrapeSegment {
     /// Number of sample rows buffered.
     pub(super) fn sample_rows(&self) -> usize {
         self.row_value.len()
+    }
+
+    /// Drops the buffered sample rows (after they were written as a row group), keeping the
+    /// scrapes, the series and the dictionaries of the segment, and the buffers' capacity.
+    pub(super) fn clear_rows(&mut self) {
+        self.row_series.clear();
+        self.row_seq.clear();
+        self.row_value.clear();
+        self.row_ts.clear();
+        self.out_of_order = false;
     }
 
     /// The `scrapes` batch of the segment.
