@@ -4,5 +4,6 @@ mod analyze;
 mod architecture;
 mod compare;
 mod diagnose;
+mod html;
 mod record;
 mod travel;
