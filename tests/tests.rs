@@ -5,5 +5,6 @@ mod architecture;
 mod compare;
 mod diagnose;
 mod faults;
+mod html;
 mod record;
 mod travel;

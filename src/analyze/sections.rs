@@ -249,6 +249,18 @@ fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
         kv_cache_pct: fin(w.kv_cache_pct_last),
         generation_tokens_per_s: fin(w.generation_tokens_per_s),
         gpu_util_pct: fin(w.gpu.util_pct_mean),
+        running_mean: fin(w.running_mean),
+        waiting_mean: fin(w.waiting_mean),
+        max_num_seqs: fin(w.max_num_seqs_last),
+        kv_cache_pct_mean: fin(w.kv_cache_pct_mean),
+        kv_cache_peak_pct: fin(w.kv_cache_peak_pct),
+        preemptions: fin(w.preemptions_delta),
+        ttft_p99_ms: fin(w.ttft_s.p99.map(|s| s * 1e3)),
+        tpot_p99_ms: fin(w.tpot_s.p99.map(|s| s * 1e3)),
+        prefix_cache_hit_pct: fin(w.prefix_cache_hit_pct),
+        power_w: fin(w.gpu.power_w_mean),
+        vram_used_mib: fin(w.gpu.vram_peak_mib.or(w.gpu.vram_used_mib_last)),
+        vram_total_mib: fin(w.gpu.vram_total_mib_last),
     }
 }
 

@@ -194,7 +194,8 @@ fn ceiling_for_h100_sxm_and_llama_3_70b() {
     };
     assert!(line("decode ceiling").contains("23.9 tok/s (20.3 .. 25.1) (est)"));
     assert!(line("efficiency").contains("52.2 % (est)"));
-    assert!(line("weights").contains("140.0 GB (est)"));
+    // The table row, not the verdict line naming R4 ("Model weights do not fit ...").
+    assert!(line("│ weights").contains("140.0 GB (est)"));
     assert!(line("cost").contains("$3.45/h") && line("cost").contains("(est)"));
     assert!(!text.contains('\u{1b}'), "no colour was asked for");
     assert!(render_text(&r, true).contains('\u{1b}'));

@@ -6,7 +6,7 @@ use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
-use profile::report::{render_json, render_text_with, TextOptions};
+use profile::report::{render_json, render_text_with, Html, Render, TextOptions};
 use profile::units::{MonoNs, WallNs};
 use profile::window::TimeBound;
 use std::io::{IsTerminal, Write};
@@ -21,6 +21,13 @@ pub struct AnalyzeArgs {
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the report as one self-contained HTML file (timelines, no network).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Colour the tables: auto (only on a terminal, and not when NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
     /// Window length, e.g. 2s, 500ms, 1m.
     #[arg(long, default_value = "2s", value_parser = parse_window)]
     window: i64,
@@ -42,6 +49,34 @@ pub struct AnalyzeArgs {
     verbose: bool,
 }
 
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// Only when stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether to colour output written to `out`. The one place that looks at the terminal
+    /// and the environment; renderers are told, never ask.
+    pub fn decide(self, out: &impl IsTerminal) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => out.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// Writes `html` to `path`, naming the file on failure.
+pub fn write_html(path: &Path, html: &str) -> anyhow::Result<()> {
+    std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Loads `--catalog DIR`, or the embedded catalog.
 pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
     Ok(match dir {
@@ -60,16 +95,19 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         to: args.to,
         inputs: args.inputs.to_operator(),
         recording_label: Some(args.recording.display().to_string()),
-        verbose: args.verbose,
+        // The HTML timelines need the per-window rows, which the analysis fills for -v.
+        verbose: args.verbose || args.html.is_some(),
     };
     let report = analyze(&rec, &catalog, &config)
         .with_context(|| format!("analysing {}", args.recording.display()))?;
+    if let Some(path) = &args.html {
+        write_html(path, &Html.render(&report)?)?;
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         out.write_all(render_json(&report)?.as_bytes())?;
     } else {
-        // The one place that looks at the terminal; the renderer is told, never asks.
-        let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = args.color.decide(&out);
         let opts = TextOptions {
             color,
             verbose: args.verbose,

@@ -2,14 +2,14 @@
 //! whether the server got better, worse or stayed put. This file turns flags into configs,
 //! picks a renderer and maps `--fail-on` to the exit code; the engine is `profile::compare`.
 
-use super::analyze::load_catalog;
+use super::analyze::{load_catalog, write_html, ColorWhen};
 use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
-use profile::compare::{compare, render_json, render_text, CompareConfig, Direction};
+use profile::compare::{compare, render_html, render_json, render_text, CompareConfig, Direction};
 use profile::report::Report;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,6 +31,13 @@ pub struct CompareArgs {
     /// Print the comparison as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the comparison as one self-contained HTML file (both timelines overlaid).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Colour the tables: auto (only on a terminal, and not when NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
     /// Compare even when the two name different models or GPU types.
     #[arg(long)]
     allow_different: bool,
@@ -93,11 +100,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             args.after.display()
         )
     })?;
+    if let Some(path) = &args.html {
+        write_html(path, &render_html(&comparison, &before, &after))?;
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         out.write_all(render_json(&comparison)?.as_bytes())?;
     } else {
-        let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = args.color.decide(&out);
         out.write_all(render_text(&comparison, color).as_bytes())?;
     }
     out.flush()?;
@@ -115,6 +125,8 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
         window_ns: args.window,
         inputs: args.inputs.to_operator(),
         recording_label: Some(dir.display().to_string()),
+        // The HTML timelines need the per-window rows; the text and JSON do not show them.
+        verbose: args.html.is_some(),
         ..AnalyzeConfig::default()
     };
     analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))

@@ -27,7 +27,7 @@ mod tests;
 pub(crate) mod testutil;
 
 pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
-pub use render::{render_json, render_text};
+pub use render::{render_html, render_json, render_text};
 
 use crate::report::format::signed;
 use crate::report::{Efficiency, Report};

@@ -3,8 +3,13 @@
 
 use super::{ChangeKind, Comparison, DeltaUnit, Direction, FindingChange, Goal, MetricDelta, Side};
 use crate::report::format::{num, signed_opt as signed};
+use crate::report::html::{self, esc};
+use crate::report::Report;
 use crate::report::{Render, RenderError, Text};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, Table};
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, ContentArrangement, Table,
+};
+use std::fmt::Write;
 
 /// Renders a comparison as pretty JSON ending in a newline.
 pub fn render_json(c: &Comparison) -> Result<String, RenderError> {
@@ -88,16 +93,100 @@ fn finding_text(f: &FindingChange) -> String {
     format!("{:?} {}{path}, {score}", f.rule, f.title)
 }
 
-/// Renders a comparison as text: the two recordings, the figures side by side, the verdict,
-/// the diagnosis diff and the notes. `color` adds ANSI styling (only on a terminal).
+/// One row of the delta table as text: name, before, after, change, change %. A row that is
+/// already a percentage changes in points only (its relative change would read as a
+/// nonsense "+1969%" for 3 -> 65 %).
+fn row_text(m: &MetricDelta) -> [String; 5] {
+    let prec = precision(m.unit);
+    let unit = unit_text(m.unit);
+    let value = |v: Option<f64>| match v {
+        Some(_) if unit.is_empty() => num(v, prec),
+        Some(_) => format!("{} {unit}", num(v, prec)),
+        None => "-".to_string(),
+    };
+    let delta = match m.delta {
+        Some(_) if m.unit == DeltaUnit::Percent => format!("{} pp", signed(m.delta, prec)),
+        Some(_) if unit.is_empty() => signed(m.delta, prec),
+        Some(_) => format!("{} {unit}", signed(m.delta, prec)),
+        None => "-".to_string(),
+    };
+    let pct = match m.delta_pct {
+        _ if m.unit == DeltaUnit::Percent => String::new(),
+        Some(_) => format!("{}%", signed(m.delta_pct, 1)),
+        None => "-".to_string(),
+    };
+    let name = if m.estimated {
+        format!("{} (est)", m.name)
+    } else {
+        m.name.clone()
+    };
+    [name, value(m.before), value(m.after), delta, pct]
+}
+
+fn decided_by(c: &Comparison) -> &'static str {
+    match c.verdict.decided_by {
+        super::DecidedBy::Efficiency => "efficiency",
+        super::DecidedBy::Throughput => "throughput fallback",
+        super::DecidedBy::Nothing => "no signal",
+    }
+}
+
+/// The diagnosis diff as lines (`resolved: ...`, `new: ...`, `next: ...`).
+fn diagnosis_lines(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    match &c.diagnosis {
+        None => out.push("diagnosis: not compared (a report without rule findings)".to_string()),
+        Some(d) => {
+            let groups: [(&str, ChangeKind, &Vec<FindingChange>); 3] = [
+                ("resolved", ChangeKind::Resolved, &d.resolved),
+                ("new", ChangeKind::New, &d.new),
+                ("persisting", ChangeKind::Persisting, &d.persisting),
+            ];
+            if groups.iter().all(|(_, _, l)| l.is_empty()) {
+                out.push("diagnosis: no significant finding on either side".to_string());
+            }
+            for (word, _, list) in groups {
+                for f in list {
+                    out.push(format!("{word}: {}", finding_text(f)));
+                }
+            }
+            if let Some(n) = &d.next {
+                out.push(format!("next: {:?} {}: {}", n.rule, n.title, n.fix));
+            }
+        }
+    }
+    out
+}
+
+/// Renders a comparison as text: the verdict first, then the two recordings, the figures side
+/// by side, the diagnosis diff and the notes. `color` adds ANSI styling (only on a terminal).
+/// Lines wrap at 100 columns.
 pub fn render_text(c: &Comparison, color: bool) -> String {
     let mut out = String::new();
-    out.push_str(&format!("before: {}\n", side_line(&c.before)));
-    out.push_str(&format!("after:  {}\n", side_line(&c.after)));
+    let v = &c.verdict;
+    let word = if color {
+        let code = match v.direction {
+            Direction::Better => "32",
+            Direction::Plateau => "33",
+            Direction::Worse => "31",
+        };
+        format!("\x1b[1;{code}m{}\x1b[0m", v.direction.label())
+    } else {
+        v.direction.label().to_string()
+    };
+    out.push_str(&wrap(&format!(
+        "direction: {word} ({}): {}",
+        decided_by(c),
+        v.reason
+    )));
+    out.push_str(&wrap(&format!("before: {}", side_line(&c.before))));
+    out.push_str(&wrap(&format!("after:  {}", side_line(&c.after))));
 
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.force_no_tty();
+    t.set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH as u16);
     if color {
         t.enforce_styling();
     }
@@ -111,35 +200,7 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
     };
     t.set_header(["metric", "before", "after", "change", "change %"].map(head));
     for m in &c.metrics {
-        let prec = precision(m.unit);
-        let unit = unit_text(m.unit);
-        let value = |v: Option<f64>| match v {
-            Some(_) if unit.is_empty() => num(v, prec),
-            Some(_) => format!("{} {unit}", num(v, prec)),
-            None => "-".to_string(),
-        };
-        let delta_unit = if m.unit == DeltaUnit::Percent {
-            " pp"
-        } else if unit.is_empty() {
-            ""
-        } else {
-            unit
-        };
-        let delta = match m.delta {
-            Some(_) if delta_unit.is_empty() => signed(m.delta, prec),
-            Some(_) if delta_unit == " pp" => format!("{}{delta_unit}", signed(m.delta, prec)),
-            Some(_) => format!("{} {delta_unit}", signed(m.delta, prec)),
-            None => "-".to_string(),
-        };
-        let pct = match m.delta_pct {
-            Some(_) => format!("{}%", signed(m.delta_pct, 1)),
-            None => "-".to_string(),
-        };
-        let name = if m.estimated {
-            format!("{} (est)", m.name)
-        } else {
-            m.name.clone()
-        };
+        let [name, before, after, delta, pct] = row_text(m);
         let mut change = Cell::new(delta);
         let mut change_pct = Cell::new(pct);
         if color {
@@ -151,56 +212,116 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
         }
         t.add_row(vec![
             Cell::new(name),
-            Cell::new(value(m.before)),
-            Cell::new(value(m.after)),
+            Cell::new(before),
+            Cell::new(after),
             change,
             change_pct,
         ]);
     }
     out.push_str(&t.to_string());
     out.push('\n');
-
-    let v = &c.verdict;
-    let word = if color {
-        let code = match v.direction {
-            Direction::Better => "32",
-            Direction::Plateau => "33",
-            Direction::Worse => "31",
-        };
-        format!("\x1b[1;{code}m{}\x1b[0m", v.direction.label())
-    } else {
-        v.direction.label().to_string()
-    };
-    let path = match v.decided_by {
-        super::DecidedBy::Efficiency => "efficiency",
-        super::DecidedBy::Throughput => "throughput fallback",
-        super::DecidedBy::Nothing => "no signal",
-    };
-    out.push_str(&format!("direction: {word} ({path}): {}\n", v.reason));
-
-    match &c.diagnosis {
-        None => out.push_str("diagnosis: not compared (a report without rule findings)\n"),
-        Some(d) => {
-            let groups: [(&str, ChangeKind, &Vec<FindingChange>); 3] = [
-                ("resolved", ChangeKind::Resolved, &d.resolved),
-                ("new", ChangeKind::New, &d.new),
-                ("persisting", ChangeKind::Persisting, &d.persisting),
-            ];
-            if groups.iter().all(|(_, _, l)| l.is_empty()) {
-                out.push_str("diagnosis: no significant finding on either side\n");
-            }
-            for (word, _, list) in groups {
-                for f in list {
-                    out.push_str(&format!("{word}: {}\n", finding_text(f)));
-                }
-            }
-            if let Some(n) = &d.next {
-                out.push_str(&format!("next: {:?} {}: {}\n", n.rule, n.title, n.fix));
-            }
-        }
+    for l in diagnosis_lines(c) {
+        out.push_str(&wrap(&l));
     }
     for n in &c.notes {
-        out.push_str(&format!("note: {n}\n"));
+        out.push_str(&wrap(&format!("note: {n}")));
     }
     out
+}
+
+/// Width lines wrap to.
+const WIDTH: usize = 100;
+
+/// Wraps a line at [`WIDTH`] with a two-space hanging indent; ends in a newline.
+fn wrap(text: &str) -> String {
+    let mut s = String::new();
+    let mut col = 0;
+    for (i, word) in text.split(' ').filter(|w| !w.is_empty()).enumerate() {
+        let len = word.chars().count();
+        if i == 0 {
+        } else if col + 1 + len > WIDTH && col > 2 {
+            s.push_str("\n  ");
+            col = 2;
+        } else {
+            s.push(' ');
+            col += 1;
+        }
+        s.push_str(word);
+        col += len;
+    }
+    s.push('\n');
+    s
+}
+
+/// Renders a comparison as one self-contained HTML file: the verdict, both recordings'
+/// timelines overlaid (aligned on their first active window), the delta table and the
+/// diagnosis diff. `before` and `after` are the reports compared, with their window rows.
+pub fn render_html(c: &Comparison, before: &Report, after: &Report) -> String {
+    let mut b = String::new();
+    let class = match c.verdict.direction {
+        Direction::Better => "better",
+        Direction::Plateau => "plateau",
+        Direction::Worse => "worse",
+    };
+    let _ = writeln!(
+        b,
+        "<h1>compare {} &rarr; {}</h1>",
+        esc(&c.before.label),
+        esc(&c.after.label)
+    );
+    let _ = writeln!(
+        b,
+        "<p class=\"direction {class}\">{} ({}): {}</p>",
+        esc(c.verdict.direction.label()),
+        decided_by(c),
+        esc(&c.verdict.reason)
+    );
+    let _ = writeln!(
+        b,
+        "<table class=\"kv\"><tr><th>before</th><td>{}</td></tr><tr><th>after</th><td>{}</td></tr></table>",
+        esc(&side_line(&c.before)),
+        esc(&side_line(&c.after))
+    );
+    b.push_str("<h2>Changes</h2>\n<table class=\"delta\"><tr><th>metric</th><th>before</th><th>after</th><th>change</th><th>change %</th></tr>\n");
+    for m in &c.metrics {
+        let cells = row_text(m);
+        let cls = match improved(m) {
+            Some(true) => " class=\"good\"",
+            Some(false) => " class=\"bad\"",
+            None => "",
+        };
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td{cls}>{}</td><td{cls}>{}</td></tr>",
+            esc(&cells[0]),
+            esc(&cells[1]),
+            esc(&cells[2]),
+            esc(&cells[3]),
+            esc(&cells[4])
+        );
+    }
+    b.push_str("</table>\n<h2>Diagnosis</h2>\n<ul>\n");
+    for l in diagnosis_lines(c) {
+        let _ = writeln!(b, "<li>{}</li>", esc(&l));
+    }
+    for n in &c.notes {
+        let _ = writeln!(b, "<li>note: {}</li>", esc(n));
+    }
+    b.push_str("</ul>\n<h2>Timelines (aligned on the first active window)</h2>\n");
+    let charts = html::chart_specs(before, &[before, after]);
+    html::chart_divs(&mut b, &charts);
+    b.push_str("<h2>Before</h2>\n");
+    html::verdict(&mut b, before);
+    b.push_str("<h2>After</h2>\n");
+    html::verdict(&mut b, after);
+    let tls = [
+        html::timeline(before, "before", html::first_active_s(before)),
+        html::timeline(after, "after", html::first_active_s(after)),
+    ];
+    let data = html::data_json(&charts, &tls, "s since the first active window");
+    html::page(
+        &format!("profile compare: {} vs {}", c.before.label, c.after.label),
+        &b,
+        &data,
+    )
 }

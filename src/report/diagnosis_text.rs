@@ -89,7 +89,7 @@ fn windows_text(f: &Finding) -> String {
     s
 }
 
-fn flag_value(v: &FlagValue) -> String {
+pub(super) fn flag_value(v: &FlagValue) -> String {
     match v {
         FlagValue::Count(n) => n.to_string(),
         FlagValue::Real(x) => format!("{x:.2}"),

@@ -10,17 +10,20 @@
 //! - [`format`]: number and unit formatting, shared by every text renderer (compare's too).
 //! - [`text`]: comfy-table tables; every catalog-derived figure marked `(est)`, every missing
 //!   value `-`, and the `unavailable` list with reasons at the end.
+//! - [`html`]: one self-contained HTML file (uPlot timelines, embedded; no request leaves it).
 //! - [`json`]: pretty JSON with a trailing newline, for any serializable document.
 //! - `diagnosis_text`: the text renderer's diagnosis section (root-cause groups, fixes, and
 //!   with `verbose` the findings below the gate and why each silent rule stayed silent).
 
 mod diagnosis_text;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod model;
 pub mod render;
 pub mod text;
 
+pub use html::Html;
 pub use json::{render_json, Json};
 pub use model::*;
 pub use render::{Render, RenderError};

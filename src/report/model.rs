@@ -223,6 +223,44 @@ pub struct WindowRow {
     pub generation_tokens_per_s: Option<f64>,
     /// Mean GPU utilisation, percent.
     pub gpu_util_pct: Option<f64>,
+    // The timeline series (the HTML report's charts). Added after schema 1 was written, so
+    // each is optional on read and left out of the JSON when absent.
+    /// Requests running, time-weighted mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_mean: Option<f64>,
+    /// Requests waiting, time-weighted mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_mean: Option<f64>,
+    /// The `vllm:max_num_seqs` gauge at the last scrape, where the server exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_num_seqs: Option<f64>,
+    /// KV-cache usage, time-weighted mean, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_pct_mean: Option<f64>,
+    /// Highest KV-cache usage, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_peak_pct: Option<f64>,
+    /// Preemptions in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<f64>,
+    /// TTFT p99 of the window's delta buckets, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p99_ms: Option<f64>,
+    /// TPOT p99 of the window's delta buckets, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_p99_ms: Option<f64>,
+    /// Prefix-cache hits / queries, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_hit_pct: Option<f64>,
+    /// Mean power of all GPUs, watts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    /// Highest VRAM in use (fullest GPU), MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_used_mib: Option<f64>,
+    /// VRAM total (smallest GPU), MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_total_mib: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ use comfy_table::{
     presets::UTF8_FULL_CONDENSED, Attribute, Cell, Color, ContentArrangement, Table,
 };
 
-/// Width the `unavailable` table wraps its reasons to. Fixed, not the terminal's, so that the
-/// output depends on the report alone.
-const REASONS_WIDTH: u16 = 120;
+/// Width every table and line wraps to. Fixed, not the terminal's, so that the output depends
+/// on the report alone; 100 columns fit a split terminal and a code review.
+pub(super) const WIDTH: usize = 100;
 
 struct Tables {
     color: bool,
@@ -30,6 +30,8 @@ impl Tables {
         if self.color {
             t.enforce_styling();
         }
+        t.set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(WIDTH as u16);
         t.set_header(header.iter().map(|h| self.head(h)));
         t
     }
@@ -50,6 +52,19 @@ impl Tables {
             t.add_row(vec![k.to_string(), v]);
         }
         self.push(t);
+    }
+
+    /// A key/value table of the rows that hold a value. A section with none is one line
+    /// saying why (`why`), not a table of dashes; the rows left out are in the `not available`
+    /// list at the end.
+    fn kv_present(&mut self, title: &str, rows: Vec<(&str, String)>, why: &str) {
+        let rows: Vec<_> = rows.into_iter().filter(|(_, v)| v != MISSING).collect();
+        if rows.is_empty() {
+            let line = format!("{title}: no data ({why})");
+            self.out.push_str(&wrap(0, &line));
+        } else {
+            self.kv(title, rows);
+        }
     }
 
     fn push(&mut self, t: Table) {
@@ -99,12 +114,14 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
     };
     // Lost or repaired data first: every figure below rests on what is left.
     for w in &r.recording.data_warnings {
-        t.out.push_str(&format!("DATA: {w}\n"));
+        t.out.push_str(&wrap(0, &format!("DATA: {w}")));
     }
     if !r.recording.data_warnings.is_empty() {
         t.out.push('\n');
     }
-    recording(&mut t, r);
+    t.out.push_str(&verdict(r, opts));
+    t.out.push('\n');
+    recording(&mut t, r, opts.verbose);
     windows(&mut t, r);
     load(&mut t, r);
     latency(&mut t, r);
@@ -116,14 +133,14 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
         color,
         opts.verbose,
     ));
-    if !r.windows.rows.is_empty() {
+    if opts.verbose && !r.windows.rows.is_empty() {
         window_rows(&mut t, &r.windows.rows);
     }
-    unavailable(&mut t, r);
+    unavailable(&mut t, r, opts.verbose);
     t.out
 }
 
-fn recording(t: &mut Tables, r: &Report) {
+fn recording(t: &mut Tables, r: &Report, verbose: bool) {
     let f = &r.recording;
     let range = match (&f.range_from, &f.range_to) {
         (None, None) => "whole recording".to_string(),
@@ -162,10 +179,14 @@ fn recording(t: &mut Tables, r: &Report) {
         ("GPUs", gpus),
     ];
     if let Some(note) = &f.gpu_note {
-        rows.push(("GPU note", note.clone()));
+        rows.push(("GPU note", gpu_note(note, verbose)));
     }
-    if !f.engines.is_empty() {
-        rows.push(("engines (DP ranks)", f.engines.join(", ")));
+    // One engine is the ordinary case, not a data-parallel deployment: say nothing.
+    if f.engines.len() > 1 {
+        rows.push((
+            "engines (DP ranks)",
+            format!("{} ({})", f.engines.len(), f.engines.join(", ")),
+        ));
     }
     for d in &f.damaged_files {
         rows.push(("damaged file", format!("{}: {}", d.name, d.problem)));
@@ -286,7 +307,15 @@ fn gpu(t: &mut Tables, r: &Report) {
         ("temperature peak", with_unit(m.temperature_peak_c, 0, "°C")),
         ("SM clock", with_unit(m.sm_clock_mhz, 0, "MHz")),
     ];
-    t.kv("GPU", rows);
+    let why = if r.windows.has_gpu_data {
+        "no GPU reading in the evaluable windows".to_string()
+    } else {
+        match &r.recording.gpu_note {
+            Some(n) => format!("the recording holds no GPU reading: {}", gpu_note(n, false)),
+            None => "the recording holds no GPU reading".to_string(),
+        }
+    };
+    t.kv_present("GPU", rows, &why);
 }
 
 fn range_text(r: Option<&CeilingEstimate>, prec: usize, unit: &str) -> String {
@@ -402,7 +431,7 @@ fn ceiling(t: &mut Tables, r: &Report) {
             est(c.min_tp.map_or(MISSING.to_string(), |n| n.to_string())),
         ),
     ];
-    t.kv("ceiling", rows);
+    t.kv_present("ceiling", rows, "no catalog entry matched");
 }
 
 fn money(m: Option<&Money>, prec: usize, unit: &str) -> String {
@@ -442,7 +471,9 @@ fn economics(t: &mut Tables, r: &Report) {
             money(e.recoverable_usd_per_hour.as_ref(), 2, "/h"),
         ),
     ];
-    t.kv("economics", rows);
+    let why = unavailable_why(r, "cost per hour")
+        .unwrap_or_else(|| "no cost and no power reading".to_string());
+    t.kv_present("economics", rows, &why);
 }
 
 fn window_rows(t: &mut Tables, rows: &[WindowRow]) {
@@ -467,15 +498,212 @@ fn window_rows(t: &mut Tables, rows: &[WindowRow]) {
     t.push(tab);
 }
 
-fn unavailable(t: &mut Tables, r: &Report) {
+fn unavailable(t: &mut Tables, r: &Report, verbose: bool) {
     if r.unavailable.is_empty() {
         return;
     }
     let mut tab = t.table(&["not available", "why"]);
-    tab.set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(REASONS_WIDTH);
     for u in &r.unavailable {
-        tab.add_row(vec![u.what.clone(), u.why.clone()]);
+        tab.add_row(vec![u.what.clone(), reason(r, &u.why, verbose)]);
     }
     t.push(tab);
+}
+
+/// Wraps `text` at [`WIDTH`], starting at `indent` spaces; continuation lines indent two
+/// more. Ends in a newline.
+pub(super) fn wrap(indent: usize, text: &str) -> String {
+    let mut s = String::new();
+    let mut col = 0;
+    let mut first = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let len = word.chars().count();
+        if first {
+            s.push_str(&" ".repeat(indent));
+            col = indent;
+        } else if col + 1 + len > WIDTH && col > indent + 2 {
+            s.push('\n');
+            s.push_str(&" ".repeat(indent + 2));
+            col = indent + 2;
+        } else {
+            s.push(' ');
+            col += 1;
+        }
+        s.push_str(word);
+        col += len;
+        first = false;
+    }
+    s.push('\n');
+    s
+}
+
+/// The recorder's note on why no GPU was recorded, as a reader wants it: a missing NVML
+/// library is "no NVIDIA driver on this host"; the loader's own words only with `verbose`.
+pub(super) fn gpu_note(note: &str, verbose: bool) -> String {
+    let no_driver = note.contains("libnvidia-ml") || note.contains("libloading");
+    match (no_driver, verbose) {
+        (true, false) => "no NVIDIA driver on this host (-v for the loader's error)".to_string(),
+        (true, true) => format!("no NVIDIA driver on this host ({note})"),
+        (false, _) => note.to_string(),
+    }
+}
+
+/// A `not available` reason with the recorder's raw GPU note replaced by [`gpu_note`].
+fn reason(r: &Report, why: &str, verbose: bool) -> String {
+    match &r.recording.gpu_note {
+        Some(n) if !verbose && why.contains(n.as_str()) => {
+            why.replace(n.as_str(), &gpu_note(n, false))
+        }
+        _ => why.to_string(),
+    }
+}
+
+/// The reason of the first `not available` entry whose name starts with `what`.
+pub(super) fn unavailable_why(r: &Report, what: &str) -> Option<String> {
+    r.unavailable
+        .iter()
+        .find(|u| u.what.starts_with(what))
+        .map(|u| reason(r, &u.why, false))
+}
+
+/// Why no efficiency figure is shown, in a few words.
+pub(super) fn no_ceiling_why(r: &Report) -> String {
+    let c = &r.ceiling;
+    if c.decode_tps.is_some() {
+        return c.efficiency.reason().unwrap_or_default().to_string();
+    }
+    unavailable_why(r, "model catalog entry")
+        .or_else(|| unavailable_why(r, "GPU catalog entry"))
+        .or_else(|| unavailable_why(r, "decode"))
+        .unwrap_or_else(|| "no decode ceiling".to_string())
+}
+
+/// `$1.23/h (est)`.
+pub(super) fn money_text(m: &Money, prec: usize, unit: &str) -> String {
+    money(Some(m), prec, unit)
+}
+
+/// What the server did, in one line: throughput, requests, running of the cap, KV peak and
+/// TTFT p99.
+pub(super) fn served_line(r: &Report) -> String {
+    let m = &r.metrics;
+    let cap = r.inputs.max_num_seqs.as_ref().map_or(String::new(), |s| {
+        format!(" of max_num_seqs {}", num(Some(s.value), 0))
+    });
+    format!(
+        "{}, {}; running {}{cap}, waiting {}; KV peak {}; TTFT p99 {}",
+        with_unit(m.generation_tokens_per_s, 1, "tok/s"),
+        with_unit(m.requests_per_s, 2, "req/s"),
+        num(m.running_mean, 2),
+        num(m.waiting_mean, 2),
+        with_unit(m.kv_cache_peak_pct, 1, "%"),
+        with_unit(m.ttft.p99_ms, 1, "ms"),
+    )
+}
+
+/// Efficiency against the ceiling and the recoverable $/h, or why there is none.
+pub(super) fn ceiling_line(r: &Report) -> String {
+    let c = &r.ceiling;
+    match c.efficiency.pct() {
+        Some(p) => {
+            let mut s = format!(
+                "efficiency {} of the {} ceiling",
+                est(format!("{} %", num(Some(p), 1))),
+                with_unit(c.aggregate_ceiling_tps, 1, "tok/s")
+            );
+            if let Some(m) = &r.economics.recoverable_usd_per_hour {
+                s.push_str(&format!("; recoverable {}", money_text(m, 2, "/h")));
+            }
+            s
+        }
+        None => format!("no efficiency figure: {}", no_ceiling_why(r)),
+    }
+}
+
+/// The fix of a finding as flags: `--max-num-seqs 16 (now 8)`, or its summary when no step
+/// sets a flag.
+pub(super) fn fix_flags(f: &crate::rules::Finding) -> String {
+    let flags: Vec<String> = f
+        .fix
+        .steps
+        .iter()
+        .filter_map(|st| {
+            st.command_line().map(|cmd| match &st.current {
+                Some(c) => format!("{cmd} (now {})", super::diagnosis_text::flag_value(c)),
+                None => cmd,
+            })
+        })
+        .collect();
+    if flags.is_empty() {
+        f.fix.summary.clone()
+    } else {
+        format!("{}: {}", f.fix.summary, flags.join("; "))
+    }
+}
+
+/// The verdict: the first lines of the report. What was analysed, what the server did, the
+/// ceiling, and the primary recommendation of each root-cause group with its fix.
+fn verdict(r: &Report, opts: TextOptions) -> String {
+    let f = &r.recording;
+    let bold = |s: &str| {
+        if opts.color {
+            format!("\u{1b}[1m{s}\u{1b}[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let gpu = if f.gpus.is_empty() {
+        "no GPU data".to_string()
+    } else {
+        let name = f.gpus[0].name.as_deref().unwrap_or("GPU");
+        format!("{}x {name}", f.gpu_count)
+    };
+    let mut s = wrap(
+        0,
+        &format!(
+            "{} {} ({}, vLLM {}, {}, {})",
+            bold("profile analyze"),
+            f.label,
+            opt_str(f.model_name.as_deref()),
+            opt_str(f.vllm_version.as_deref()),
+            with_unit(f.span_s, 1, "s"),
+            gpu
+        ),
+    );
+    s.push_str(&wrap(2, &format!("served: {}", served_line(r))));
+    s.push_str(&wrap(2, &format!("ceiling: {}", ceiling_line(r))));
+    match &r.diagnosis {
+        None => s.push_str(&wrap(2, "verdict: rules not run")),
+        Some(d) if d.groups.is_empty() => s.push_str(&wrap(
+            2,
+            &format!(
+                "verdict: no bottleneck found over {} evaluable windows ({} active)",
+                d.windows_evaluable, d.windows_active
+            ),
+        )),
+        Some(d) => {
+            for (i, g) in d.groups.iter().enumerate() {
+                let Some(p) = d.finding(g.primary) else {
+                    continue;
+                };
+                let mark = if opts.color {
+                    "\u{1b}[1;31m[!]\u{1b}[0m"
+                } else {
+                    "[!]"
+                };
+                s.push_str(&wrap(
+                    2,
+                    &format!(
+                        "{mark} {}. {}: {:?} {} (confidence {})",
+                        i + 1,
+                        g.title,
+                        p.rule,
+                        p.title,
+                        num(Some(p.confidence), 2)
+                    ),
+                ));
+                s.push_str(&wrap(6, &format!("fix: {}", bold(&fix_flags(p)))));
+            }
+        }
+    }
+    s
 }
