@@ -43,6 +43,18 @@ else
     METER=time
 fi
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+# The `profile` process under the measuring tool started as job $1 (a subshell, then perf or
+# time, then profile).
+profile_pid() {
+    local p=$1 c
+    for _ in 1 2 3 4; do
+        c=$(pgrep -P "$p" | head -1)
+        [ -n "$c" ] || return 1
+        [ "$(cat "/proc/$c/comm")" = profile ] && { echo "$c"; return 0; }
+        p=$c
+    done
+    return 1
+}
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git rev-parse --short HEAD) $(nproc) CPUs; body $(wc -c <"$BODY") bytes; ${DURATION}s x $RUNS runs; CPU by $METER"
 for run in $(seq "$RUNS"); do
@@ -54,7 +66,7 @@ for run in $(seq "$RUNS"); do
     measure "$WORK/time.curl" curl -s --rate 4/s --config "$WORK/curl.cfg" &
     TCURL=$!
     sleep 2
-    PID=$(pgrep -P "$TREC")
+    PID=$(profile_pid "$TREC")
     RSS0=$(rss_kb "$PID")
     sleep $(( DURATION / 2 - 2 ))
     RSSM=$(rss_kb "$PID")
