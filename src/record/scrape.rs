@@ -5,11 +5,21 @@
 //! (`http_status_as_error(false)`), redirects are not followed (one GET per tick, never more),
 //! and a whole-request timeout below the interval bounds each attempt. No `Accept` header is
 //! sent, so vLLM answers in Prometheus text 0.0.4.
+//!
+//! ureq resolves the host before every request, and with a timeout set it does so on a new
+//! thread each time (`DefaultResolver::resolve_async`): at 4 Hz that was four thread spawns a
+//! second, most of the recorder's system time. An IP-literal host (the usual
+//! `127.0.0.1:8000` sidecar) needs no resolution at all, so [`IpLiteralFirst`] answers it
+//! directly and leaves names to ureq. The resolver hook is ureq's `unversioned` API, pinned by
+//! Cargo.lock.
 
 use crate::recording::ScrapeStatus;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 /// The most of an error response's body that is read, to quote its start in the error text.
@@ -72,7 +82,11 @@ impl Scraper {
             .timeout_connect(Some(timeout))
             .build();
         Scraper {
-            agent: config.new_agent(),
+            agent: Agent::with_parts(
+                config,
+                DefaultConnector::default(),
+                IpLiteralFirst::default(),
+            ),
             url: url.to_string(),
             authorization: bearer_token.map(|t| format!("Bearer {t}")),
             max_body,
@@ -167,6 +181,47 @@ impl Scraper {
     }
 }
 
+/// ureq's resolver, except that an IP-literal host is answered without resolving (and so
+/// without ureq's per-request resolver thread).
+#[derive(Debug, Default)]
+struct IpLiteralFirst(DefaultResolver);
+
+impl Resolver for IpLiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match ip_literal(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URL whose host is an IP address (`127.0.0.1`, `[::1]`), with the
+/// scheme's default port when none is given; `None` for a host name.
+fn ip_literal(uri: &Uri) -> Option<SocketAddr> {
+    let host = uri.host()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(p), _) => p,
+        (None, Some("https")) => 443,
+        (None, Some("http")) => 80,
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
 /// Checks that `url` is an absolute `http`/`https` URL with a host; returns why not.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let uri: Uri = url
@@ -257,6 +312,29 @@ mod tests {
             Some("https://h.example")
         );
         assert_eq!(base_url("/metrics"), None);
+    }
+
+    #[test]
+    fn ip_literal_hosts_need_no_resolver() {
+        let at = |u: &str| ip_literal(&u.parse().unwrap());
+        assert_eq!(
+            at("http://127.0.0.1:8000/metrics"),
+            Some("127.0.0.1:8000".parse().unwrap())
+        );
+        assert_eq!(
+            at("http://[::1]:9/metrics"),
+            Some("[::1]:9".parse().unwrap())
+        );
+        assert_eq!(
+            at("https://10.0.0.2/m"),
+            Some("10.0.0.2:443".parse().unwrap())
+        );
+        assert_eq!(
+            at("http://10.0.0.2/m"),
+            Some("10.0.0.2:80".parse().unwrap())
+        );
+        assert_eq!(at("http://localhost:8000/metrics"), None);
+        assert_eq!(at("http://vllm.svc:8000/metrics"), None);
     }
 
     #[test]
