@@ -63,6 +63,12 @@ pub struct Inspection {
     pub gpu_note: Option<String>,
     /// GPU poll rounds (each polls every GPU once).
     pub gpu_polls: u64,
+    /// Successful scrapes whose body sent some series more than once (stored as sent; the
+    /// analysis uses the first).
+    pub scrapes_with_duplicates: u64,
+    /// Outages and slow answers seen in the attempts (restarts need the analysis' windows:
+    /// `profile analyze` reports them).
+    pub availability: Vec<crate::availability::AvailabilityFinding>,
 }
 
 /// One file of the recording.
@@ -97,6 +103,13 @@ pub struct InspectedGpu {
     pub info: GpuInfo,
     /// Polls recorded for it.
     pub polls: u64,
+}
+
+/// Whether one scrape holds two samples of the same series.
+fn has_duplicates(s: &crate::recording::Scrape) -> bool {
+    let mut ids: Vec<u32> = s.samples.iter().map(|x| x.series).collect();
+    ids.sort_unstable();
+    ids.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Builds the inspection of a recording that has been read.
@@ -231,6 +244,13 @@ pub fn inspect(rec: &Recording, path_label: &str) -> Inspection {
             .collect(),
         gpu_note: m.gpu_note.clone(),
         gpu_polls: rounds.len() as u64,
+        scrapes_with_duplicates: rec.scrapes.iter().filter(|s| has_duplicates(s)).count() as u64,
+        availability: crate::availability::assess(
+            &rec.scrapes.iter().collect::<Vec<_>>(),
+            m.interval_ms,
+            &[],
+            None,
+        ),
     }
 }
 

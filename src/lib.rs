@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod analyze;
+pub mod availability;
 pub mod bundle;
 pub mod catalog;
 pub mod compare;

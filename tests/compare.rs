@@ -109,6 +109,7 @@ fn minimal_report(label: &str) -> Report {
         },
         unavailable: vec![],
         diagnosis: None,
+        availability: Vec::new(),
     }
 }
 

@@ -31,12 +31,16 @@ mod sections;
 mod tests;
 
 use crate::aggregate::aggregate;
+use crate::availability;
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
 use crate::recording::Recording;
 use crate::report::{Report, Unavailable, SCHEMA_VERSION};
+use crate::units::MonoNs;
 use crate::vllm::resolve;
-use crate::window::{build_windows_resolved, TimeBound, WindowError, WindowOptions};
+use crate::window::{
+    build_windows_resolved, scrapes_in_range, TimeBound, WindowError, WindowOptions,
+};
 
 pub use crate::window::DEFAULT_WINDOW_NS;
 
@@ -103,6 +107,17 @@ pub fn analyze(
     };
     let set = build_windows_resolved(rec, &mapping, &opts)?;
     let agg = aggregate(&set);
+    let resets: Vec<MonoNs> = set
+        .windows
+        .iter()
+        .filter_map(|w| w.first_reset_mono)
+        .collect();
+    let availability = availability::assess(
+        &scrapes_in_range(rec, &opts),
+        rec.manifest.interval_ms,
+        &resets,
+        set.anchor_mono,
+    );
 
     // What could not be computed, in a fixed order: the sections', the catalog's, the inputs',
     // the ceiling's, then economics'.
@@ -142,6 +157,7 @@ pub fn analyze(
         ceiling,
         economics,
         unavailable: un,
+        availability,
         diagnosis: Some(diagnosis),
     })
 }

@@ -116,12 +116,22 @@ fn render(r: &Inspection) -> String {
             },
         ),
         ("GPU polls", r.gpu_polls.to_string()),
+        (
+            "duplicate series",
+            format!(
+                "{} scrape(s) sent a series twice",
+                r.scrapes_with_duplicates
+            ),
+        ),
     ];
     for (k, v) in rows {
         t.add_row(vec![k.to_string(), v]);
     }
     if let Some(note) = &r.gpu_note {
         t.add_row(vec!["GPU note".to_string(), note.clone()]);
+    }
+    for a in &r.availability {
+        t.add_row(vec![a.kind.title().to_string(), a.summary.clone()]);
     }
     s.push_str(&format!("{t}\n"));
 

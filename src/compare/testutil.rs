@@ -100,6 +100,7 @@ pub fn minimal_report(label: &str) -> Report {
         },
         unavailable: vec![],
         diagnosis: None,
+        availability: Vec::new(),
     }
 }
 

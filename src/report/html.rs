@@ -165,6 +165,17 @@ pub fn verdict(b: &mut String, r: &Report) {
     b.push_str("<h2>Verdict</h2>\n<div class=\"verdict\">\n");
     let _ = writeln!(b, "<p><b>served</b> {}</p>", esc(&served_line(r)));
     let _ = writeln!(b, "<p><b>ceiling</b> {}</p>", esc(&ceiling_line(r)));
+    for w in &r.recording.data_warnings {
+        let _ = writeln!(b, "<p class=\"warn\"><b>data</b> {}</p>", esc(w));
+    }
+    for a in &r.availability {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\"><b>{}</b> {}</p>",
+            esc(a.kind.title()),
+            esc(&a.summary)
+        );
+    }
     match &r.diagnosis {
         None => b.push_str("<p>rules not run</p>\n"),
         Some(d) if d.groups.is_empty() => {

@@ -13,6 +13,7 @@
 //! built in [`crate::analyze`] and only formatted here.
 
 pub use crate::aggregate::Gate;
+pub use crate::availability::{AvailabilityFinding, AvailabilityKind};
 pub use crate::catalog::economics::Money;
 pub use crate::catalog::roofline::{CeilingEstimate, Efficiency};
 pub use crate::catalog::{GpuSpec, ModelSpec};
@@ -51,6 +52,11 @@ pub struct Report {
     /// the JSON is data, and only the text renderer decides how much of it to show.
     #[serde(default)]
     pub diagnosis: Option<crate::rules::Diagnosis>,
+    /// Whether the endpoint answered at all: outages, restarts, slow answers. These rank
+    /// above the diagnosis (every figure rests on the scrapes that succeeded). Empty, and left
+    /// out of the JSON, when the endpoint answered throughout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<AvailabilityFinding>,
 }
 
 /// One thing the report could not compute.

@@ -671,6 +671,18 @@ fn verdict(r: &Report, opts: TextOptions) -> String {
     );
     s.push_str(&wrap(2, &format!("served: {}", served_line(r))));
     s.push_str(&wrap(2, &format!("ceiling: {}", ceiling_line(r))));
+    // Availability first: every figure below rests on the scrapes that succeeded.
+    for a in &r.availability {
+        let mark = if opts.color {
+            "\u{1b}[1;31m[!]\u{1b}[0m"
+        } else {
+            "[!]"
+        };
+        s.push_str(&wrap(
+            2,
+            &format!("{mark} {}: {}", a.kind.title(), a.summary),
+        ));
+    }
     match &r.diagnosis {
         None => s.push_str(&wrap(2, "verdict: rules not run")),
         Some(d) if d.groups.is_empty() => s.push_str(&wrap(

@@ -120,6 +120,14 @@ fn in_range(opts: &WindowOptions, mono: MonoNs, wall: WallNs) -> bool {
     opts.from.as_ref().is_none_or(after) && opts.to.as_ref().is_none_or(before)
 }
 
+/// The scrape attempts inside the selected range, in `seq` order, failed ones included.
+pub fn scrapes_in_range<'r>(rec: &'r Recording, opts: &WindowOptions) -> Vec<&'r Scrape> {
+    rec.scrapes
+        .iter()
+        .filter(|s| in_range(opts, s.meta.completed_mono, s.meta.completed_at))
+        .collect()
+}
+
 /// Resolves the recording's series and builds its windows.
 pub fn build_windows(rec: &Recording, opts: &WindowOptions) -> Result<WindowSet, WindowError> {
     let resolved = resolve(&rec.series);
@@ -136,11 +144,7 @@ pub fn build_windows_resolved(
     if len <= 0 {
         return Err(WindowError::BadLength(len));
     }
-    let scrapes: Vec<&Scrape> = rec
-        .scrapes
-        .iter()
-        .filter(|s| in_range(opts, s.meta.completed_mono, s.meta.completed_at))
-        .collect();
+    let scrapes = scrapes_in_range(rec, opts);
     let is_ok = |s: &Scrape| s.is_usable();
     let has_gpu_data = rec.gpu_polls.iter().any(|p| {
         let m = &p.metrics;
