@@ -39,6 +39,25 @@ fn bound_label(b: &TimeBound) -> String {
 // Recording facts
 // ---------------------------------------------------------------------------------------------
 
+/// Largest disagreement between a scrape's wall clock and the start anchor's wall clock plus its
+/// monotonic offset, when it exceeds [`CLOCK_STEP_WARN_S`].
+fn clock_step_s(rec: &Recording) -> Option<f64> {
+    let start = rec.manifest.started_at_ns;
+    rec.scrapes
+        .iter()
+        .map(|s| {
+            let expected = start.saturating_add(s.meta.completed_mono.0);
+            (s.meta.completed_at.0.saturating_sub(expected)) as f64 / 1e9
+        })
+        .map(f64::abs)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
+        .filter(|d| *d > CLOCK_STEP_WARN_S)
+}
+
+/// Wall and monotonic clocks may disagree by this much before the report says so, seconds
+/// (issue "Nothing counted that was not measured": 1 s). NTP slews a few ms; a second is a step.
+const CLOCK_STEP_WARN_S: f64 = 1.0;
+
 /// One sentence per kind of loss or repair, in a fixed order.
 fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<String> {
     let mut out = Vec::new();
@@ -70,6 +89,13 @@ fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<Strin
             "{} sample(s) repeated a series already in the same body: the first of each was \
              used",
             agg.duplicate_samples
+        ));
+    }
+    if let Some(step) = clock_step_s(rec) {
+        out.push(format!(
+            "the wall clock and the monotonic clock drifted {step:.1} s apart during the \
+             recording (a clock step or NTP slew): rates and --from/--to use the monotonic \
+             clock, so only the printed wall times are affected"
         ));
     }
     if agg.counter_resets > 0 {

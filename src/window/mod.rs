@@ -66,7 +66,7 @@ impl Default for WindowOptions {
 }
 
 /// Why windows could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WindowError {
     /// The window length is zero or negative.
@@ -80,6 +80,35 @@ pub enum WindowError {
         /// The window length.
         window_ns: i64,
     },
+    /// `--from` is after `--to`.
+    #[error("--from is after --to; {0}")]
+    InvertedRange(RecordingSpan),
+    /// The range holds no scrape attempt.
+    #[error("--from/--to select no scrape; {0}")]
+    EmptyRange(RecordingSpan),
+}
+
+/// The span of a recording's scrape attempts, for range errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingSpan {
+    /// First attempt's completion, seconds after the recording started.
+    pub first_s: f64,
+    /// Last attempt's completion, seconds after the recording started.
+    pub last_s: f64,
+    /// The same on the wall clock of the start anchor.
+    pub first_at: String,
+    /// The same on the wall clock of the start anchor.
+    pub last_at: String,
+}
+
+impl std::fmt::Display for RecordingSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the recording's scrapes run from {:.3} s ({}) to {:.3} s ({})",
+            self.first_s, self.first_at, self.last_s, self.last_at
+        )
+    }
 }
 
 /// A recording cut into windows.
@@ -108,23 +137,58 @@ pub struct WindowSet {
     pub windows: Vec<Window>,
 }
 
-fn in_range(opts: &WindowOptions, mono: MonoNs, wall: WallNs) -> bool {
-    let after = |b: &TimeBound| match b {
-        TimeBound::Offset(m) => mono >= *m,
-        TimeBound::Wall(w) => wall >= *w,
-    };
-    let before = |b: &TimeBound| match b {
-        TimeBound::Offset(m) => mono <= *m,
-        TimeBound::Wall(w) => wall <= *w,
-    };
+/// A bound on the monotonic clock. An RFC 3339 time is mapped through the recording's start
+/// anchor (the wall clock read beside monotonic 0), never compared with each scrape's own wall
+/// clock: a clock step during the recording must not move the range.
+pub fn bound_mono(b: &TimeBound, start_wall: WallNs) -> MonoNs {
+    match b {
+        TimeBound::Offset(m) => *m,
+        TimeBound::Wall(w) => MonoNs(w.0.saturating_sub(start_wall.0)),
+    }
+}
+
+fn in_range(opts: &WindowOptions, start_wall: WallNs, mono: MonoNs) -> bool {
+    let after = |b: &TimeBound| mono >= bound_mono(b, start_wall);
+    let before = |b: &TimeBound| mono <= bound_mono(b, start_wall);
     opts.from.as_ref().is_none_or(after) && opts.to.as_ref().is_none_or(before)
+}
+
+/// Refuses a selection that selects nothing: `--from` after `--to`, or a range that holds no
+/// scrape attempt of a recording that has some. The error names the recording's span.
+pub fn check_range(rec: &Recording, opts: &WindowOptions) -> Result<(), WindowError> {
+    let start = WallNs(rec.manifest.started_at_ns);
+    let (Some(first), Some(last)) = (rec.scrapes.first(), rec.scrapes.last()) else {
+        return Ok(());
+    };
+    let span = || RecordingSpan {
+        first_s: first.meta.completed_mono.as_secs_f64(),
+        last_s: last.meta.completed_mono.as_secs_f64(),
+        first_at: WallNs(start.0 + first.meta.completed_mono.0).to_rfc3339_millis(),
+        last_at: WallNs(start.0 + last.meta.completed_mono.0).to_rfc3339_millis(),
+    };
+    if let (Some(f), Some(t)) = (&opts.from, &opts.to) {
+        if bound_mono(f, start) > bound_mono(t, start) {
+            return Err(WindowError::InvertedRange(span()));
+        }
+    }
+    if opts.from.is_some() || opts.to.is_some() {
+        let any = rec
+            .scrapes
+            .iter()
+            .any(|s| in_range(opts, start, s.meta.completed_mono));
+        if !any {
+            return Err(WindowError::EmptyRange(span()));
+        }
+    }
+    Ok(())
 }
 
 /// The scrape attempts inside the selected range, in `seq` order, failed ones included.
 pub fn scrapes_in_range<'r>(rec: &'r Recording, opts: &WindowOptions) -> Vec<&'r Scrape> {
+    let start = WallNs(rec.manifest.started_at_ns);
     rec.scrapes
         .iter()
-        .filter(|s| in_range(opts, s.meta.completed_mono, s.meta.completed_at))
+        .filter(|s| in_range(opts, start, s.meta.completed_mono))
         .collect()
 }
 
@@ -144,6 +208,7 @@ pub fn build_windows_resolved(
     if len <= 0 {
         return Err(WindowError::BadLength(len));
     }
+    check_range(rec, opts)?;
     let scrapes = scrapes_in_range(rec, opts);
     let is_ok = |s: &Scrape| s.is_usable();
     let has_gpu_data = rec.gpu_polls.iter().any(|p| {
@@ -223,7 +288,7 @@ pub fn build_windows_resolved(
     }
     for p in rec.gpu_polls.iter() {
         let t = p.completed_mono.0;
-        if t < anchor || !in_range(opts, p.completed_mono, p.completed_at) {
+        if t < anchor || !in_range(opts, WallNs(rec.manifest.started_at_ns), p.completed_mono) {
             continue;
         }
         if let Some(w) = inputs.get_mut(index_of(t) as usize) {

@@ -407,9 +407,11 @@ fn from_to_restricts_scrapes_by_offset_or_wall_clock() {
         from: Some(TimeBound::Offset(MonoNs(60_000_000_000))),
         ..WindowOptions::default()
     };
-    let empty = build_windows(&rec, &none).unwrap();
-    assert!(empty.windows.is_empty());
-    assert_eq!(empty.anchor_mono, None);
+    // A range past the last scrape selects nothing: an error, not an empty analysis.
+    assert!(matches!(
+        build_windows(&rec, &none),
+        Err(WindowError::EmptyRange(_))
+    ));
 }
 
 #[test]
@@ -611,4 +613,54 @@ fn a_series_sent_twice_in_one_body_counts_once() {
     let set = windows(&b);
     assert_eq!(set.windows[0].running_last, Some(8.0));
     assert_eq!(set.windows[0].duplicate_samples, 4);
+}
+
+// ---- Time that cannot be fooled ----
+
+fn ten_seconds() -> crate::recording::Recording {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    for i in 0..=40i64 {
+        b.scrape(i * 250, &[(run, 1.0)]);
+    }
+    b.build()
+}
+
+#[test]
+fn a_wall_clock_bound_goes_through_the_start_anchor_not_each_scrapes_clock() {
+    let mut rec = ten_seconds();
+    // The wall clock steps back 1 h after 5 s: scrape walls say 08:xx, the anchor says 09:xx.
+    for s in rec
+        .scrapes
+        .iter_mut()
+        .filter(|s| s.meta.completed_mono.0 > 5_000_000_000)
+    {
+        s.meta.completed_at.0 -= 3_600_000_000_000;
+    }
+    let opts = WindowOptions {
+        from: Some(TimeBound::Wall(WallNs(WALL0 + 6_000_000_000))),
+        ..WindowOptions::default()
+    };
+    let set = build_windows_resolved(&rec, &resolve(&rec.series), &opts).unwrap();
+    // 6.0 s .. 10.0 s on the monotonic clock: 17 attempts, whatever their wall clocks say.
+    assert_eq!(set.scrapes_in_range, 17);
+}
+
+#[test]
+fn an_inverted_or_empty_range_is_an_error_naming_the_span() {
+    let rec = ten_seconds();
+    let bad = |from: i64, to: i64| {
+        let opts = WindowOptions {
+            from: Some(TimeBound::Offset(MonoNs(from))),
+            to: Some(TimeBound::Offset(MonoNs(to))),
+            ..WindowOptions::default()
+        };
+        build_windows_resolved(&rec, &resolve(&rec.series), &opts).unwrap_err()
+    };
+    let e = bad(8_000_000_000, 2_000_000_000);
+    assert!(matches!(e, WindowError::InvertedRange(_)), "{e}");
+    assert!(e.to_string().contains("run from 0.000 s"), "{e}");
+    let e = bad(20_000_000_000, 30_000_000_000);
+    assert!(matches!(e, WindowError::EmptyRange(_)), "{e}");
+    assert!(e.to_string().contains("to 10.000 s"), "{e}");
 }
