@@ -732,3 +732,43 @@ mod cli {
         assert_eq!(rec.manifest.totals, None);
     }
 }
+
+/// A server that dies mid-recording and never comes back leads the analysis with "down", and
+/// not with whatever the rules make of its last windows.
+/// See: the issue "Nothing counted that was not measured", item 5.
+#[test]
+fn a_server_that_dies_is_reported_down_and_not_back() {
+    let server = TestServer::start(|n| {
+        if n < 12 {
+            Reply::Metrics
+        } else {
+            Reply::ThenRefuse(Duration::from_secs(600))
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    record(config(&server, &dir, 100, 4000), None).unwrap();
+    let rec = recording::open(&dir).unwrap();
+    let catalog = profile::catalog::Catalog::embedded().unwrap();
+    let report =
+        profile::analyze::analyze(&rec, &catalog, &profile::analyze::AnalyzeConfig::default())
+            .unwrap();
+    let down = report
+        .availability
+        .iter()
+        .find(|a| a.kind == profile::availability::AvailabilityKind::Down)
+        .unwrap_or_else(|| panic!("no down finding: {:?}", report.availability));
+    assert_eq!(down.recovered, Some(false));
+    assert!(
+        down.by_kind.get("connect").copied().unwrap_or(0) > 10,
+        "{down:?}"
+    );
+    assert!(down.at_s > 0.5 && down.at_s < 2.0, "{down:?}");
+    let text = profile::report::render_text(&report, false);
+    let first: Vec<&str> = text.lines().take(8).collect();
+    assert!(
+        first.iter().any(|l| l.contains("Endpoint down")),
+        "{}",
+        first.join("\n")
+    );
+}
