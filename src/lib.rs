@@ -18,6 +18,8 @@ pub mod bundle;
 pub mod catalog;
 pub mod compare;
 pub mod diagnose;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod gpu;
 pub mod inputs;
 pub mod inspect;
