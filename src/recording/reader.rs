@@ -794,6 +794,37 @@ mod tests {
         assert_eq!(rec.series.len(), 425);
     }
 
+    /// Found by fuzzing (docs/fuzzing.md): one byte of a real scrapes file changed made the
+    /// Parquet decoder panic inside `open`; the file must be reported damaged instead.
+    #[test]
+    fn a_file_that_makes_the_parquet_decoder_panic_is_reported_damaged() {
+        let real =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-kv-pressure");
+        let dir = tempfile::tempdir().unwrap();
+        for e in fs::read_dir(&real).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+        let victim = dir.path().join("scrapes-000001.parquet");
+        let mut bytes = fs::read(&victim).unwrap();
+        assert_eq!(
+            bytes[1967], 0xcc,
+            "the shipped recording changed; find a new byte"
+        );
+        bytes[1967] = 0x35;
+        fs::write(&victim, bytes).unwrap();
+        let rec = open(dir.path()).unwrap();
+        let victim = rec
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("scrapes-000001.parquet"))
+            .unwrap();
+        let why = victim.problem.as_deref().unwrap_or_default();
+        assert!(why.contains("the Parquet decoder failed"), "{why}");
+        // The other segment is still read.
+        assert!(!rec.scrapes.is_empty());
+    }
+
     #[test]
     fn damaged_files_are_reported_by_name_and_skipped() {
         let dir = new_recording();

@@ -40,7 +40,22 @@ pub(super) struct Decoded<T> {
 }
 
 /// Opens `path`, checks its format version and table, and returns all its record batches.
+///
+/// The Parquet decoder panics on some damaged files instead of returning an error (parquet
+/// 60: a flipped byte in a page's definition levels trips an assertion in arrow-buffer's
+/// `BitChunks`); such a panic is caught here and the file is reported damaged like any other.
 fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
+    std::panic::catch_unwind(|| read_batches_unguarded(path, table)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!("damaged data: the Parquet decoder failed ({why})").into())
+    })
+}
+
+fn read_batches_unguarded(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
