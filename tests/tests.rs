@@ -5,6 +5,7 @@ mod architecture;
 mod compare;
 mod diagnose;
 mod faults;
+mod fuzz_corpus;
 mod html;
 mod record;
 mod travel;
