@@ -3,7 +3,7 @@
 //! the real `recordings/vllm-cpu-0.32-load` with its expected diagnosis, and golden snapshots
 //! plus a determinism check for every recording under `recordings/`.
 
-use assert_cmd::Command;
+use crate::support::profile;
 use profile::gpu::{GpuInfo, GpuMetrics};
 use profile::recording::writer::write_manifest;
 use profile::recording::{
@@ -17,10 +17,6 @@ use std::path::{Path, PathBuf};
 
 /// The real recording the lead commits to main (vLLM 0.32 on CPU, under load).
 const REAL_RECORDING: &str = "recordings/vllm-cpu-0.32-load";
-
-fn profile() -> Command {
-    Command::cargo_bin("profile").unwrap()
-}
 
 fn stdout_of(args: &[&str]) -> String {
     let out = profile().args(args).assert().success().get_output().clone();

@@ -4,7 +4,7 @@
 //! goes to `docs/screenshots/`. Chromium is required, not optional: `.ci/run` installs it,
 //! and without it these tests fail.
 
-use assert_cmd::Command;
+use crate::support::profile;
 use profile::report::{Html, Render, Report};
 use std::path::{Path, PathBuf};
 
@@ -29,8 +29,7 @@ fn recordings() -> Vec<String> {
 
 /// Runs `profile ARGS` from the crate root and returns the HTML it wrote to `out`.
 fn html_of(args: &[&str], out: &Path) -> String {
-    Command::cargo_bin("profile")
-        .unwrap()
+    profile()
         .current_dir(root())
         .env("NO_COLOR", "1")
         .args(args)
@@ -206,8 +205,7 @@ fn every_recording_and_a_compare_render_in_chromium() {
 /// every peak: a single-window spike survives.
 #[test]
 fn a_day_long_recording_stays_small_and_keeps_its_peaks() {
-    let out = Command::cargo_bin("profile")
-        .unwrap()
+    let out = profile()
         .current_dir(root())
         .args(["analyze", "-v", "--json", "recordings/vllm-cpu-0.32-load"])
         .assert()

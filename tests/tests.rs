@@ -7,4 +7,5 @@ mod diagnose;
 mod faults;
 mod html;
 mod record;
+mod support;
 mod travel;

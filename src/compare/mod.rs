@@ -23,8 +23,8 @@ mod render;
 mod rows;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub(crate) mod testutil;
+#[doc(hidden)]
+pub mod testutil;
 
 pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
 pub use render::{render_html, render_json, render_text};

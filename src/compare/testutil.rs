@@ -1,5 +1,6 @@
-//! Hand-made reports for the comparison's and the loop's tests: a minimal valid [`Report`]
-//! and setters for the figures the direction rests on.
+//! Hand-made reports for the comparison's and the loop's tests, unit and integration alike
+//! (hence public, and hidden from the docs): a minimal valid [`Report`] and setters for the
+//! figures the direction rests on.
 
 use crate::report::*;
 use std::collections::BTreeMap;
