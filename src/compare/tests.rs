@@ -367,6 +367,7 @@ fn finding(rule: RuleId, path: Option<R2Path>, significant: bool, score: f64) ->
             fired: 5,
             evaluable: 10,
             skipped: 0,
+            fired_runs: Vec::new(),
         }),
         significant,
         significance: if significant {

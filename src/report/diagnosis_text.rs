@@ -71,7 +71,7 @@ fn heading(f: &Finding) -> String {
 
 /// `fired in 12 of 40 evaluable windows`, or R4's configuration note.
 fn windows_text(f: &Finding) -> String {
-    let mut s = match f.windows {
+    let mut s = match &f.windows {
         Some(w) => {
             let mut s = format!("fired in {} of {} evaluable windows", w.fired, w.evaluable);
             if w.skipped > 0 {
@@ -276,6 +276,7 @@ mod tests {
                 fired,
                 evaluable: 40,
                 skipped: 0,
+                fired_runs: Vec::new(),
             }),
             significant,
             significance: if significant {

@@ -152,7 +152,7 @@ impl Outcome {
     pub fn fired(d: Draft) -> Outcome {
         let impact = rank::impact(d.rule, d.r2_path);
         let significant = d.significance.is_significant();
-        let not_fired = match (significant, d.windows) {
+        let not_fired = match (significant, &d.windows) {
             (false, Some(w)) => Some(NotFired {
                 rule: d.rule,
                 reason: gate::below_gate_reason(w.fired, w.evaluable),

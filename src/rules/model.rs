@@ -299,7 +299,7 @@ impl Significance {
 }
 
 /// Window counts behind a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowCounts {
     /// Windows in which the rule (or the reported R2 path) fired.
     pub fired: u64,
@@ -308,6 +308,29 @@ pub struct WindowCounts {
     /// Evaluable windows the rule had to skip (R2: sources > 1 s apart; R5: running above
     /// the cap). They count as not fired.
     pub skipped: u64,
+    /// Which windows fired, as runs of consecutive window indices `[first, last]`, in order:
+    /// what a timeline shades. Runs keep a day-long recording's report small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fired_runs: Vec<[u32; 2]>,
+}
+
+impl WindowCounts {
+    /// The counts for the windows a rule fired in (in window order).
+    pub fn of(fired: &[&crate::window::Window], evaluable: u64, skipped: u64) -> WindowCounts {
+        let mut runs: Vec<[u32; 2]> = Vec::new();
+        for w in fired {
+            match runs.last_mut() {
+                Some(r) if w.index == r[1] + 1 => r[1] = w.index,
+                _ => runs.push([w.index, w.index]),
+            }
+        }
+        WindowCounts {
+            fired: fired.len() as u64,
+            evaluable,
+            skipped,
+            fired_runs: runs,
+        }
+    }
 }
 
 /// Root causes under which findings are grouped; each group surfaces one recommendation.

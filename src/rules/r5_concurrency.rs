@@ -222,11 +222,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         r2_path: None,
         confidence,
         confidence_basis: basis,
-        windows: Some(WindowCounts {
-            fired: n,
-            evaluable: ctx.evaluable,
-            skipped,
-        }),
+        windows: Some(WindowCounts::of(&fired, ctx.evaluable, skipped)),
         significance: gate::standard_significance(n, ctx.evaluable),
         measures,
         fix: fix(ctx, cap.value),
@@ -274,8 +270,10 @@ mod tests {
         let mut ws = pinned(4, 16.0);
         ws[0].running_last = Some(17.0);
         let f = run(ws, inputs_m(16)).finding.unwrap();
-        assert_eq!(f.windows.unwrap().skipped, 1);
-        assert_eq!(f.windows.unwrap().fired, 3);
+        let w = f.windows.unwrap();
+        assert_eq!((w.skipped, w.fired), (1, 3));
+        // Windows 1, 2 and 3 fired: one run.
+        assert_eq!(w.fired_runs, [[1, 3]]);
     }
 
     #[test]

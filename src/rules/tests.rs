@@ -80,7 +80,7 @@ fn preemptions_kv_saturation_and_oom_rank_and_group() {
     // agrees with its group's primary.
     let r5 = d.finding(RuleId::R5).unwrap();
     assert_eq!(r5.fix.summary, "Add a replica or lower --max-model-len");
-    assert_eq!(r5.windows.unwrap().fired, 6);
+    assert_eq!(r5.windows.as_ref().unwrap().fired, 6);
     let r2 = d.finding(RuleId::R2).unwrap();
     assert_eq!(r2.significance, Significance::Preemptions);
     assert_eq!(
