@@ -120,6 +120,7 @@ fn attr<'a>(dom: &'a str, tag: &str, attr: &str) -> Option<&'a str> {
 /// Opens `file` headless; asserts every chart drew and nothing failed; writes the
 /// screenshot `docs/screenshots/<name>.png`.
 fn check_in_browser(name: &str, file: &Path) {
+    let _serial = crate::support::exclusive();
     let url = format!("file://{}", file.display());
     let tmp = tempfile::tempdir().unwrap();
     let out = chromium_cmd(tmp.path())

@@ -92,7 +92,7 @@ pub enum AnalyzeError {
 }
 
 /// Analyses a recording: windows, gates and aggregation, the resolved inputs, the catalog's
-/// ceilings, economics, the rules' diagnosis (R1-R5, on the same windows and aggregate, with
+/// ceilings, economics, the rules' diagnosis (R1-R8, on the same windows and aggregate, with
 /// the same inputs), and the list of what could not be computed. Pure: see the module header.
 pub fn analyze(
     rec: &Recording,
@@ -147,7 +147,18 @@ pub fn analyze(
     let roof = ceiling::Roof::compute(rec, &agg, (gpu, model), &resolved);
     let ceiling = roof.section(rec, &agg, catalog, (gpu, model), &resolved, &mut un);
     let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
-    let diagnosis = diagnose::diagnosis(&set, &agg, &resolved, &roof);
+    let diagnosis = diagnose::diagnosis(
+        &set,
+        &agg,
+        &diagnose::RuleContext {
+            rec,
+            catalog,
+            gpu,
+            model,
+            inputs: &resolved,
+            roof: &roof,
+        },
+    );
     Ok(Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,

@@ -205,6 +205,7 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
         Quantity::QueueTime => ("queue_time", "queue time"),
         Quantity::PromptTokensHist => ("prompt_tokens_hist", "prompt length"),
         Quantity::E2eLatency => ("e2e_latency", "end-to-end latency"),
+        Quantity::ApiServerCpu => ("api_server_cpu", "API server CPU time"),
     }
 }
 

@@ -691,8 +691,8 @@ fn diagnosis_is_in_the_json_and_after_the_economics_in_the_text() {
         text.find(needle)
             .unwrap_or_else(|| panic!("{needle}\n{text}"))
     };
-    assert!(at("economics") < at("diagnosis (rules R1-R5)"));
-    assert!(at("diagnosis (rules R1-R5)") < at("not available"));
+    assert!(at("economics") < at("diagnosis (rules R1-R8)"));
+    assert!(at("diagnosis (rules R1-R8)") < at("not available"));
     assert!(
         text.contains("[!] 1. Model weights do not fit GPU memory"),
         "{text}"

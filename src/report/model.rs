@@ -46,7 +46,7 @@ pub struct Report {
     pub economics: Economics,
     /// Everything that could not be computed, and why, in a fixed order.
     pub unavailable: Vec<Unavailable>,
-    /// What the rules R1-R5 concluded. Always present in a report `analyze` writes; `None`
+    /// What the rules R1-R8 concluded. Always present in a report `analyze` writes; `None`
     /// (JSON `null`, or the key missing in a file written before the rules existed) only for
     /// reports that did not run them. It always carries `not_fired`, with `-v` or without:
     /// the JSON is data, and only the text renderer decides how much of it to show.

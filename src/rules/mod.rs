@@ -1,5 +1,5 @@
-//! The diagnosis rules R1-R5 (spec "Rules"), their confidence, the significance gate, and the
-//! ranking and grouping of what they find.
+//! The diagnosis rules R1-R5 (spec "Rules") and R6-R8 (ours), their confidence, the
+//! significance gate, and the ranking and grouping of what they find.
 //!
 //! [`diagnose`] is a pure function of the windows, their aggregate and [`RuleInputs`]: no
 //! clock, no flags, no hash-map iteration, so the same recording gives the same
@@ -31,6 +31,9 @@ mod r2_kv_pressure;
 mod r3_prefix_reuse;
 mod r4_oom;
 mod r5_concurrency;
+mod r6_prefill_bound;
+mod r7_right_sizing;
+mod r8_frontend_bound;
 mod rank;
 #[cfg(test)]
 mod testutil;
@@ -38,7 +41,9 @@ mod testutil;
 pub use gate::{
     standard as significance_gate, MIN_FIRED_FRACTION, MIN_FIRED_WINDOWS, R2_KV_CRITICAL_PCT,
 };
-pub use inputs::{kv_capacity_tokens, prefix_caching_enabled, MemoryFacts, RuleInputs};
+pub use inputs::{
+    kv_capacity_tokens, prefix_caching_enabled, GpuOption, MemoryFacts, RuleInputs, SizingFacts,
+};
 pub use model::{
     Cmp, Diagnosis, Finding, Fix, FixStep, FlagValue, IssueGroup, Measure, MeasureRole, NotFired,
     R2Path, RootCause, RuleId, Significance, Unit, WindowCounts,
@@ -252,6 +257,9 @@ pub fn diagnose(windows: &WindowSet, agg: &Aggregate, inputs: &RuleInputs) -> Di
         r3_prefix_reuse::evaluate(&ctx),
         r4_oom::evaluate(&ctx),
         r5_concurrency::evaluate(&ctx),
+        r6_prefill_bound::evaluate(&ctx),
+        r7_right_sizing::evaluate(&ctx),
+        r8_frontend_bound::evaluate(&ctx),
     ];
     let mut findings = Vec::new();
     let mut not_fired = Vec::new();

@@ -17,11 +17,26 @@ pub enum RuleId {
     R4,
     /// Concurrency saturation: running pinned at `max_num_seqs` with a queue.
     R5,
+    /// Prefill-bound: long prompts, short outputs, the windows spent in prefill.
+    R6,
+    /// Right-sizing: the GPUs idle at low power and memory; a cheaper GPU would carry the load.
+    R7,
+    /// Frontend-bound: the API server's one Python core is full while the engine has room.
+    R8,
 }
 
 impl RuleId {
     /// Every rule, in id order.
-    pub const ALL: [RuleId; 5] = [RuleId::R1, RuleId::R2, RuleId::R3, RuleId::R4, RuleId::R5];
+    pub const ALL: [RuleId; 8] = [
+        RuleId::R1,
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R5,
+        RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+    ];
 
     /// The rule's name as the spec's table gives it.
     pub fn title(self) -> &'static str {
@@ -31,6 +46,9 @@ impl RuleId {
             RuleId::R3 => "Low prefix reuse",
             RuleId::R4 => "OOM risk",
             RuleId::R5 => "Concurrency saturation",
+            RuleId::R6 => "Prefill-bound",
+            RuleId::R7 => "Oversized GPU",
+            RuleId::R8 => "Frontend-bound",
         }
     }
 }
@@ -101,6 +119,12 @@ pub enum Unit {
     Gigabytes,
     /// A plain count (windows, preemptions).
     Count,
+    /// CPU cores (CPU seconds per second).
+    Cores,
+    /// US dollars per hour.
+    UsdPerHour,
+    /// Tokens per second.
+    TokensPerSecond,
 }
 
 impl Unit {
@@ -114,6 +138,9 @@ impl Unit {
             Unit::Tokens => " tokens",
             Unit::Gigabytes => " GB",
             Unit::Count => "",
+            Unit::Cores => " cores",
+            Unit::UsdPerHour => " $/h",
+            Unit::TokensPerSecond => " tok/s",
         }
     }
 }
@@ -345,6 +372,12 @@ pub enum RootCause {
     PrefixReuse,
     /// The weights do not fit the GPUs (R4).
     MemoryFit,
+    /// Prompt processing dominates (R6).
+    PrefillBound,
+    /// More GPU than the load needs (R7).
+    RightSizing,
+    /// The API server, not the engine, limits throughput (R8).
+    Frontend,
 }
 
 impl RootCause {
@@ -355,6 +388,9 @@ impl RootCause {
             RootCause::KvCapacity => "KV-cache capacity vs concurrency cap",
             RootCause::PrefixReuse => "Prompts reuse little cached prefix",
             RootCause::MemoryFit => "Model weights do not fit GPU memory",
+            RootCause::PrefillBound => "Prompt processing dominates",
+            RootCause::RightSizing => "More GPU than the load needs",
+            RootCause::Frontend => "The API server limits throughput",
         }
     }
 }

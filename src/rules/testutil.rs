@@ -105,4 +105,9 @@ impl Fixture {
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx::new(&self.set, &self.agg, &self.inputs)
     }
+
+    /// Runs one rule's `evaluate` on these windows and inputs.
+    pub fn run(&self, evaluate: fn(&Ctx<'_>) -> super::Outcome) -> super::Outcome {
+        evaluate(&self.ctx())
+    }
 }

@@ -53,6 +53,9 @@ pub mod names {
     pub const REQUEST_SUCCESS_TOTAL: &str = "vllm:request_success_total";
     /// Counter: preemptions.
     pub const NUM_PREEMPTIONS_TOTAL: &str = "vllm:num_preemptions_total";
+    /// Counter: CPU seconds of the process serving `/metrics` (vLLM's API server), from the
+    /// Prometheus client's process collector.
+    pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
     /// Counter: prefix-cache hits (>= 0.10; tokens).
     pub const PREFIX_CACHE_HITS_TOTAL: &str = "vllm:prefix_cache_hits_total";
     /// Counter: prefix-cache queries (>= 0.10; tokens).
@@ -152,6 +155,8 @@ pub enum Quantity {
     PromptTokensHist,
     /// End-to-end latency (histogram, seconds).
     E2eLatency,
+    /// CPU time of the API server process (counter, seconds): R8's frontend load.
+    ApiServerCpu,
 }
 
 const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> MetricName {
@@ -208,6 +213,14 @@ pub const ALIASES: &[(Quantity, &[MetricName])] = &[
     (
         Quantity::Preemptions,
         &[m(NUM_PREEMPTIONS_TOTAL, Counter, "V0 all; V1 >=0.8")],
+    ),
+    (
+        Quantity::ApiServerCpu,
+        &[m(
+            PROCESS_CPU_SECONDS_TOTAL,
+            Counter,
+            "all (prometheus_client's process collector, API server process)",
+        )],
     ),
     (
         Quantity::PrefixCacheHits,

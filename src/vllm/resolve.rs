@@ -76,9 +76,11 @@ pub enum CounterKind {
     PrefixHits = 4,
     /// Prefix-cache queries.
     PrefixQueries = 5,
+    /// CPU seconds of the API server process.
+    ApiServerCpu = 6,
 }
 
-const N_COUNTERS: usize = 6;
+const N_COUNTERS: usize = 7;
 
 impl CounterKind {
     /// Every counter, in slot order.
@@ -89,6 +91,7 @@ impl CounterKind {
         CounterKind::Preemptions,
         CounterKind::PrefixHits,
         CounterKind::PrefixQueries,
+        CounterKind::ApiServerCpu,
     ];
 
     fn from_quantity(q: Quantity) -> Option<CounterKind> {
@@ -99,6 +102,7 @@ impl CounterKind {
             Quantity::Preemptions => CounterKind::Preemptions,
             Quantity::PrefixCacheHits => CounterKind::PrefixHits,
             Quantity::PrefixCacheQueries => CounterKind::PrefixQueries,
+            Quantity::ApiServerCpu => CounterKind::ApiServerCpu,
             _ => return None,
         })
     }
@@ -238,13 +242,19 @@ fn part_of(s: &SeriesInfo, cand: &MetricName) -> Option<Part> {
     }
 }
 
+/// The name prefixes the alias table's candidates carry: vLLM's own metrics, and the process
+/// collector's `process_*` of the API server (R8).
+fn candidate_prefix(name: &str) -> bool {
+    name.starts_with("vllm:") || name.starts_with("process_")
+}
+
 /// Whether `s` is a sample of some candidate metric, so that [`resolve`] may give it a role:
 /// the only series whose samples analysis reads. Judged on the series alone (the choice
 /// between candidates needs every series, this does not), so a reader can drop the other
 /// series' samples as it meets them (`recording::open_filtered`) and analysis gives the same
 /// result.
 pub fn may_have_role(s: &SeriesInfo) -> bool {
-    s.name.starts_with("vllm:")
+    candidate_prefix(&s.name)
         && ALIASES
             .iter()
             .any(|(_, cands)| cands.iter().any(|c| part_of(s, c).is_some()))
@@ -258,7 +268,7 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
     let mut counts: Vec<Vec<usize>> = ALIASES.iter().map(|(_, c)| vec![0; c.len()]).collect();
     for s in series {
         let mut hit = None;
-        if s.name.starts_with("vllm:") {
+        if candidate_prefix(&s.name) {
             'outer: for (qi, (_, cands)) in ALIASES.iter().enumerate() {
                 for (ci, cand) in cands.iter().enumerate() {
                     if let Some(p) = part_of(s, cand) {

@@ -121,6 +121,9 @@ pub struct Window {
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
+    /// The API server process's CPU use, cores (CPU seconds per second of
+    /// `process_cpu_seconds_total`): R8's frontend load.
+    pub api_server_cpu_cores: Option<f64>,
     /// Samples skipped as repeats of a series already in the same body (the first counts).
     pub duplicate_samples: u32,
     /// The most counter resets (server restarts) seen in any one counter in the window.
@@ -534,6 +537,7 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         counter_resets,
         first_reset_mono,
         duplicate_samples,
+        api_server_cpu_cores: rate(CounterKind::ApiServerCpu),
         generation_tokens_before_resets: track(CounterKind::GenerationTokens).before_resets,
         prompt_tokens_before_resets: track(CounterKind::PromptTokens).before_resets,
         requests_before_resets: track(CounterKind::RequestSuccess).before_resets,

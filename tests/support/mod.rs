@@ -8,3 +8,12 @@ pub mod http;
 pub fn profile() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("profile").unwrap()
 }
+
+/// Held by the tests that assert a recorder's schedule (ticks at exact times) and by the ones
+/// that start heavy processes (Chromium, Prometheus): on a 2-core CI machine a browser started
+/// beside a 50 ms schedule makes the schedule miss ticks that it would not miss in production.
+/// The guard serializes only these; every other test still runs in parallel.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
