@@ -144,7 +144,7 @@ fn parse_duration_ns(text: &str) -> Result<i64, String> {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into ns since the Unix epoch.
-fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
+pub(super) fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
     let bad = |why: &str| format!("{t:?}: {why} (expected e.g. 2026-11-23T09:01:02Z)");
     let b = t.as_bytes();
     if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
