@@ -28,9 +28,10 @@ pub struct AnalyzeArgs {
     /// never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     color: ColorWhen,
-    /// Window length, e.g. 2s, 500ms, 1m.
-    #[arg(long, default_value = "2s", value_parser = parse_window)]
-    window: i64,
+    /// Window length, e.g. 2s, 500ms, 1m (default 2s; 4 steps for an imported recording,
+    /// which refuses fewer than 2).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<i64>,
     /// Analyse from this point: an offset from the recording's start (30s, 1m30s) or an
     /// RFC 3339 time (2026-11-23T09:01:02Z).
     #[arg(long, value_parser = parse_bound)]

@@ -3,6 +3,7 @@
 //! `profile::import`; credentials are read here, from the environment only (argv shows in
 //! `ps`), and passed in.
 
+use super::inputs::InputArgs;
 use super::record::parse_duration;
 use anyhow::{bail, Context};
 use profile::import::{self, Auth, HttpApi, ImportConfig, Progress};
@@ -66,6 +67,9 @@ pub struct PrometheusArgs {
     /// Wait this long for each answer of the server.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     timeout: Duration,
+    /// Stored in the recording, as `profile record` stores them.
+    #[command(flatten)]
+    inputs: InputArgs,
 }
 
 /// A time as given: absolute, or relative to now (read once, here).
@@ -176,15 +180,16 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         selector: args.selector,
         instance: args.instance,
         gpu_selector: args.gpu_selector,
+        analysis_inputs: args.inputs.to_recorded(),
     };
     let api = HttpApi::new(&url, &auth, args.timeout);
     let plan = import::discover(&api, &config)?;
     let out = args.out.unwrap_or_else(|| {
-        let who = plan.instance.as_deref().map_or_else(|| "server".into(), dir_name);
-        PathBuf::from("recordings").join(format!(
-            "prometheus-{who}-{}",
-            plan.from.to_compact_utc()
-        ))
+        let who = plan
+            .instance
+            .as_deref()
+            .map_or_else(|| "server".into(), dir_name);
+        PathBuf::from("recordings").join(format!("prometheus-{who}-{}", plan.from.to_compact_utc()))
     });
     let mut err = std::io::stderr();
     eprintln!(
@@ -232,7 +237,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             summary.inferred_types.len()
         );
     }
-    eprintln!("profile: analyse it with: profile analyze {}", summary.dir.display());
+    eprintln!(
+        "profile: analyse it with: profile analyze {}",
+        summary.dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -95,7 +95,12 @@ impl HttpApi {
     }
 
     /// GET `path` with `params`; the body of a 200, or the error naming `query`.
-    fn get(&self, path: &str, params: &[(&str, &str)], query: &str) -> Result<Vec<u8>, ImportError> {
+    fn get(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        query: &str,
+    ) -> Result<Vec<u8>, ImportError> {
         let url = format!("{}{path}", self.base);
         let fail = |failure| ImportError::Api {
             url: url.clone(),
@@ -109,7 +114,9 @@ impl HttpApi {
         if let Some(auth) = &self.authorization {
             request = request.header("Authorization", auth);
         }
-        let mut response = request.call().map_err(|e| fail(classify(&e, self.timeout)))?;
+        let mut response = request
+            .call()
+            .map_err(|e| fail(classify(&e, self.timeout)))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -147,7 +154,9 @@ impl HttpApi {
         let env: Envelope<T> = serde_json::from_slice(body)
             .map_err(|e| bad(format!("not a Prometheus API answer ({e})")))?;
         if env.status != "success" {
-            return Err(bad(env.error.unwrap_or_else(|| format!("status {}", env.status))));
+            return Err(bad(env
+                .error
+                .unwrap_or_else(|| format!("status {}", env.status))));
         }
         env.data.ok_or_else(|| bad("no data".to_string()))
     }
@@ -305,7 +314,10 @@ mod tests {
         assert_eq!(parse_value("-Inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_value("1e+06"), Some(1e6));
         assert_eq!(parse_value("x"), None);
-        assert_eq!(api_time(WallNs(1_700_000_000_250_000_000)), "1700000000.250");
+        assert_eq!(
+            api_time(WallNs(1_700_000_000_250_000_000)),
+            "1700000000.250"
+        );
         assert_eq!(api_step(15_000), "15");
         assert_eq!(api_step(500), "0.500");
     }
@@ -318,6 +330,9 @@ mod tests {
             "bad_data: exceeded maximum resolution of 11,000 points per timeseries. Try \
              decreasing the query resolution (?step=XX)"
         );
-        assert_eq!(error_text(b"<html>\n  502 Bad   Gateway</html>"), "<html> 502 Bad Gateway</html>");
+        assert_eq!(
+            error_text(b"<html>\n  502 Bad   Gateway</html>"),
+            "<html> 502 Bad Gateway</html>"
+        );
     }
 }

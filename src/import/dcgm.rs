@@ -132,7 +132,11 @@ mod tests {
         .collect();
         let m = metrics(&f);
         assert_eq!(m.util_pct, Some(87));
-        assert_eq!(m.mem_util_pct, Some(46), "profiling ratio stands in, as a percent");
+        assert_eq!(
+            m.mem_util_pct,
+            Some(46),
+            "profiling ratio stands in, as a percent"
+        );
         assert_eq!(m.power_w, Some(412.5));
         assert_eq!(m.vram_used_bytes, Some(70_000 * 1024 * 1024));
         assert_eq!(m.vram_total_bytes, Some(81_000 * 1024 * 1024));
@@ -140,6 +144,9 @@ mod tests {
         assert_eq!(m.power_limit_w, None);
         let nan: BTreeMap<&str, f64> = [(GPU_UTIL, f64::NAN), (FB_USED, -1.0)].into();
         let m = metrics(&nan);
-        assert_eq!((m.util_pct, m.vram_used_bytes, m.vram_total_bytes), (None, None, None));
+        assert_eq!(
+            (m.util_pct, m.vram_used_bytes, m.vram_total_bytes),
+            (None, None, None)
+        );
     }
 }

@@ -32,7 +32,10 @@ pub struct FamilyOf {
     pub inferred: bool,
 }
 
-fn declared(meta: &BTreeMap<String, MetricMeta>, name: &str) -> Option<(MetricType, Option<String>)> {
+fn declared(
+    meta: &BTreeMap<String, MetricMeta>,
+    name: &str,
+) -> Option<(MetricType, Option<String>)> {
     let m = meta.get(name)?;
     let t = MetricType::from_keyword(m.metric_type.as_str())?;
     let help = (!m.help.is_empty()).then(|| m.help.clone());
@@ -148,13 +151,25 @@ mod tests {
         let f = family_of("vllm:generation_tokens_total", false, &m, &names);
         assert_eq!(
             (f.family.as_str(), f.metric_type, f.suffix, f.inferred),
-            ("vllm:generation_tokens_total", MetricType::Counter, Suffix::None, false)
+            (
+                "vllm:generation_tokens_total",
+                MetricType::Counter,
+                Suffix::None,
+                false
+            )
         );
-        assert_eq!(f.help.as_deref(), Some("help of vllm:generation_tokens_total"));
+        assert_eq!(
+            f.help.as_deref(),
+            Some("help of vllm:generation_tokens_total")
+        );
         let b = family_of("vllm:e2e_request_latency_seconds_bucket", true, &m, &names);
         assert_eq!(
             (b.family.as_str(), b.metric_type, b.suffix),
-            ("vllm:e2e_request_latency_seconds", MetricType::Histogram, Suffix::Bucket)
+            (
+                "vllm:e2e_request_latency_seconds",
+                MetricType::Histogram,
+                Suffix::Bucket
+            )
         );
         // A histogram named `_total`: its `_total_sum` is the histogram's, not a counter.
         let s = family_of("vllm:iteration_tokens_total_sum", false, &m, &names);
@@ -176,10 +191,25 @@ mod tests {
             assert!(f.inferred);
             (f.family, f.metric_type, f.suffix)
         };
-        assert_eq!(t("x_bucket", true), ("x".into(), MetricType::Histogram, Suffix::Bucket));
-        assert_eq!(t("x_sum", false), ("x".into(), MetricType::Histogram, Suffix::Sum));
-        assert_eq!(t("y_count", false), ("y_count".into(), MetricType::Gauge, Suffix::None));
-        assert_eq!(t("a_total", false), ("a_total".into(), MetricType::Counter, Suffix::None));
-        assert_eq!(t("z_bucket", false), ("z_bucket".into(), MetricType::Gauge, Suffix::None));
+        assert_eq!(
+            t("x_bucket", true),
+            ("x".into(), MetricType::Histogram, Suffix::Bucket)
+        );
+        assert_eq!(
+            t("x_sum", false),
+            ("x".into(), MetricType::Histogram, Suffix::Sum)
+        );
+        assert_eq!(
+            t("y_count", false),
+            ("y_count".into(), MetricType::Gauge, Suffix::None)
+        );
+        assert_eq!(
+            t("a_total", false),
+            ("a_total".into(), MetricType::Counter, Suffix::None)
+        );
+        assert_eq!(
+            t("z_bucket", false),
+            ("z_bucket".into(), MetricType::Gauge, Suffix::None)
+        );
     }
 }

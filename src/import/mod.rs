@@ -29,7 +29,7 @@ pub use client::{HttpApi, PromApi};
 pub use plan::{discover, Plan};
 pub use run::{run, ImportSummary, Progress};
 
-use crate::recording::RecordingError;
+use crate::recording::{AnalysisInputs, RecordingError};
 use crate::units::WallNs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,20 +92,24 @@ impl Auth {
         match self {
             Auth::None => None,
             Auth::Bearer(t) => Some(format!("Bearer {t}")),
-            Auth::Basic { user, password } => {
-                Some(format!("Basic {}", base64(format!("{user}:{password}").as_bytes())))
-            }
+            Auth::Basic { user, password } => Some(format!(
+                "Basic {}",
+                base64(format!("{user}:{password}").as_bytes())
+            )),
         }
     }
 }
 
 /// Standard base64 with padding (RFC 4648 §4), for the basic-auth header.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -136,6 +140,9 @@ pub struct ImportConfig {
     /// Label matchers in braces for the DCGM exporter's series, replacing the default match
     /// (same host, or same pod, as the vLLM instance).
     pub gpu_selector: Option<String>,
+    /// The analysis inputs vLLM does not expose (`-m`, TP, dtype, cost), stored in the
+    /// manifest as `profile record` stores them.
+    pub analysis_inputs: AnalysisInputs,
 }
 
 /// Why a request to the server failed.
@@ -284,11 +291,17 @@ mod tests {
             user: "Aladdin".into(),
             password: "open sesame".into(),
         };
-        assert_eq!(a.header().as_deref(), Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="));
+        assert_eq!(
+            a.header().as_deref(),
+            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(format!("{a:?}"), "Basic(\"Aladdin\", ..)");
-        assert_eq!(Auth::Bearer("s3cret".into()).header().as_deref(), Some("Bearer s3cret"));
+        assert_eq!(
+            Auth::Bearer("s3cret".into()).header().as_deref(),
+            Some("Bearer s3cret")
+        );
         assert!(!format!("{:?}", Auth::Bearer("s3cret".into())).contains("s3cret"));
     }
 }

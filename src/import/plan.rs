@@ -42,6 +42,8 @@ pub struct Plan {
     pub steps: u64,
     /// Steps per chunk.
     pub chunk_steps: u64,
+    /// The analysis inputs to store.
+    pub analysis_inputs: crate::recording::AnalysisInputs,
 }
 
 impl Plan {
@@ -95,7 +97,12 @@ fn inner(flag: &'static str, selector: Option<&str>) -> Result<String, ImportErr
 /// `{__name__=~"NAMES",<matchers>...}`.
 fn selector(names: &str, matchers: &[&str]) -> String {
     let mut parts = vec![format!("__name__=~{}", quote(names))];
-    parts.extend(matchers.iter().filter(|m| !m.is_empty()).map(|m| m.to_string()));
+    parts.extend(
+        matchers
+            .iter()
+            .filter(|m| !m.is_empty())
+            .map(|m| m.to_string()),
+    );
     format!("{{{}}}", parts.join(","))
 }
 
@@ -117,7 +124,9 @@ fn rfc(t: WallNs) -> String {
 /// Finds the instance, its series and its GPUs' series, and cuts the range into chunks.
 pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, ImportError> {
     if config.step_ms == 0 {
-        return Err(ImportError::BadRange("the step must be longer than 0".into()));
+        return Err(ImportError::BadRange(
+            "the step must be longer than 0".into(),
+        ));
     }
     if config.to.0 <= config.from.0 {
         return Err(ImportError::BadRange(format!(
@@ -159,7 +168,12 @@ pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, Import
             j.as_deref().unwrap_or("-")
         )
     };
-    let listed = || instances.iter().map(|(k, n)| describe(k, n)).collect::<Vec<_>>();
+    let listed = || {
+        instances
+            .iter()
+            .map(|(k, n)| describe(k, n))
+            .collect::<Vec<_>>()
+    };
     let chosen: Vec<_> = match &config.instance {
         Some(want) => instances
             .keys()
@@ -193,7 +207,10 @@ pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, Import
     let pin: Vec<&str> = pin.iter().map(String::as_str).collect();
     let mut vllm_pinned = vec![user.as_str()];
     vllm_pinned.extend(&pin);
-    let queries = vec![selector(VLLM_NAMES, &vllm_pinned), selector(PROCESS_NAMES, &pin)];
+    let queries = vec![
+        selector(VLLM_NAMES, &vllm_pinned),
+        selector(PROCESS_NAMES, &pin),
+    ];
     let mine: Vec<&BTreeMap<String, String>> = found
         .iter()
         .filter(|l| l.get("instance") == instance.as_ref() && l.get("job") == job.as_ref())
@@ -285,6 +302,7 @@ pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, Import
         step_ms: config.step_ms,
         steps,
         chunk_steps,
+        analysis_inputs: config.analysis_inputs.clone(),
     })
 }
 
@@ -295,10 +313,16 @@ mod tests {
     #[test]
     fn selectors_are_built_from_matchers_in_braces() {
         assert_eq!(inner("--match", None).unwrap(), "");
-        assert_eq!(inner("--match", Some(" {job=\"vllm\", } ")).unwrap(), "job=\"vllm\"");
+        assert_eq!(
+            inner("--match", Some(" {job=\"vllm\", } ")).unwrap(),
+            "job=\"vllm\""
+        );
         assert!(matches!(
             inner("--match", Some("job=\"vllm\"")),
-            Err(ImportError::BadSelector { flag: "--match", .. })
+            Err(ImportError::BadSelector {
+                flag: "--match",
+                ..
+            })
         ));
         assert_eq!(
             selector(VLLM_NAMES, &["", "job=\"a\\\"b\""]),

@@ -141,7 +141,7 @@ fn start_manifest(plan: &Plan, gpu_note: Option<String>) -> Manifest {
             .iter()
             .map(|(i, l)| dcgm::gpu_info(*i, l))
             .collect(),
-        analysis_inputs: Default::default(),
+        analysis_inputs: plan.analysis_inputs.clone(),
         totals: None,
         import: Some(ImportSource {
             source: "prometheus".to_string(),
@@ -210,8 +210,8 @@ pub fn run(
     for c in 0..chunks {
         let first = c * plan.chunk_steps;
         let last = (first + plan.chunk_steps).min(plan.steps) - 1;
-        let written = import_chunk(api, plan, (first, last), &meta, &mut inferred)
-            .and_then(|chunk| {
+        let written =
+            import_chunk(api, plan, (first, last), &meta, &mut inferred).and_then(|chunk| {
                 let writers = (&mut scrapes, &mut gpus);
                 let counts = write_chunk(plan, (first, last), &chunk, writers, &mut vram_total)?;
                 scrapes.rotate()?;
