@@ -67,6 +67,10 @@ pub struct PrometheusArgs {
     /// Wait this long for each answer of the server.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     timeout: Duration,
+    /// At most this many points (series x steps) per query, for a server with a lower limit
+    /// than Prometheus's defaults.
+    #[arg(long, default_value_t = import::MAX_POINTS_PER_QUERY)]
+    max_points_per_query: u64,
     /// Stored in the recording, as `profile record` stores them.
     #[command(flatten)]
     inputs: InputArgs,
@@ -181,6 +185,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         instance: args.instance,
         gpu_selector: args.gpu_selector,
         analysis_inputs: args.inputs.to_recorded(),
+        max_points_per_query: args.max_points_per_query,
     };
     let api = HttpApi::new(&url, &auth, args.timeout);
     let plan = import::discover(&api, &config)?;

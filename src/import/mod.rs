@@ -143,6 +143,9 @@ pub struct ImportConfig {
     /// The analysis inputs vLLM does not expose (`-m`, TP, dtype, cost), stored in the
     /// manifest as `profile record` stores them.
     pub analysis_inputs: AnalysisInputs,
+    /// Points (series x steps) per query, at most [`MAX_POINTS_PER_QUERY`]; lower it for a
+    /// server with a lower limit (and in tests, to get many chunks from a small server).
+    pub max_points_per_query: u64,
 }
 
 /// Why a request to the server failed.
@@ -305,3 +308,6 @@ mod tests {
         assert!(!format!("{:?}", Auth::Bearer("s3cret".into())).contains("s3cret"));
     }
 }
+
+#[cfg(test)]
+mod fake_tests;

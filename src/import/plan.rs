@@ -287,7 +287,8 @@ pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, Import
         .enumerate()
         .map(|(pos, ((i, _), l))| (if distinct { i } else { pos as u32 }, l))
         .collect();
-    let chunk_steps = (MAX_POINTS_PER_QUERY / series.max(1) as u64).clamp(1, MAX_POINTS_PER_SERIES);
+    let budget = config.max_points_per_query.clamp(1, MAX_POINTS_PER_QUERY);
+    let chunk_steps = (budget / series.max(1) as u64).clamp(1, MAX_POINTS_PER_SERIES);
     Ok(Plan {
         url,
         selector: vllm,
