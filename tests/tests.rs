@@ -6,5 +6,6 @@ mod compare;
 mod diagnose;
 mod faults;
 mod html;
+mod import;
 mod record;
 mod travel;
