@@ -41,7 +41,7 @@ use crate::window::{build_windows_resolved, TimeBound, WindowError, WindowOption
 pub use crate::window::DEFAULT_WINDOW_NS;
 
 /// What `profile analyze` was asked for, as plain values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalyzeConfig {
     /// Window length, ns; `None` for the recording's default ([`default_window_ns`]: 2 s, or
     /// 4 steps of an imported recording).
@@ -60,19 +60,6 @@ pub struct AnalyzeConfig {
     /// Add one row per window to the report. (The diagnosis is the same either way; how much
     /// of it the text shows is the renderer's `TextOptions::verbose`.)
     pub verbose: bool,
-}
-
-impl Default for AnalyzeConfig {
-    fn default() -> Self {
-        AnalyzeConfig {
-            window_ns: None,
-            from: None,
-            to: None,
-            inputs: OperatorInputs::default(),
-            recording_label: None,
-            verbose: false,
-        }
-    }
 }
 
 /// Why a recording could not be analysed at all. Missing data is not an error: it shows up in

@@ -52,6 +52,11 @@ pub struct ImportSummary {
     pub inferred_types: Vec<String>,
 }
 
+/// Points of one series: (ms since the epoch, value).
+type Points = Vec<(i64, f64)>;
+/// Label pairs, sorted by name.
+type Pairs = Vec<(String, String)>;
+
 /// One series of a chunk, mapped to the recording's columns.
 struct Mapped {
     family: usize,
@@ -80,7 +85,7 @@ fn map_series(
         .iter()
         .filter_map(|r| r.labels.get("__name__").cloned())
         .collect();
-    let mut keyed: Vec<(FamilyOf, String, Vec<(String, String)>, Vec<(i64, f64)>)> = rows
+    let mut keyed: Vec<(FamilyOf, String, Pairs, Points)> = rows
         .into_iter()
         .filter_map(|r| {
             let name = r.labels.get("__name__")?.clone();
@@ -289,7 +294,7 @@ struct Chunk {
     families: Vec<FamilyOf>,
     series: Vec<Mapped>,
     /// GPU series: (gpu index, field, points).
-    gpu: Vec<(u32, String, Vec<(i64, f64)>)>,
+    gpu: Vec<(u32, String, Points)>,
 }
 
 fn import_chunk(
