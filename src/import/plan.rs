@@ -207,17 +207,21 @@ pub fn discover(api: &dyn PromApi, config: &ImportConfig) -> Result<Plan, Import
     let pin: Vec<&str> = pin.iter().map(String::as_str).collect();
     let mut vllm_pinned = vec![user.as_str()];
     vllm_pinned.extend(&pin);
-    let queries = vec![
-        selector(VLLM_NAMES, &vllm_pinned),
-        selector(PROCESS_NAMES, &pin),
-    ];
+    let mut queries = vec![selector(VLLM_NAMES, &vllm_pinned)];
+    // The process collector's series of the same target only: unpinned, it is every job's.
+    if !pin.is_empty() {
+        queries.push(selector(PROCESS_NAMES, &pin));
+    }
     let mine: Vec<&BTreeMap<String, String>> = found
         .iter()
         .filter(|l| l.get("instance") == instance.as_ref() && l.get("job") == job.as_ref())
         .collect();
     let model_name = mine.iter().find_map(|l| l.get("model_name").cloned());
     let pods: BTreeSet<&String> = mine.iter().filter_map(|l| l.get("pod")).collect();
-    let mut series = mine.len() + api.series(&queries[1], from, config.to)?.len();
+    let mut series = mine.len();
+    if let Some(process) = queries.get(1) {
+        series += api.series(process, from, config.to)?.len();
+    }
 
     // GPUs: the DCGM exporter on the same host (or serving the same pod), unless told.
     let fields = dcgm::FIELDS.join("|");
