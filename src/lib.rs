@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod compare;
 pub mod diagnose;
 pub mod gpu;
+pub mod import;
 pub mod inputs;
 pub mod inspect;
 pub mod promtext;

@@ -158,6 +158,7 @@ fn write_recording(dir: &Path) {
             gpu_memory_utilization: None,
         },
         totals: None,
+        import: None,
     };
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();

@@ -6,6 +6,7 @@ mod compare;
 mod diagnose;
 mod faults;
 mod html;
+mod import;
 mod record;
 mod support;
 mod travel;

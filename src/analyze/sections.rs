@@ -61,6 +61,21 @@ const CLOCK_STEP_WARN_S: f64 = 1.0;
 /// One sentence per kind of loss or repair, in a fixed order.
 fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(imp) = &rec.manifest.import {
+        out.push(format!(
+            "imported from {} ({}) at a {:.3} s step, not recorded: {:.0} s windows, one \
+             sample per series per step",
+            imp.source,
+            imp.server_url,
+            imp.step_ms as f64 / MS_PER_SECOND,
+            set.window_ns as f64 / 1e9
+        ));
+        if let Some(missing) = &imp.incomplete {
+            out.push(format!(
+                "the import stopped before the end; not imported: {missing}"
+            ));
+        }
+    }
     for f in rec.problems() {
         let name = f.path.file_name().map_or_else(
             || f.path.display().to_string(),
@@ -409,5 +424,31 @@ pub(super) fn explain_windows_and_gpu(
             None => "the recording holds no GPU reading".to_string(),
         };
         push(un, "GPU utilisation, power, VRAM, temperature", why);
+    }
+}
+
+/// What an imported recording cannot show, from its step: one sample per step per series.
+pub(super) fn explain_import(rec: &Recording, un: &mut Vec<Unavailable>) {
+    let Some(imp) = &rec.manifest.import else {
+        return;
+    };
+    let step_s = imp.step_ms as f64 / MS_PER_SECOND;
+    push(
+        un,
+        "KV cache and queue spikes shorter than the step",
+        format!(
+            "imported from {} at a {step_s:.3} s step: gauges (KV usage, running, waiting) are \
+             seen once per step, so a peak between two steps is missed; counters and histograms \
+             lose nothing (their totals are cumulative)",
+            imp.source
+        ),
+    );
+    if !rec.gpu_polls.is_empty() {
+        push(
+            un,
+            "R2 GPU/vLLM skew check",
+            "imported GPU and vLLM values share each step's timestamp, so the 1 s skew between \
+             the two sources cannot be checked; R2 judges every window as if in step",
+        );
     }
 }

@@ -717,3 +717,69 @@ fn a_wall_clock_step_is_said_at_the_top() {
         clean.metrics.generation_tokens_per_s
     );
 }
+
+/// See: issue "Diagnose the data users already have" (analysis at coarse resolution).
+#[test]
+fn imported_recordings_take_their_windows_from_the_step() {
+    use crate::analyze::window_ns;
+    use crate::recording::ImportSource;
+    let plain = rec(&fx());
+    assert_eq!(window_ns(&plain, None).unwrap(), 2_000_000_000);
+    assert_eq!(window_ns(&plain, Some(500_000_000)).unwrap(), 500_000_000);
+    let mut imported = rec(&fx());
+    imported.manifest.import = Some(ImportSource {
+        source: "prometheus".into(),
+        server_url: "http://prometheus:9090".into(),
+        selector: "{__name__=~\"vllm:.+\"}".into(),
+        job: Some("vllm".into()),
+        instance: Some("10.0.0.5:8000".into()),
+        step_ms: 1000,
+        range_from_ns: 0,
+        range_to_ns: 0,
+        gpu_selectors: Vec::new(),
+        inferred_types: Vec::new(),
+        incomplete: Some("a to b: HTTP 503".into()),
+    });
+    assert_eq!(window_ns(&imported, None).unwrap(), 4_000_000_000);
+    assert_eq!(
+        window_ns(&imported, Some(2_000_000_000)).unwrap(),
+        2_000_000_000
+    );
+    let cfg = AnalyzeConfig {
+        window_ns: Some(1_999_000_000),
+        ..AnalyzeConfig::default()
+    };
+    let err = analyze(&imported, &cat(), &cfg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AnalyzeError::WindowBelowStep {
+                step_ms: 1000,
+                min_ms: 2000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("(step 1000 ms)"), "{err}");
+    let r = run(&imported, &AnalyzeConfig::default());
+    assert_eq!(r.windows.window_s, 4.0);
+    let data = &r.recording.data_warnings;
+    assert!(
+        data[0].contains("at a 1.000 s step, not recorded: 4 s windows"),
+        "{data:?}"
+    );
+    assert!(
+        data[1].contains("not imported: a to b: HTTP 503"),
+        "{data:?}"
+    );
+    assert!(why(&r, "KV cache and queue spikes shorter than the step").is_some());
+    assert!(
+        why(&r, "R2 GPU/vLLM skew check").is_some(),
+        "the fixture has GPU polls"
+    );
+    // A recorded recording says none of this.
+    let r = run(&plain, &AnalyzeConfig::default());
+    assert!(why(&r, "R2 GPU/vLLM skew check").is_none());
+    assert!(r.recording.data_warnings.is_empty());
+}

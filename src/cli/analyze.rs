@@ -28,9 +28,10 @@ pub struct AnalyzeArgs {
     /// never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     color: ColorWhen,
-    /// Window length, e.g. 2s, 500ms, 1m.
-    #[arg(long, default_value = "2s", value_parser = parse_window)]
-    window: i64,
+    /// Window length, e.g. 2s, 500ms, 1m (default 2s; 4 steps for an imported recording,
+    /// which refuses fewer than 2).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<i64>,
     /// Analyse from this point: an offset from the recording's start (30s, 1m30s) or an
     /// RFC 3339 time (2026-11-23T09:01:02Z).
     #[arg(long, value_parser = parse_bound)]
@@ -144,7 +145,7 @@ fn parse_duration_ns(text: &str) -> Result<i64, String> {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into ns since the Unix epoch.
-fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
+pub(super) fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
     let bad = |why: &str| format!("{t:?}: {why} (expected e.g. 2026-11-23T09:01:02Z)");
     let b = t.as_bytes();
     if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {

@@ -45,9 +45,10 @@ pub struct CompareArgs {
     /// (WORSE or PLATEAU), e.g. to fail a CI job.
     #[arg(long, value_name = "worse|plateau")]
     fail_on: Option<FailOn>,
-    /// Window length for analysing recordings, e.g. 2s, 500ms.
-    #[arg(long, default_value = "2s", value_parser = parse_window)]
-    window: i64,
+    /// Window length for analysing recordings, e.g. 2s, 500ms (default 2s; 4 steps for an
+    /// imported recording).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<i64>,
     /// The analysis inputs, for both sides (each recording's own values otherwise). Give
     /// them to `profile record` instead when they changed between the two.
     #[command(flatten)]

@@ -292,7 +292,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     };
     let config = to_config(record_args, |name| std::env::var(name).ok())?;
     let analyze = AnalyzeConfig {
-        window_ns: args.window,
+        window_ns: Some(args.window),
         // Operator inputs were stored in each recording's manifest; analysis reads them there.
         verbose: args.verbose,
         ..AnalyzeConfig::default()

@@ -6,6 +6,7 @@ mod bundle;
 mod catalog;
 mod compare;
 mod diagnose;
+mod import;
 mod inputs;
 mod inspect;
 mod record;
@@ -47,6 +48,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// Serve a recording back as a live Prometheus /metrics endpoint.
     Replay(replay::ReplayArgs),
+    /// Write a recording from data a metrics server already holds (a Prometheus time range).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command line.
@@ -62,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unbundle(args) => bundle::run_unbundle(args),
         Command::Redact(args) => redact::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

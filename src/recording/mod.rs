@@ -7,7 +7,7 @@ pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use manifest::{AnalysisInputs, Manifest, Sourced};
+pub use manifest::{AnalysisInputs, ImportSource, Manifest, Sourced};
 pub use reader::{open, open_filtered, FileReport, Recording, Scrape, SeriesInfo, StoredSample};
 pub use writer::{GpuWriter, ScrapeWriter, WrittenFile};
 
