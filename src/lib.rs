@@ -14,6 +14,7 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod bundle;
+pub mod capacity;
 pub mod catalog;
 pub mod compare;
 pub mod diagnose;

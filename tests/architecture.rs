@@ -160,7 +160,14 @@ fn top_level_modules_import_each_other_without_a_cycle() {
 }
 
 /// The modules whose result types the report may name.
-const REPORT_MAY_NAME_TYPES_OF: [&str; 5] = ["aggregate", "catalog", "inputs", "rules", "units"];
+const REPORT_MAY_NAME_TYPES_OF: [&str; 6] = [
+    "aggregate",
+    "capacity",
+    "catalog",
+    "inputs",
+    "rules",
+    "units",
+];
 
 #[test]
 fn the_report_names_result_types_only_and_no_stage() {

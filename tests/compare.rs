@@ -109,6 +109,8 @@ fn minimal_report(label: &str) -> Report {
         },
         unavailable: vec![],
         diagnosis: None,
+        samples: None,
+        slo: None,
     }
 }
 

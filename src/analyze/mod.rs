@@ -20,6 +20,8 @@
 //! - `sections`: the report's recording, inputs, windows and metrics sections.
 //! - `ceiling`: catalog matching, the roofline section and economics.
 //! - `diagnose`: the rules' inputs from the resolved inputs and the roofline, then the rules.
+//! - then, when asked, the active windows as samples and the SLO assessment
+//!   ([`crate::capacity`]).
 //!
 //! The CLI (`src/cli/analyze.rs`) turns flags into an [`AnalyzeConfig`]; nothing here knows
 //! about clap, and `src/report/` only formats what this returns.
@@ -31,6 +33,7 @@ mod sections;
 mod tests;
 
 use crate::aggregate::aggregate;
+use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
 use crate::recording::Recording;
@@ -59,6 +62,11 @@ pub struct AnalyzeConfig {
     /// Add one row per window to the report. (The diagnosis is the same either way; how much
     /// of it the text shows is the renderer's `TextOptions::verbose`.)
     pub verbose: bool,
+    /// Put the active windows into the report as samples (its `samples` section), for
+    /// `compare`'s intervals.
+    pub samples: bool,
+    /// Assess capacity under this latency target (the report's `slo` section).
+    pub slo: Option<Vec<SloTarget>>,
 }
 
 impl Default for AnalyzeConfig {
@@ -70,6 +78,8 @@ impl Default for AnalyzeConfig {
             inputs: OperatorInputs::default(),
             recording_label: None,
             verbose: false,
+            samples: false,
+            slo: None,
         }
     }
 }
@@ -133,6 +143,11 @@ pub fn analyze(
     let ceiling = roof.section(rec, &agg, catalog, (gpu, model), &resolved, &mut un);
     let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
     let diagnosis = diagnose::diagnosis(&set, &agg, &resolved, &roof);
+    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(&set));
+    let slo = match (&config.slo, &series) {
+        (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
+        _ => None,
+    };
     Ok(Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,
@@ -143,5 +158,7 @@ pub fn analyze(
         economics,
         unavailable: un,
         diagnosis: Some(diagnosis),
+        samples: series.filter(|_| config.samples),
+        slo,
     })
 }

@@ -100,6 +100,8 @@ pub fn minimal_report(label: &str) -> Report {
         },
         unavailable: vec![],
         diagnosis: None,
+        samples: None,
+        slo: None,
     }
 }
 
