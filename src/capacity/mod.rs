@@ -3,7 +3,8 @@
 //! requests that met it.
 //!
 //! - The *load* of a window is the requests in the server, running + waiting (time-weighted
-//!   means). Running alone stops at `--max-num-seqs`, and req/s stops at the server's
+//!   means), over the time its observed requests waited: from a TTFT mean before the window
+//!   to its end, since a latency is observed only once the wait is over. Running alone stops at `--max-num-seqs`, and req/s stops at the server's
 //!   throughput, exactly where latency starts to climb; requests in the server keep rising
 //!   with the offered load (clients of a closed loop; arrivals × time in system for an open
 //!   one, by Little's law). Each level also shows its req/s, the answer to "how much traffic".
@@ -12,9 +13,12 @@
 //!   level's quantile is read from its merged delta buckets, Prometheus-exact (spec
 //!   "Aggregation": p99 from merged buckets, never an average of p99s). Windows of several
 //!   recordings of the same server pool into one ladder.
-//! - The SLO *breaks* at the lowest level that misses it; it *holds up to* the level below.
-//!   "Not reached" when every level meets it, "already broken at the lowest load seen" when
-//!   the lowest misses it; a level above the break that meets it again is named, not hidden.
+//! - The SLO *breaks* at the level that best separates the levels meeting it from those
+//!   missing it (the least time on the wrong side of the split); it *holds up to* the level
+//!   below. "Not reached" when the best split lies above every level, "already broken at the
+//!   lowest load seen" when it lies below the lowest; levels on the wrong side of the split
+//!   are named, not hidden. A p99 over a few dozen requests is noisy, and the first level to
+//!   miss is often one slow request, not the break.
 //! - *Goodput* is the share of observations at or below each bound, interpolated inside the
 //!   bucket as Prometheus' `histogram_fraction` does ([`series::fraction_at_most`]). Two
 //!   targets are two histograms, and which request missed which is not recorded, so the share
@@ -174,8 +178,10 @@ pub enum Capacity {
         crossing_in_system: Option<f64>,
         /// The targets missed at `breaks`.
         missed: Vec<String>,
-        /// Levels above the break that meet the SLO again.
-        met_again: Vec<usize>,
+        /// Levels below the break that missed it anyway (noise the split outweighed).
+        missed_below: Vec<usize>,
+        /// Levels above the break that met it anyway.
+        met_above: Vec<usize>,
     },
     /// Every level meets the SLO: the break lies above the highest load seen.
     NotReached {
@@ -304,7 +310,39 @@ struct Point<'a> {
     series: &'a WindowSeries,
     w: &'a WindowSample,
     at: WindowRef,
+    /// Requests in the server while the window's observed requests waited (see [`lagged`]).
     load: f64,
+    running: f64,
+    waiting: f64,
+}
+
+/// The running and waiting means the requests observed in window `i` lived through: over
+/// `[start − TTFT mean, end]`, time-weighted across the windows it overlaps. A request's TTFT
+/// is observed when its first token comes out, after it waited; without the lag a drain
+/// (load falling, long-queued requests finishing) would pin the latency of a full queue on
+/// a light load. Windows without TTFT observations use their own span.
+fn lagged(s: &WindowSeries, i: usize) -> Option<(f64, f64)> {
+    let w = &s.windows[i];
+    let lag = w
+        .ttft
+        .as_ref()
+        .filter(|h| h.count > 0.0)
+        .map_or(0.0, |h| (h.sum / h.count).max(0.0));
+    let (from, to) = (w.start_s - lag, w.start_s + w.duration_s);
+    let (mut run, mut wait, mut den) = (0.0, 0.0, 0.0);
+    for v in s.windows[..=i].iter().rev() {
+        let end = v.start_s + v.duration_s;
+        if end <= from {
+            break;
+        }
+        let overlap = end.min(to) - v.start_s.max(from);
+        if let (Some(r), true) = (v.running_mean, overlap > 0.0) {
+            run += r * overlap;
+            wait += v.waiting_mean.unwrap_or(0.0) * overlap;
+            den += overlap;
+        }
+    }
+    (den > 0.0 && w.running_mean.is_some()).then(|| (run / den, wait / den))
 }
 
 fn merge_points(points: &[&Point<'_>], targets: &[SloTarget]) -> Vec<Merged> {
@@ -358,8 +396,8 @@ fn level_of(points: &[&Point<'_>], targets: &[SloTarget]) -> LoadLevel {
             .iter()
             .map(|p| p.load)
             .fold(f64::NEG_INFINITY, f64::max),
-        running_mean: tw(&|w| w.running_mean),
-        waiting_mean: tw(&|w| w.waiting_mean),
+        running_mean: (d > 0.0).then(|| points.iter().map(|p| p.running * p.w.duration_s).sum::<f64>() / d),
+        waiting_mean: (d > 0.0).then(|| points.iter().map(|p| p.waiting * p.w.duration_s).sum::<f64>() / d),
         requests_per_s: tw(&|w| w.requests_per_s),
         generation_tokens_per_s: tw(&|w| w.generation_tokens_per_s),
         duration_s: d,
@@ -401,17 +439,19 @@ pub fn assess(sources: &[(&str, &WindowSeries)], targets: &[SloTarget]) -> SloAs
     let mut points: Vec<Point<'_>> = Vec::new();
     let mut no_load = 0u32;
     for (i, (_, s)) in sources.iter().enumerate() {
-        for w in &s.windows {
+        for (k, w) in s.windows.iter().enumerate() {
             let at = WindowRef {
                 source: i as u32,
                 index: w.index,
             };
-            match w.in_system().filter(|l| l.is_finite()) {
-                Some(load) => points.push(Point {
+            match lagged(s, k).filter(|(r, q)| (r + q).is_finite()) {
+                Some((running, waiting)) => points.push(Point {
                     series: s,
                     w,
                     at,
-                    load,
+                    load: running + waiting,
+                    running,
+                    waiting,
                 }),
                 None => no_load += 1,
             }
@@ -476,7 +516,10 @@ fn missed(level: &LoadLevel, targets: &[SloTarget]) -> Vec<String> {
         .collect()
 }
 
-/// Reads the ladder: see the module header.
+/// Reads the ladder: see the module header. The break is the level that best separates the
+/// levels meeting the SLO from those missing it: the split with the least time on the wrong
+/// side (levels below it that miss, levels from it on that meet), the lowest such split on a
+/// tie (the cautious answer). One noisy level on either side then moves nothing.
 fn judge(levels: &[LoadLevel], targets: &[SloTarget], no_windows: bool) -> Capacity {
     if no_windows {
         return Capacity::Unknown {
@@ -491,23 +534,40 @@ fn judge(levels: &[LoadLevel], targets: &[SloTarget], no_windows: bool) -> Capac
             why: "no level has observations of every target's histogram".to_string(),
         };
     };
-    let Some(&breaks) = known.iter().find(|&&i| levels[i].meets == Some(false)) else {
-        return Capacity::NotReached {
-            highest: *known.last().unwrap_or(&lowest),
-        };
+    let highest = *known.last().unwrap_or(&lowest);
+    // wrong(k): the split puts known[..k] below the break and known[k..] at or above it.
+    let wrong = |k: usize| -> f64 {
+        let below: f64 = known[..k]
+            .iter()
+            .filter(|&&i| levels[i].meets == Some(false))
+            .map(|&i| levels[i].duration_s)
+            .sum();
+        let above: f64 = known[k..]
+            .iter()
+            .filter(|&&i| levels[i].meets == Some(true))
+            .map(|&i| levels[i].duration_s)
+            .sum();
+        below + above
     };
-    if breaks == lowest {
+    let mut split = 0;
+    for k in 1..=known.len() {
+        if wrong(k) < wrong(split) {
+            split = k;
+        }
+    }
+    if split == known.len() {
+        return Capacity::NotReached { highest };
+    }
+    if split == 0 {
         return Capacity::BrokenAtLowest {
             lowest,
             missed: missed(&levels[lowest], targets),
         };
     }
-    let holds = known
-        .iter()
-        .copied()
-        .filter(|&i| i < breaks)
-        .last()
-        .unwrap_or(lowest);
+    let breaks = known[split];
+    // The split is never just above a missing level (moving it down would be better), so the
+    // level below it meets the SLO.
+    let holds = known[split - 1];
     let (h, b) = (&levels[holds], &levels[breaks]);
     let crossing_in_system = targets
         .iter()
@@ -515,8 +575,9 @@ fn judge(levels: &[LoadLevel], targets: &[SloTarget], no_windows: bool) -> Capac
         .filter(|(k, _)| b.targets[*k].meets == Some(false))
         .filter_map(|(k, t)| {
             let (v1, v2) = (h.targets[k].value_s?, b.targets[k].value_s?);
-            (v2 > v1)
-                .then(|| h.in_system + (t.bound_s - v1) / (v2 - v1) * (b.in_system - h.in_system))
+            (v2 > v1).then(|| {
+                h.in_system + (t.bound_s - v1) / (v2 - v1) * (b.in_system - h.in_system)
+            })
         })
         .filter(|x| x.is_finite())
         .reduce(f64::min);
@@ -525,10 +586,15 @@ fn judge(levels: &[LoadLevel], targets: &[SloTarget], no_windows: bool) -> Capac
         breaks,
         crossing_in_system,
         missed: missed(b, targets),
-        met_again: known
+        missed_below: known[..split]
             .iter()
             .copied()
-            .filter(|&i| i > breaks && levels[i].meets == Some(true))
+            .filter(|&i| levels[i].meets == Some(false))
+            .collect(),
+        met_above: known[split..]
+            .iter()
+            .copied()
+            .filter(|&i| levels[i].meets == Some(true))
             .collect(),
     }
 }

@@ -442,6 +442,11 @@ pub fn direction_with(
             thr(iv.hi),
             thr(worse)
         )),
+        Direction::Plateau if iv.lo <= worse && iv.hi >= better => Some(format!(
+            "its 95% interval reaches past both {} and {}: within noise",
+            thr(worse),
+            thr(better)
+        )),
         Direction::Plateau if iv.lo <= worse || iv.hi >= better => Some(format!(
             "its 95% interval reaches past {}: within noise",
             thr(if iv.lo <= worse { worse } else { better })

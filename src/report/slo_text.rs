@@ -99,15 +99,19 @@ pub fn answer(a: &SloAssessment) -> Vec<String> {
             holds,
             breaks,
             crossing_in_system,
-            met_again,
+            missed_below,
+            met_above,
             ..
         } => {
             let (h, b) = (lv(*holds), lv(*breaks));
             let mut out = vec![format!(
-                "holds up to {} (windows {}); breaks at {} ({}; windows {})",
+                "holds up to {} (windows {}); breaks at {} requests in the server ({} running, \
+                 {} waiting; {}; windows {})",
                 load_text(h),
                 windows_text(a, &h.windows),
                 num(Some(b.in_system), 1),
+                num(b.running_mean, 1),
+                num(b.waiting_mean, 1),
                 misses(a, b),
                 windows_text(a, &b.windows)
             )];
@@ -118,14 +122,24 @@ pub fn answer(a: &SloAssessment) -> Vec<String> {
                     num(Some(*x), 1)
                 ));
             }
-            if !met_again.is_empty() {
-                let loads: Vec<String> = met_again
-                    .iter()
+            let loads = |v: &[usize]| -> String {
+                v.iter()
                     .map(|&i| num(Some(lv(i).in_system), 1))
-                    .collect();
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !missed_below.is_empty() || !met_above.is_empty() {
+                let mut parts = Vec::new();
+                if !missed_below.is_empty() {
+                    parts.push(format!("missed below the break at {}", loads(missed_below)));
+                }
+                if !met_above.is_empty() {
+                    parts.push(format!("met above it at {}", loads(met_above)));
+                }
                 out.push(format!(
-                    "not monotone: met again at {} requests in the server",
-                    loads.join(", ")
+                    "not monotone ({}): the break is the split with the least time on the \
+                     wrong side",
+                    parts.join("; ")
                 ));
             }
             out
@@ -194,6 +208,11 @@ pub fn render_slo(a: &SloAssessment, color: bool) -> String {
     if a.levels.is_empty() {
         return out;
     }
+    out.push_str(&wrap(
+        2,
+        "  levels by load (requests in the server); ms: the target's quantile from the \
+         level's merged buckets; ok: share of observations within the bound",
+    ));
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.force_no_tty();
@@ -202,17 +221,13 @@ pub fn render_slo(a: &SloAssessment, color: bool) -> String {
     }
     t.set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(WIDTH as u16);
-    let mut head: Vec<String> = ["in server", "running", "waiting", "req/s", "tok/s"]
+    let mut head: Vec<String> = ["load", "running", "waiting", "req/s", "tok/s"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     for tg in &a.targets {
-        head.push(format!(
-            "{} p{}",
-            tg.latency.title(),
-            tg.name().rsplit("-p").next().unwrap_or("")
-        ));
-        head.push(format!("<= {}", ms(Some(tg.bound_s))));
+        head.push(format!("{} ms", tg.name()));
+        head.push(format!("{} ok", tg.latency.title()));
     }
     head.push("SLO".to_string());
     head.push("windows".to_string());
@@ -226,19 +241,14 @@ pub fn render_slo(a: &SloAssessment, color: bool) -> String {
     }));
     for l in &a.levels {
         let mut row = vec![
-            format!(
-                "{} ({}-{})",
-                num(Some(l.in_system), 1),
-                num(Some(l.in_system_min), 1),
-                num(Some(l.in_system_max), 1)
-            ),
+            num(Some(l.in_system), 1),
             num(l.running_mean, 1),
             num(l.waiting_mean, 1),
             num(l.requests_per_s, 2),
             num(l.generation_tokens_per_s, 1),
         ];
         for r in &l.targets {
-            row.push(ms(r.value_s));
+            row.push(num(r.value_s.map(|v| v * 1e3), 1));
             row.push(pct(r.share));
         }
         row.push(
