@@ -484,6 +484,8 @@ mod tests {
         effs: VecDeque<f64>,
         interrupt_at: Option<u32>,
         asked: Vec<u32>,
+        /// The KV-capacity group's primary, running mean and KV peak per iteration.
+        kv: VecDeque<(crate::rules::RuleId, f64, f64)>,
     }
 
     impl Fake {
@@ -492,6 +494,7 @@ mod tests {
                 effs: effs.iter().copied().collect(),
                 interrupt_at: None,
                 asked: vec![],
+                kv: VecDeque::new(),
             }
         }
     }
@@ -500,9 +503,28 @@ mod tests {
         fn measure(&mut self, iteration: u32) -> Result<Measured, MeasureError> {
             self.asked.push(iteration);
             let eff = self.effs.pop_front().ok_or("the server went away")?;
+            let mut report = report_with(Some(eff), Some(100.0), Some(100.0));
+            if let Some((rule, running, kv)) = self.kv.pop_front() {
+                report.metrics.running_mean = Some(running);
+                report.metrics.kv_cache_peak_pct = Some(kv);
+                report.diagnosis = Some(crate::rules::Diagnosis {
+                    windows_total: 10,
+                    windows_evaluable: 10,
+                    windows_active: 10,
+                    findings: vec![],
+                    groups: vec![crate::rules::IssueGroup {
+                        root_cause: crate::rules::RootCause::KvCapacity,
+                        title: "KV".to_string(),
+                        primary: rule,
+                        supporting: vec![],
+                        score: 3.0,
+                    }],
+                    not_fired: vec![],
+                });
+            }
             Ok(Measured {
                 dir: PathBuf::from(format!("iter-{iteration}")),
-                report: report_with(Some(eff), Some(100.0), Some(100.0)),
+                report,
                 interrupted: self.interrupt_at == Some(iteration),
             })
         }
@@ -550,6 +572,34 @@ mod tests {
             .iter()
             .map(|i| (i.direction, i.decision, i.baseline))
             .collect()
+    }
+
+    #[test]
+    fn the_loop_names_an_r5_r2_ping_pong_and_its_balance_point() {
+        use crate::rules::RuleId::{R2, R5};
+        let mut fake = Fake::new(&[50.0, 50.0, 50.0, 50.0]);
+        fake.kv = [
+            (R5, 8.0, 40.0),
+            (R2, 16.0, 96.0),
+            (R5, 8.0, 40.0),
+            (R2, 16.0, 96.0),
+        ]
+        .into_iter()
+        .collect();
+        let r = drive(&mut fake, "\n\n\n", true, TEXT);
+        let s = r.summary.unwrap();
+        let lines: Vec<&str> = r
+            .out
+            .lines()
+            .filter(|l| l.starts_with("fix ping-pong"))
+            .collect();
+        // Not after iteration 1 (one fix and its reversal), but after 2 and again after 3.
+        assert_eq!(lines.len(), 2, "{}", r.out);
+        assert!(lines[0].contains("R5 asked to raise --max-num-seqs (iterations 0, 2)"));
+        assert!(lines[1].contains("(iterations 1, 3)"), "{}", lines[1]);
+        assert!(lines[0].contains("--max-num-seqs 13"), "{}", lines[0]);
+        let p = s.ping_pong.unwrap();
+        assert_eq!((p.raise_at, p.lower_at), (vec![0, 2], vec![1, 3]));
     }
 
     #[test]

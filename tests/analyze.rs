@@ -466,7 +466,10 @@ fn golden_slo_capacity_of_the_ramp() {
     let (h, b) = (&a.levels[holds], &a.levels[breaks]);
     // Holds with running below the cap and no queue; breaks with the cap full and a queue.
     assert!(h.in_system < 8.0 && h.waiting_mean.unwrap() < 0.5, "{h:?}");
-    assert!(b.running_mean.unwrap() > 7.5 && b.waiting_mean.unwrap() > 0.5, "{b:?}");
+    assert!(
+        b.running_mean.unwrap() > 7.5 && b.waiting_mean.unwrap() > 0.5,
+        "{b:?}"
+    );
     assert!(b.targets[0].value_s.unwrap() > 2.0);
     // Goodput: what share met each bound, and the bounds of "both".
     let g = &a.goodput;

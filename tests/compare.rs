@@ -358,7 +358,10 @@ fn real_recordings_carry_intervals_and_a_self_compare_is_within_noise() {
     assert!(!worse.verdict.within_noise, "{}", worse.verdict.reason);
     let iv = worse.verdict.interval.unwrap();
     let pct = worse.throughput_delta_pct.unwrap();
-    assert!(iv.hi < -10.0 && iv.lo <= pct && pct <= iv.hi, "{iv:?} {pct}");
+    assert!(
+        iv.hi < -10.0 && iv.lo <= pct && pct <= iv.hi,
+        "{iv:?} {pct}"
+    );
     assert!(
         worse.verdict.reason.contains("throughput -24.5% ("),
         "{}",

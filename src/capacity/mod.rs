@@ -396,8 +396,20 @@ fn level_of(points: &[&Point<'_>], targets: &[SloTarget]) -> LoadLevel {
             .iter()
             .map(|p| p.load)
             .fold(f64::NEG_INFINITY, f64::max),
-        running_mean: (d > 0.0).then(|| points.iter().map(|p| p.running * p.w.duration_s).sum::<f64>() / d),
-        waiting_mean: (d > 0.0).then(|| points.iter().map(|p| p.waiting * p.w.duration_s).sum::<f64>() / d),
+        running_mean: (d > 0.0).then(|| {
+            points
+                .iter()
+                .map(|p| p.running * p.w.duration_s)
+                .sum::<f64>()
+                / d
+        }),
+        waiting_mean: (d > 0.0).then(|| {
+            points
+                .iter()
+                .map(|p| p.waiting * p.w.duration_s)
+                .sum::<f64>()
+                / d
+        }),
         requests_per_s: tw(&|w| w.requests_per_s),
         generation_tokens_per_s: tw(&|w| w.generation_tokens_per_s),
         duration_s: d,
@@ -575,9 +587,8 @@ fn judge(levels: &[LoadLevel], targets: &[SloTarget], no_windows: bool) -> Capac
         .filter(|(k, _)| b.targets[*k].meets == Some(false))
         .filter_map(|(k, t)| {
             let (v1, v2) = (h.targets[k].value_s?, b.targets[k].value_s?);
-            (v2 > v1).then(|| {
-                h.in_system + (t.bound_s - v1) / (v2 - v1) * (b.in_system - h.in_system)
-            })
+            (v2 > v1)
+                .then(|| h.in_system + (t.bound_s - v1) / (v2 - v1) * (b.in_system - h.in_system))
         })
         .filter(|x| x.is_finite())
         .reduce(f64::min);

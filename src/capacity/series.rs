@@ -155,7 +155,7 @@ impl Layout {
     /// Adds window `w`'s components into `acc` (of length [`Layout::len`]).
     pub fn add(&self, acc: &mut [f64], w: &WindowSample) {
         let d = w.duration_s;
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return;
         }
         let mut tw = |dd: usize, vv: usize, v: Option<f64>| {
@@ -282,7 +282,7 @@ pub fn fraction_at_most(bound: f64, buckets: &[Bucket]) -> Option<f64> {
         return None;
     }
     let count = last.count;
-    if !(count > 0.0) {
+    if count.is_nan() || count <= 0.0 {
         return None;
     }
     let mut lower = if merged[0].le <= 0.0 {

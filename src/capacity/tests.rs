@@ -191,10 +191,19 @@ fn one_noisy_level_on_either_side_does_not_move_the_break() {
     assert_eq!(missed_below, &vec![1]);
     assert_eq!(met_above, &vec![5]);
     // The first miss alone is not a break.
-    let a = assess(&[("s", &ladder(&[0.2, 3.0, 0.2, 0.2]))], &slo("ttft-p99=1s"));
+    let a = assess(
+        &[("s", &ladder(&[0.2, 3.0, 0.2, 0.2]))],
+        &slo("ttft-p99=1s"),
+    );
     assert_eq!(a.capacity, Capacity::NotReached { highest: 3 });
-    let a = assess(&[("s", &ladder(&[3.0, 3.0, 0.2, 3.0]))], &slo("ttft-p99=1s"));
-    assert!(matches!(a.capacity, Capacity::BrokenAtLowest { lowest: 0, .. }));
+    let a = assess(
+        &[("s", &ladder(&[3.0, 3.0, 0.2, 3.0]))],
+        &slo("ttft-p99=1s"),
+    );
+    assert!(matches!(
+        a.capacity,
+        Capacity::BrokenAtLowest { lowest: 0, .. }
+    ));
 }
 
 #[test]
@@ -208,7 +217,10 @@ fn a_window_is_placed_at_the_load_its_requests_waited_through() {
     let s = series(vec![a, b]);
     let (run, wait) = lagged(&s, 1).unwrap();
     // [0, 4]: half at 8 + 12, half at 2 + 0.
-    assert!((run - 5.0).abs() < 1e-12 && (wait - 6.0).abs() < 1e-12, "{run} {wait}");
+    assert!(
+        (run - 5.0).abs() < 1e-12 && (wait - 6.0).abs() < 1e-12,
+        "{run} {wait}"
+    );
     // The first window's 0.2 s lag reaches back before any window: its own load.
     assert_eq!(lagged(&s, 0), Some((8.0, 12.0)));
 }

@@ -508,7 +508,7 @@ mod tests {
         let white: Vec<f64> = (0..64).map(|_| normal(&mut rng)).collect();
         assert_eq!(block_len(&white), 4);
         // A slow drift is correlated far out: capped at n/4.
-        let drift: Vec<f64> = (0..64).map(|i| f64::from(i)).collect();
+        let drift: Vec<f64> = (0..64).map(f64::from).collect();
         assert_eq!(block_len(&drift), 16);
         assert_eq!(block_len(&[1.0, 2.0]), 1);
         assert_eq!(block_len(&[5.0; 20]), 3);
