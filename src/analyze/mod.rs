@@ -20,6 +20,8 @@
 //! - `sections`: the report's recording, inputs, windows and metrics sections.
 //! - `ceiling`: catalog matching, the roofline section and economics.
 //! - `diagnose`: the rules' inputs from the resolved inputs and the roofline, then the rules.
+//! - then, when asked, the active windows as samples and the SLO assessment
+//!   ([`crate::capacity`]).
 //!
 //! The CLI (`src/cli/analyze.rs`) turns flags into an [`AnalyzeConfig`]; nothing here knows
 //! about clap, and `src/report/` only formats what this returns.
@@ -32,6 +34,7 @@ mod tests;
 
 use crate::aggregate::aggregate;
 use crate::availability;
+use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
 use crate::recording::Recording;
@@ -64,6 +67,11 @@ pub struct AnalyzeConfig {
     /// Add one row per window to the report. (The diagnosis is the same either way; how much
     /// of it the text shows is the renderer's `TextOptions::verbose`.)
     pub verbose: bool,
+    /// Put the active windows into the report as samples (its `samples` section), for
+    /// `compare`'s intervals.
+    pub samples: bool,
+    /// Assess capacity under this latency target (the report's `slo` section).
+    pub slo: Option<Vec<SloTarget>>,
 }
 
 /// Why a recording could not be analysed at all. Missing data is not an error: it shows up in
@@ -201,6 +209,11 @@ pub fn analyze(
             roof: &roof,
         },
     );
+    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(&set));
+    let slo = match (&config.slo, &series) {
+        (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
+        _ => None,
+    };
     Ok(Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,
@@ -212,5 +225,7 @@ pub fn analyze(
         unavailable: un,
         availability,
         diagnosis: Some(diagnosis),
+        samples: series.filter(|_| config.samples),
+        slo,
     })
 }

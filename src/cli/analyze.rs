@@ -5,6 +5,7 @@
 use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
+use profile::capacity::{parse_slo, SloTarget};
 use profile::catalog::Catalog;
 use profile::report::{render_json, render_text_with, Html, Render, TextOptions};
 use profile::units::{MonoNs, WallNs};
@@ -48,6 +49,24 @@ pub struct AnalyzeArgs {
     /// that did not fire stayed silent.
     #[arg(short, long)]
     verbose: bool,
+    /// Keep the active windows in the report as samples (JSON `samples`), so that a saved
+    /// `--json` report compares with intervals later.
+    #[arg(long)]
+    samples: bool,
+    /// Capacity under a latency target: the load at which it breaks and the share of requests
+    /// meeting it, e.g. `ttft-p99=2s,tpot-p99=50ms`. For several recordings of one server use
+    /// `profile capacity`.
+    #[arg(long, value_name = "TARGETS", value_parser = parse_slo_arg)]
+    slo: Option<SloArg>,
+}
+
+/// The targets of `--slo` (a newtype, so clap takes the list as one value).
+#[derive(Debug, Clone)]
+pub(super) struct SloArg(pub Vec<SloTarget>);
+
+/// `--slo`: `ttft-p99=2s[,tpot-p99=50ms]`.
+pub(super) fn parse_slo_arg(text: &str) -> Result<SloArg, String> {
+    parse_slo(text).map(SloArg).map_err(|e| e.to_string())
 }
 
 /// `--color`.
@@ -98,6 +117,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         recording_label: Some(args.recording.display().to_string()),
         // The HTML timelines need the per-window rows, which the analysis fills for -v.
         verbose: args.verbose || args.html.is_some(),
+        samples: args.samples,
+        slo: args.slo.clone().map(|s| s.0),
     };
     let report = analyze(&rec, &catalog, &config)
         .with_context(|| format!("analysing {}", args.recording.display()))?;

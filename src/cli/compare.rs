@@ -128,6 +128,8 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
         recording_label: Some(dir.display().to_string()),
         // The HTML timelines need the per-window rows; the text and JSON do not show them.
         verbose: args.html.is_some(),
+        // The intervals resample the active windows.
+        samples: true,
         ..AnalyzeConfig::default()
     };
     analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))

@@ -295,6 +295,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         window_ns: Some(args.window),
         // Operator inputs were stored in each recording's manifest; analysis reads them there.
         verbose: args.verbose,
+        // The loop's comparisons resample the windows for their intervals.
+        samples: args.repeat,
         ..AnalyzeConfig::default()
     };
     let root = Root::new(args.save)?;

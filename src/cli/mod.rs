@@ -3,6 +3,7 @@
 
 mod analyze;
 mod bundle;
+mod capacity;
 mod catalog;
 mod compare;
 mod diagnose;
@@ -37,6 +38,9 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// Compare two recordings (or saved reports): BETTER, PLATEAU or WORSE, and why.
     Compare(compare::CompareArgs),
+    /// Capacity under a latency target (--slo ttft-p99=2s) over one or more recordings of the
+    /// same server: the load at which it breaks, and goodput.
+    Capacity(capacity::CapacityArgs),
     /// Record a live server and analyse it; with --loop, re-measure after each change and
     /// compare with the baseline.
     Diagnose(diagnose::DiagnoseArgs),
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Capacity(args) => capacity::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Bundle(args) => bundle::run_bundle(args),
         Command::Unbundle(args) => bundle::run_unbundle(args),

@@ -102,6 +102,8 @@ pub fn minimal_report(label: &str) -> Report {
         unavailable: vec![],
         diagnosis: None,
         availability: Vec::new(),
+        samples: None,
+        slo: None,
     }
 }
 

@@ -57,6 +57,15 @@ pub struct Report {
     /// out of the JSON, when the endpoint answered throughout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub availability: Vec<AvailabilityFinding>,
+    /// The active windows as samples (rates, running/waiting means, TTFT/TPOT delta buckets),
+    /// which `compare` resamples for its intervals. Only when asked (`analyze --samples`;
+    /// `compare` and `diagnose` ask), so a plain report's JSON is as it was; a report
+    /// without it compares with no interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::capacity::WindowSeries>,
+    /// Capacity under the latency target of `analyze --slo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::capacity::SloAssessment>,
 }
 
 /// One thing the report could not compute.

@@ -133,6 +133,9 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
         color,
         opts.verbose,
     ));
+    if let Some(a) = &r.slo {
+        t.out.push_str(&super::slo_text::render_slo(a, color));
+    }
     if opts.verbose && !r.windows.rows.is_empty() {
         window_rows(&mut t, &r.windows.rows);
     }
