@@ -783,3 +783,35 @@ fn imported_recordings_take_their_windows_from_the_step() {
     assert!(why(&r, "R2 GPU/vLLM skew check").is_none());
     assert!(r.recording.data_warnings.is_empty());
 }
+
+/// R7 end to end: a fake-GPU recording of an H100 serving an 8B model at 150 W of 700 and a
+/// KV cache a fifth full names the cheapest catalog GPU that carries the load, and the $/h.
+/// See: issue "Deeper diagnosis", item 8.
+#[test]
+fn an_idle_h100_serving_an_8b_model_is_told_to_move() {
+    use crate::rules::RuleId;
+    let f = Fx {
+        model: Some("meta-llama/Meta-Llama-3-8B-Instruct"),
+        kv_frac: 0.2,
+        ..fx()
+    };
+    let mut r = rec(&f);
+    for p in &mut r.gpu_polls {
+        p.metrics.power_w = Some(150.0);
+    }
+    let report = run(&r, &AnalyzeConfig::default());
+    let d = report.diagnosis.as_ref().unwrap();
+    let r7 = d
+        .finding(RuleId::R7)
+        .unwrap_or_else(|| panic!("R7 silent: {}", not_fired(&report, RuleId::R7)));
+    assert!(r7.significant);
+    assert_eq!(r7.fix.summary, "Move from H100 SXM to A100 80GB");
+    assert!(
+        r7.fix.steps[0].text.contains("$1.95/h"),
+        "{}",
+        r7.fix.steps[0].text
+    );
+    // At 400 W (57% of the limit) the same server is not idle.
+    let busy = run(&rec(&Fx { kv_frac: 0.2, ..f }), &AnalyzeConfig::default());
+    assert!(not_fired(&busy, RuleId::R7).contains("power 57%"));
+}

@@ -273,11 +273,54 @@ pub struct Comparison {
     pub metrics: Vec<MetricDelta>,
     /// What the rules found that changed; `None` when either report has no diagnosis.
     pub diagnosis: Option<DiagnosisDiff>,
+    /// Availability findings (down, restarted, struggling) resolved, new or persisting, by
+    /// kind, ranked before the rules' diff. Empty when neither side had one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<AvailabilityChange>,
     /// Caveats: different models allowed through, a model or GPU that could not be checked.
     pub notes: Vec<String>,
     /// How the intervals were computed, or why there are none.
     #[serde(default)]
     pub noise: Noise,
+}
+
+/// How one kind of availability finding changed between the two sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailabilityChange {
+    /// The kind.
+    pub kind: crate::availability::AvailabilityKind,
+    /// Resolved (before only), new (after only) or persisting.
+    pub change: ChangeKind,
+    /// The after side's summary, else the before side's.
+    pub summary: String,
+}
+
+/// The availability findings of both sides, set against each other by kind.
+pub fn availability_changes(before: &Report, after: &Report) -> Vec<AvailabilityChange> {
+    use crate::availability::AvailabilityKind as K;
+    fn find(
+        r: &Report,
+        k: crate::availability::AvailabilityKind,
+    ) -> Option<&crate::availability::AvailabilityFinding> {
+        r.availability.iter().find(|a| a.kind == k)
+    }
+    [K::Down, K::Restarted, K::Struggling]
+        .into_iter()
+        .filter_map(|k| {
+            let (b, a) = (find(before, k), find(after, k));
+            let change = match (b, a) {
+                (Some(_), Some(_)) => ChangeKind::Persisting,
+                (Some(_), None) => ChangeKind::Resolved,
+                (None, Some(_)) => ChangeKind::New,
+                (None, None) => return None,
+            };
+            Some(AvailabilityChange {
+                kind: k,
+                change,
+                summary: a.or(b).map(|f| f.summary.clone()).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Why two reports were not compared.
@@ -361,6 +404,7 @@ pub fn compare(
         ttft_p99_delta_pct: pct_change(sb.ttft_p99_ms, sa.ttft_p99_ms),
         metrics,
         diagnosis: diff_diagnoses(before.diagnosis.as_ref(), after.diagnosis.as_ref()),
+        availability: availability_changes(before, after),
         before: b,
         after: a,
         notes,

@@ -176,6 +176,15 @@ fn decided_by(c: &Comparison) -> String {
 /// The diagnosis diff as lines (`resolved: ...`, `new: ...`, `next: ...`).
 fn diagnosis_lines(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
+    // Availability first: it decides what the figures on either side are worth.
+    for a in &c.availability {
+        let word = match a.change {
+            ChangeKind::Resolved => "resolved",
+            ChangeKind::New => "new",
+            ChangeKind::Persisting => "persisting",
+        };
+        out.push(format!("{word}: {} ({})", a.kind.title(), a.summary));
+    }
     match &c.diagnosis {
         None => out.push("diagnosis: not compared (a report without rule findings)".to_string()),
         Some(d) => {
