@@ -76,7 +76,9 @@ pub fn window_gate(w: &Window, has_gpu_data: bool) -> Gate {
     if d <= 0.0 {
         return Gate::NotEvaluable;
     }
-    if running <= 0.0 {
+    // A sleeping engine (vLLM's sleep mode) serves nothing: idle, like an empty server, so its
+    // windows stay out of the active averages (ours: the spec predates sleep mode).
+    if running <= 0.0 || w.engine_asleep {
         return Gate::Idle;
     }
     let kv = w.kv_cache_pct_last.map(|k| k > ACTIVE_KV_PCT);

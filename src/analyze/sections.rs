@@ -221,6 +221,8 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
         Quantity::PromptTokensHist => ("prompt_tokens_hist", "prompt length"),
         Quantity::E2eLatency => ("e2e_latency", "end-to-end latency"),
         Quantity::ApiServerCpu => ("api_server_cpu", "API server CPU time"),
+        Quantity::WaitingDeferred => ("waiting_deferred", "requests waiting, deferred"),
+        Quantity::EngineAwake => ("engine_awake", "engine sleep state"),
     }
 }
 
@@ -243,8 +245,8 @@ pub(super) fn inputs(
         let (_, words) = quantity_names(st.quantity);
         let names = st.candidates.join(" or ");
         match st.quantity {
-            // V0-only and not shown anywhere: its absence says nothing.
-            Quantity::Swapped => {}
+            // V0-only, or only in newer vLLM and used when present: absence says nothing.
+            Quantity::Swapped | Quantity::WaitingDeferred | Quantity::EngineAwake => {}
             Quantity::MaxNumSeqs if max_num_seqs.is_some() => {}
             Quantity::MaxNumSeqs => push(
                 un,

@@ -17,6 +17,10 @@ pub struct ScrapeValues {
     pub kv_usage: Option<f64>,
     /// The concurrency cap, summed over engines (comparable with summed `running`).
     pub max_num_seqs: Option<f64>,
+    /// Requests waiting for a reason other than capacity, summed over engines.
+    pub waiting_deferred: Option<f64>,
+    /// 1 when every engine is awake, 0 when one sleeps (min over engines).
+    pub engine_awake: Option<f64>,
     /// Cumulative values by slot (counters, histogram sums, counts and buckets).
     slots: Vec<f64>,
     /// Whether a slot received at least one sample.
@@ -39,6 +43,8 @@ impl ScrapeValues {
             swapped: None,
             kv_usage: None,
             max_num_seqs: None,
+            waiting_deferred: None,
+            engine_awake: None,
             slots: vec![0.0; n],
             present: vec![false; n],
             seen: vec![0; resolved.roles.len()],
@@ -53,6 +59,8 @@ impl ScrapeValues {
         self.swapped = None;
         self.kv_usage = None;
         self.max_num_seqs = None;
+        self.waiting_deferred = None;
+        self.engine_awake = None;
         self.slots.fill(0.0);
         self.present.fill(false);
         self.duplicates = 0;
@@ -121,6 +129,10 @@ impl Resolved {
                 Role::Waiting => add(&mut out.waiting, v),
                 Role::Swapped => add(&mut out.swapped, v),
                 Role::MaxNumSeqs => add(&mut out.max_num_seqs, v),
+                Role::WaitingDeferred => add(&mut out.waiting_deferred, v),
+                Role::EngineAwake => {
+                    out.engine_awake = Some(out.engine_awake.map_or(v, |a| a.min(v)))
+                }
                 Role::KvUsage => out.kv_usage = Some(out.kv_usage.map_or(v, |k| k.max(v))),
             }
         }

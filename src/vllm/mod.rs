@@ -53,6 +53,10 @@ pub mod names {
     pub const REQUEST_SUCCESS_TOTAL: &str = "vllm:request_success_total";
     /// Counter: preemptions.
     pub const NUM_PREEMPTIONS_TOTAL: &str = "vllm:num_preemptions_total";
+    /// Gauge: requests waiting, by `reason` (`capacity`, `deferred`).
+    pub const NUM_REQUESTS_WAITING_BY_REASON: &str = "vllm:num_requests_waiting_by_reason";
+    /// Gauge: the engine's sleep state, one series per `sleep_state`.
+    pub const ENGINE_SLEEP_STATE: &str = "vllm:engine_sleep_state";
     /// Counter: CPU seconds of the process serving `/metrics` (vLLM's API server), from the
     /// Prometheus client's process collector.
     pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
@@ -111,6 +115,9 @@ pub struct MetricName {
     pub kind: MetricKind,
     /// The vLLM versions that emit it, from `shared/reference/vllm-metrics.md`.
     pub versions: &'static str,
+    /// A label the series must carry (`reason="deferred"`), for a quantity that is one value
+    /// of a labelled family.
+    pub label: Option<(&'static str, &'static str)>,
 }
 
 /// A quantity analysis uses, independent of what vLLM version named it.
@@ -157,6 +164,11 @@ pub enum Quantity {
     E2eLatency,
     /// CPU time of the API server process (counter, seconds): R8's frontend load.
     ApiServerCpu,
+    /// Requests waiting for a reason other than scheduling capacity (gauge, summed): LoRA
+    /// budget, KV transfer, a blocked status.
+    WaitingDeferred,
+    /// Whether the engine is awake (gauge, 1 awake, 0 sleeping; min over engines).
+    EngineAwake,
 }
 
 const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> MetricName {
@@ -164,6 +176,22 @@ const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> Metr
         name,
         kind,
         versions,
+        label: None,
+    }
+}
+
+/// A candidate that is one labelled value of a family.
+const fn ml(
+    name: &'static str,
+    kind: MetricKind,
+    versions: &'static str,
+    label: (&'static str, &'static str),
+) -> MetricName {
+    MetricName {
+        name,
+        kind,
+        versions,
+        label: Some(label),
     }
 }
 
@@ -213,6 +241,24 @@ pub const ALIASES: &[(Quantity, &[MetricName])] = &[
     (
         Quantity::Preemptions,
         &[m(NUM_PREEMPTIONS_TOTAL, Counter, "V0 all; V1 >=0.8")],
+    ),
+    (
+        Quantity::WaitingDeferred,
+        &[ml(
+            NUM_REQUESTS_WAITING_BY_REASON,
+            Gauge,
+            ">0.18",
+            ("reason", "deferred"),
+        )],
+    ),
+    (
+        Quantity::EngineAwake,
+        &[ml(
+            ENGINE_SLEEP_STATE,
+            Gauge,
+            ">=0.12",
+            ("sleep_state", "awake"),
+        )],
     ),
     (
         Quantity::ApiServerCpu,

@@ -117,6 +117,8 @@ pub(crate) enum Role {
     Swapped,
     KvUsage,
     MaxNumSeqs,
+    WaitingDeferred,
+    EngineAwake,
     Slot(u32),
 }
 
@@ -213,7 +215,23 @@ enum Part {
 }
 
 /// Whether a series is a sample of a candidate, and which part of it.
+/// Whether a canonical label string (`a="x",b="y"`, sorted) holds `k="v"`.
+fn has_label(labels: &str, (k, v): (&str, &str)) -> bool {
+    let pair = format!("{k}=\"{v}\"");
+    labels.match_indices(&pair).any(|(i, _)| {
+        (i == 0 || labels.as_bytes()[i - 1] == b',') && {
+            let end = i + pair.len();
+            end == labels.len() || labels.as_bytes()[end] == b','
+        }
+    })
+}
+
 fn part_of(s: &SeriesInfo, cand: &MetricName) -> Option<Part> {
+    if let Some(l) = cand.label {
+        if !has_label(&s.labels, l) {
+            return None;
+        }
+    }
     let name: &str = &s.name;
     let t = s.metric_type;
     match cand.kind {
@@ -389,6 +407,8 @@ fn role_for(
         Quantity::Swapped => return Some(Role::Swapped),
         Quantity::KvCacheUsage => return Some(Role::KvUsage),
         Quantity::MaxNumSeqs => return Some(Role::MaxNumSeqs),
+        Quantity::WaitingDeferred => return Some(Role::WaitingDeferred),
+        Quantity::EngineAwake => return Some(Role::EngineAwake),
         Quantity::CacheConfig => return None,
         _ => {}
     }

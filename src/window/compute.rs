@@ -121,6 +121,12 @@ pub struct Window {
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
+    /// Requests waiting for a reason other than capacity (LoRA budget, KV transfer, a blocked
+    /// status), time-weighted mean; `None` before vLLM exposed the reason.
+    pub waiting_deferred_mean: Option<f64>,
+    /// Whether the engine reported itself asleep (`engine_sleep_state{sleep_state="awake"}`
+    /// 0) at some scrape of the window: such a window is not under load, whatever else it says.
+    pub engine_asleep: bool,
     /// The API server process's CPU use, cores (CPU seconds per second of
     /// `process_cpu_seconds_total`): R8's frontend load.
     pub api_server_cpu_cores: Option<f64>,
@@ -450,6 +456,8 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
     let mut cur = ScrapeValues::new(r);
     let (mut running, mut waiting, mut kv) = (Vec::new(), Vec::new(), Vec::new());
     let mut kv_peak: Option<f64> = None;
+    let mut deferred = Vec::new();
+    let mut asleep = false;
     let mut tracks = [CounterTrack::default(); CounterKind::ALL.len()];
     let mut duplicate_samples = 0u32;
     for (i, s) in inp.scrapes.iter().enumerate() {
@@ -468,6 +476,10 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         if let Some(v) = cur.waiting {
             waiting.push((t, v));
         }
+        if let Some(v) = cur.waiting_deferred {
+            deferred.push((t, v));
+        }
+        asleep |= cur.engine_awake.is_some_and(|a| a < 0.5);
         if let Some(v) = cur.kv_usage {
             kv.push((t, v * FRACTION_TO_PCT));
             kv_peak = fold(kv_peak, Some(v * FRACTION_TO_PCT), f64::max);
@@ -521,6 +533,8 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         running_mean: time_weighted_mean(&running),
         waiting_last: if n > 0 { last.waiting } else { None },
         waiting_mean: time_weighted_mean(&waiting),
+        waiting_deferred_mean: time_weighted_mean(&deferred),
+        engine_asleep: asleep,
         swapped_last: last.swapped,
         kv_cache_pct_last: last.kv_usage.map(|v| v * FRACTION_TO_PCT),
         kv_cache_pct_mean: time_weighted_mean(&kv),
