@@ -231,6 +231,10 @@ pub struct Aggregate {
     /// Server total of preemptions.
     pub preemptions_total: Option<f64>,
 
+    /// vLLM's estimated FLOPs per GPU per second (active, time-weighted).
+    pub est_flops_per_gpu_per_s: Option<f64>,
+    /// vLLM's estimated bytes read per GPU per second (active, time-weighted).
+    pub est_read_bytes_per_gpu_per_s: Option<f64>,
     /// Counter resets (server restarts) seen, over all windows.
     pub counter_resets: u32,
     /// When the first one was seen, monotonic.
@@ -435,6 +439,8 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         preemptions_total: last_seen
             .and_then(|w| w.preemptions_total)
             .map(|t| t + all.iter().map(|w| w.preemptions_before_resets).sum::<f64>()),
+        est_flops_per_gpu_per_s: time_weighted(&active, |w| w.est_flops_per_gpu_per_s),
+        est_read_bytes_per_gpu_per_s: time_weighted(&active, |w| w.est_read_bytes_per_gpu_per_s),
         counter_resets: all.iter().map(|w| w.counter_resets).sum(),
         first_reset_mono: all.iter().find_map(|w| w.first_reset_mono),
         duplicate_samples: all.iter().map(|w| u64::from(w.duplicate_samples)).sum(),

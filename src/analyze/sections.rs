@@ -223,6 +223,8 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
         Quantity::ApiServerCpu => ("api_server_cpu", "API server CPU time"),
         Quantity::WaitingDeferred => ("waiting_deferred", "requests waiting, deferred"),
         Quantity::EngineAwake => ("engine_awake", "engine sleep state"),
+        Quantity::EstimatedFlops => ("estimated_flops", "estimated FLOPs per GPU"),
+        Quantity::EstimatedReadBytes => ("estimated_read_bytes", "estimated bytes read per GPU"),
     }
 }
 
@@ -246,7 +248,11 @@ pub(super) fn inputs(
         let names = st.candidates.join(" or ");
         match st.quantity {
             // V0-only, or only in newer vLLM and used when present: absence says nothing.
-            Quantity::Swapped | Quantity::WaitingDeferred | Quantity::EngineAwake => {}
+            Quantity::Swapped
+            | Quantity::WaitingDeferred
+            | Quantity::EngineAwake
+            | Quantity::EstimatedFlops
+            | Quantity::EstimatedReadBytes => {}
             Quantity::MaxNumSeqs if max_num_seqs.is_some() => {}
             Quantity::MaxNumSeqs => push(
                 un,

@@ -815,3 +815,58 @@ fn an_idle_h100_serving_an_8b_model_is_told_to_move() {
     let busy = run(&rec(&Fx { kv_frac: 0.2, ..f }), &AnalyzeConfig::default());
     assert!(not_fired(&busy, RuleId::R7).contains("power 57%"));
 }
+
+/// vLLM's own FLOPs and bytes estimates (`--enable-mfu-metrics`) become a measured compute
+/// rate and bandwidth use beside the catalog ceiling; counters that never move say the flag
+/// is off. See: issue "Deeper diagnosis", item 5.
+#[test]
+fn estimated_flops_and_bytes_give_a_measured_bandwidth_use() {
+    let build = |bytes_per_s: f64| {
+        let mut b = RecBuilder::new();
+        let run_id = b.gauge(NUM_REQUESTS_RUNNING, "");
+        let kv = b.gauge(KV_CACHE_USAGE_PERC, "");
+        let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+        let flops = b.counter(ESTIMATED_FLOPS_PER_GPU_TOTAL, "");
+        let bytes = b.counter(ESTIMATED_READ_BYTES_PER_GPU_TOTAL, "");
+        for i in 0..=40i64 {
+            let t = i as f64 / 4.0;
+            b.scrape(
+                i * 250,
+                &[
+                    (run_id, 8.0),
+                    (kv, 0.5),
+                    (gen, 100.0 * t),
+                    (flops, bytes_per_s * 10.0 * t),
+                    (bytes, bytes_per_s * t),
+                ],
+            );
+            b.gpu(i * 250, 0, crate::vllm::testutil::gpu_metrics(90, 400.0));
+        }
+        let mut r = b.build();
+        r.manifest.model_name = Some(LLAMA70.to_string());
+        r.manifest.gpus = vec![GpuInfo {
+            index: 0,
+            name: Some(H100.to_string()),
+            uuid: None,
+            serial: None,
+            vram_total_bytes: Some(H100_BYTES),
+            power_limit_w: Some(700.0),
+        }];
+        r
+    };
+    // 1675 GB/s read per GPU of the H100 SXM's 3350 GB/s: 50%.
+    let r = run(&build(1.675e12), &AnalyzeConfig::default());
+    assert!(
+        close(r.ceiling.measured_mbu_pct, 50.0),
+        "{:?}",
+        r.ceiling.measured_mbu_pct
+    );
+    assert!(close(r.ceiling.measured_tflops_per_gpu, 16.75));
+    assert!(why(&r, "measured FLOPs and bandwidth use (MBU)").is_none());
+    // Counters present but flat: the flag is off, and the report says so.
+    let flat = run(&build(0.0), &AnalyzeConfig::default());
+    assert_eq!(flat.ceiling.measured_mbu_pct, None);
+    assert!(why(&flat, "measured FLOPs and bandwidth use (MBU)")
+        .unwrap()
+        .contains("--enable-mfu-metrics"));
+}

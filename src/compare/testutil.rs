@@ -91,6 +91,8 @@ pub fn minimal_report(label: &str) -> Report {
             tpot_floor_ms: None,
             prefill_floor_ms: None,
             prefill_floor_suppressed: false,
+            measured_tflops_per_gpu: None,
+            measured_mbu_pct: None,
         },
         economics: Economics {
             tokens_per_watt: None,

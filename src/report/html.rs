@@ -279,6 +279,14 @@ fn roofline(b: &mut String, r: &Report) {
         ("running (mean)", num(r.metrics.running_mean, 2)),
         ("ridge batch size", est(num(c.ridge_batch_size, 1))),
         ("TPOT floor", est(with_unit(c.tpot_floor_ms, 2, "ms"))),
+        (
+            "measured compute per GPU (vLLM est)",
+            with_unit(c.measured_tflops_per_gpu, 2, "TFLOP/s"),
+        ),
+        (
+            "measured bandwidth use (vLLM est)",
+            with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
+        ),
     ];
     kv_present(b, &rows, &super::text::no_ceiling_why(r));
 }

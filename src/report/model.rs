@@ -436,6 +436,14 @@ pub struct Ceiling {
     pub prefill_floor_ms: Option<f64>,
     /// The prefill floor is hidden because running ≥ ridge batch size.
     pub prefill_floor_suppressed: bool,
+    /// vLLM's own estimate of compute per GPU (`--enable-mfu-metrics`), TFLOP/s: measured,
+    /// beside the catalog's ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_tflops_per_gpu: Option<f64>,
+    /// vLLM's estimated bytes read per GPU against the catalog's memory bandwidth, percent: a
+    /// measured bandwidth use (MBU) beside the bandwidth-bound decode ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_mbu_pct: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

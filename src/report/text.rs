@@ -413,6 +413,14 @@ fn ceiling(t: &mut Tables, r: &Report) {
         ),
         ("ridge batch size", est(num(c.ridge_batch_size, 1))),
         ("TPOT floor", est(with_unit(c.tpot_floor_ms, 2, "ms"))),
+        (
+            "measured compute per GPU (vLLM est)",
+            with_unit(c.measured_tflops_per_gpu, 2, "TFLOP/s"),
+        ),
+        (
+            "measured bandwidth use (vLLM est)",
+            with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
+        ),
         ("prefill floor", prefill_floor),
         ("weights", est(with_unit(c.weight_gb, 1, "GB"))),
         (

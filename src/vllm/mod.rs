@@ -53,6 +53,10 @@ pub mod names {
     pub const REQUEST_SUCCESS_TOTAL: &str = "vllm:request_success_total";
     /// Counter: preemptions.
     pub const NUM_PREEMPTIONS_TOTAL: &str = "vllm:num_preemptions_total";
+    /// Counter: vLLM's estimate of floating-point operations per GPU (`--enable-mfu-metrics`).
+    pub const ESTIMATED_FLOPS_PER_GPU_TOTAL: &str = "vllm:estimated_flops_per_gpu_total";
+    /// Counter: vLLM's estimate of bytes read from GPU memory per GPU (`--enable-mfu-metrics`).
+    pub const ESTIMATED_READ_BYTES_PER_GPU_TOTAL: &str = "vllm:estimated_read_bytes_per_gpu_total";
     /// Gauge: requests waiting, by `reason` (`capacity`, `deferred`).
     pub const NUM_REQUESTS_WAITING_BY_REASON: &str = "vllm:num_requests_waiting_by_reason";
     /// Gauge: the engine's sleep state, one series per `sleep_state`.
@@ -169,6 +173,10 @@ pub enum Quantity {
     WaitingDeferred,
     /// Whether the engine is awake (gauge, 1 awake, 0 sleeping; min over engines).
     EngineAwake,
+    /// vLLM's estimated FLOPs per GPU (counter): a measured compute rate.
+    EstimatedFlops,
+    /// vLLM's estimated bytes read per GPU (counter): a measured bandwidth use.
+    EstimatedReadBytes,
 }
 
 const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> MetricName {
@@ -258,6 +266,22 @@ pub const ALIASES: &[(Quantity, &[MetricName])] = &[
             Gauge,
             ">=0.12",
             ("sleep_state", "awake"),
+        )],
+    ),
+    (
+        Quantity::EstimatedFlops,
+        &[m(
+            ESTIMATED_FLOPS_PER_GPU_TOTAL,
+            Counter,
+            ">=0.12 with --enable-mfu-metrics",
+        )],
+    ),
+    (
+        Quantity::EstimatedReadBytes,
+        &[m(
+            ESTIMATED_READ_BYTES_PER_GPU_TOTAL,
+            Counter,
+            ">=0.12 with --enable-mfu-metrics",
         )],
     ),
     (

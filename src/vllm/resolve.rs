@@ -78,9 +78,13 @@ pub enum CounterKind {
     PrefixQueries = 5,
     /// CPU seconds of the API server process.
     ApiServerCpu = 6,
+    /// vLLM's estimated FLOPs per GPU.
+    EstimatedFlops = 7,
+    /// vLLM's estimated bytes read per GPU.
+    EstimatedReadBytes = 8,
 }
 
-const N_COUNTERS: usize = 7;
+const N_COUNTERS: usize = 9;
 
 impl CounterKind {
     /// Every counter, in slot order.
@@ -92,6 +96,8 @@ impl CounterKind {
         CounterKind::PrefixHits,
         CounterKind::PrefixQueries,
         CounterKind::ApiServerCpu,
+        CounterKind::EstimatedFlops,
+        CounterKind::EstimatedReadBytes,
     ];
 
     fn from_quantity(q: Quantity) -> Option<CounterKind> {
@@ -103,6 +109,8 @@ impl CounterKind {
             Quantity::PrefixCacheHits => CounterKind::PrefixHits,
             Quantity::PrefixCacheQueries => CounterKind::PrefixQueries,
             Quantity::ApiServerCpu => CounterKind::ApiServerCpu,
+            Quantity::EstimatedFlops => CounterKind::EstimatedFlops,
+            Quantity::EstimatedReadBytes => CounterKind::EstimatedReadBytes,
             _ => return None,
         })
     }

@@ -121,6 +121,10 @@ pub struct Window {
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
+    /// vLLM's estimated FLOPs per GPU per second (`--enable-mfu-metrics`).
+    pub est_flops_per_gpu_per_s: Option<f64>,
+    /// vLLM's estimated bytes read per GPU per second (`--enable-mfu-metrics`).
+    pub est_read_bytes_per_gpu_per_s: Option<f64>,
     /// Requests waiting for a reason other than capacity (LoRA budget, KV transfer, a blocked
     /// status), time-weighted mean; `None` before vLLM exposed the reason.
     pub waiting_deferred_mean: Option<f64>,
@@ -552,6 +556,8 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         first_reset_mono,
         duplicate_samples,
         api_server_cpu_cores: rate(CounterKind::ApiServerCpu),
+        est_flops_per_gpu_per_s: rate(CounterKind::EstimatedFlops),
+        est_read_bytes_per_gpu_per_s: rate(CounterKind::EstimatedReadBytes),
         generation_tokens_before_resets: track(CounterKind::GenerationTokens).before_resets,
         prompt_tokens_before_resets: track(CounterKind::PromptTokens).before_resets,
         requests_before_resets: track(CounterKind::RequestSuccess).before_resets,
