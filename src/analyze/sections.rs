@@ -382,6 +382,18 @@ pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
         temperature_c: fin(agg.temperature_c),
         temperature_peak_c: fin(agg.temperature_peak_c),
         sm_clock_mhz: fin(agg.sm_clock_mhz),
+        per_engine: agg
+            .engines
+            .iter()
+            .zip(&mapping.engines)
+            .map(|(e, name)| EngineRow {
+                engine: name.clone(),
+                running_mean: fin(e.running_mean),
+                waiting_mean: fin(e.waiting_mean),
+                kv_cache_peak_pct: fin(e.kv_cache_peak_pct),
+                preemptions: fin(e.preemptions),
+            })
+            .collect(),
         totals: Totals {
             generation_tokens: fin(agg.generation_tokens_total),
             prompt_tokens: fin(agg.prompt_tokens_total),

@@ -870,3 +870,55 @@ fn estimated_flops_and_bytes_give_a_measured_bandwidth_use() {
         .unwrap()
         .contains("--enable-mfu-metrics"));
 }
+
+/// Two data-parallel engines, one queueing while the other idles: the per-engine view shows
+/// it and R9 names the ranks; the sums alone (9 running, 5 waiting) would not.
+/// See: issue "Fleets", items 3 and 4.
+#[test]
+fn an_unbalanced_pair_of_engines_is_seen_per_engine() {
+    use crate::rules::RuleId;
+    let mut b = RecBuilder::new();
+    let e = |i: u32| format!("engine=\"{i}\"");
+    let run0 = b.gauge(NUM_REQUESTS_RUNNING, &e(0));
+    let run1 = b.gauge(NUM_REQUESTS_RUNNING, &e(1));
+    let wait0 = b.gauge(NUM_REQUESTS_WAITING, &e(0));
+    let wait1 = b.gauge(NUM_REQUESTS_WAITING, &e(1));
+    let kv0 = b.gauge(KV_CACHE_USAGE_PERC, &e(0));
+    let kv1 = b.gauge(KV_CACHE_USAGE_PERC, &e(1));
+    let gen0 = b.counter(GENERATION_TOKENS_TOTAL, &e(0));
+    let gen1 = b.counter(GENERATION_TOKENS_TOTAL, &e(1));
+    for i in 0..=40i64 {
+        let t = i as f64 / 4.0;
+        b.scrape(
+            i * 250,
+            &[
+                (run0, 8.0),
+                (run1, 1.0),
+                (wait0, 5.0),
+                (wait1, 0.0),
+                (kv0, 0.6),
+                (kv1, 0.1),
+                (gen0, 160.0 * t),
+                (gen1, 20.0 * t),
+            ],
+        );
+    }
+    let r = run(&b.build(), &AnalyzeConfig::default());
+    let engines: Vec<(&str, Option<f64>)> = r
+        .metrics
+        .per_engine
+        .iter()
+        .map(|e| (e.engine.as_str(), e.running_mean))
+        .collect();
+    assert_eq!(engines, [("0", Some(8.0)), ("1", Some(1.0))]);
+    let d = r.diagnosis.as_ref().unwrap();
+    let r9 = d.finding(RuleId::R9).expect("R9 fires");
+    assert!(r9.significant);
+    assert!(r9.fix.steps[0]
+        .text
+        .starts_with("Engine 0 queues while engine 1 idles"));
+    // One engine: no per-engine rows, R9 not evaluated.
+    let one = run(&rec(&fx()), &AnalyzeConfig::default());
+    assert!(one.metrics.per_engine.is_empty());
+    assert_eq!(not_fired(&one, RuleId::R9), "not evaluated (one engine)");
+}

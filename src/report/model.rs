@@ -369,6 +369,25 @@ pub struct Metrics {
     pub sm_clock_mhz: Option<f64>,
     /// Server totals.
     pub totals: Totals,
+    /// The same figures per data-parallel engine (`engine` label), with two or more engines:
+    /// the sums above hide one rank preempting while another idles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_engine: Vec<EngineRow>,
+}
+
+/// One data-parallel engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineRow {
+    /// The `engine` label value.
+    pub engine: String,
+    /// Requests running, time-weighted mean (active windows).
+    pub running_mean: Option<f64>,
+    /// Requests waiting, time-weighted mean (active windows).
+    pub waiting_mean: Option<f64>,
+    /// Highest KV-cache usage, percent.
+    pub kv_cache_peak_pct: Option<f64>,
+    /// Preemptions seen.
+    pub preemptions: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
     windows(&mut t, r);
     load(&mut t, r);
     latency(&mut t, r);
+    engines(&mut t, r);
     gpu(&mut t, r);
     ceiling(&mut t, r);
     economics(&mut t, r);
@@ -268,6 +269,24 @@ fn load(t: &mut Tables, r: &Report) {
         ("total preemptions", num(m.totals.preemptions, 0)),
     ];
     t.kv("throughput and load", rows);
+}
+
+/// One row per data-parallel engine, when there are two or more.
+fn engines(t: &mut Tables, r: &Report) {
+    if r.metrics.per_engine.is_empty() {
+        return;
+    }
+    let mut tab = t.table(&["engine", "running", "waiting", "KV peak %", "preemptions"]);
+    for e in &r.metrics.per_engine {
+        tab.add_row(vec![
+            e.engine.clone(),
+            num(e.running_mean, 2),
+            num(e.waiting_mean, 2),
+            num(e.kv_cache_peak_pct, 1),
+            num(e.preemptions, 0),
+        ]);
+    }
+    t.push(tab);
 }
 
 fn latency(t: &mut Tables, r: &Report) {

@@ -34,6 +34,7 @@ mod r5_concurrency;
 mod r6_prefill_bound;
 mod r7_right_sizing;
 mod r8_frontend_bound;
+mod r9_engine_imbalance;
 mod rank;
 #[cfg(test)]
 mod testutil;
@@ -69,6 +70,8 @@ pub(crate) struct Ctx<'a> {
     pub active: u64,
     pub agg: &'a Aggregate,
     pub inputs: &'a RuleInputs,
+    /// The data-parallel engines' `engine` labels, in the windows' per-engine order.
+    pub engines: &'a [String],
 }
 
 impl<'a> Ctx<'a> {
@@ -87,6 +90,7 @@ impl<'a> Ctx<'a> {
             active,
             agg,
             inputs,
+            engines: &set.mapping.engines,
         }
     }
 
@@ -260,6 +264,7 @@ pub fn diagnose(windows: &WindowSet, agg: &Aggregate, inputs: &RuleInputs) -> Di
         r6_prefill_bound::evaluate(&ctx),
         r7_right_sizing::evaluate(&ctx),
         r8_frontend_bound::evaluate(&ctx),
+        r9_engine_imbalance::evaluate(&ctx),
     ];
     let mut findings = Vec::new();
     let mut not_fired = Vec::new();

@@ -23,11 +23,13 @@ pub enum RuleId {
     R7,
     /// Frontend-bound: the API server's one Python core is full while the engine has room.
     R8,
+    /// Engine imbalance: one data-parallel rank queues or preempts while another idles.
+    R9,
 }
 
 impl RuleId {
     /// Every rule, in id order.
-    pub const ALL: [RuleId; 8] = [
+    pub const ALL: [RuleId; 9] = [
         RuleId::R1,
         RuleId::R2,
         RuleId::R3,
@@ -36,6 +38,7 @@ impl RuleId {
         RuleId::R6,
         RuleId::R7,
         RuleId::R8,
+        RuleId::R9,
     ];
 
     /// The rule's name as the spec's table gives it.
@@ -49,6 +52,7 @@ impl RuleId {
             RuleId::R6 => "Prefill-bound",
             RuleId::R7 => "Oversized GPU",
             RuleId::R8 => "Frontend-bound",
+            RuleId::R9 => "Engine imbalance",
         }
     }
 }
@@ -378,6 +382,8 @@ pub enum RootCause {
     RightSizing,
     /// The API server, not the engine, limits throughput (R8).
     Frontend,
+    /// The data-parallel ranks carry unequal load (R9).
+    EngineBalance,
 }
 
 impl RootCause {
@@ -391,6 +397,7 @@ impl RootCause {
             RootCause::PrefillBound => "Prompt processing dominates",
             RootCause::RightSizing => "More GPU than the load needs",
             RootCause::Frontend => "The API server limits throughput",
+            RootCause::EngineBalance => "Data-parallel ranks carry unequal load",
         }
     }
 }

@@ -38,6 +38,9 @@ pub const R7_IMPACT: u8 = 2;
 /// Impact of R8 (ours): throughput capped below what the GPUs could do, with a queue building
 /// in front of the API server.
 pub const R8_IMPACT: u8 = 4;
+/// Impact of R9 (ours): one rank's queue inflates TTFT while paid-for capacity idles beside
+/// it, as R5's queue does.
+pub const R9_IMPACT: u8 = 4;
 
 /// The impact of a rule (R2's two paths share one: the same harm, KV exhaustion).
 pub fn impact(rule: RuleId, _r2_path: Option<R2Path>) -> u8 {
@@ -50,6 +53,7 @@ pub fn impact(rule: RuleId, _r2_path: Option<R2Path>) -> u8 {
         RuleId::R6 => R6_IMPACT,
         RuleId::R7 => R7_IMPACT,
         RuleId::R8 => R8_IMPACT,
+        RuleId::R9 => R9_IMPACT,
     }
 }
 
@@ -68,6 +72,7 @@ pub fn root_cause(rule: RuleId) -> RootCause {
         RuleId::R6 => RootCause::PrefillBound,
         RuleId::R7 => RootCause::RightSizing,
         RuleId::R8 => RootCause::Frontend,
+        RuleId::R9 => RootCause::EngineBalance,
     }
 }
 

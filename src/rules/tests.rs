@@ -90,7 +90,14 @@ fn preemptions_kv_saturation_and_oom_rank_and_group() {
     let silent: Vec<RuleId> = d.not_fired.iter().map(|n| n.rule).collect();
     assert_eq!(
         silent,
-        [RuleId::R1, RuleId::R3, RuleId::R6, RuleId::R7, RuleId::R8]
+        [
+            RuleId::R1,
+            RuleId::R3,
+            RuleId::R6,
+            RuleId::R7,
+            RuleId::R8,
+            RuleId::R9
+        ]
     );
 }
 

@@ -212,6 +212,9 @@ pub struct Resolved {
     pub mapping: VllmMapping,
     pub(crate) roles: Vec<Option<Role>>,
     pub(crate) layout: Layout,
+    /// Per series: its index in `mapping.engines`, when the recording has two or more engines
+    /// (the per-engine view; with one engine the sums are the engine).
+    pub(crate) engine_of: Vec<Option<u16>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,13 +392,30 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
             series: selected[qi].map_or(0, |ci| counts[qi][ci]),
         })
         .collect();
+    let engines: Vec<String> = engines.into_iter().collect();
+    let engine_of = series
+        .iter()
+        .zip(&roles)
+        .map(|(s, role)| {
+            role.as_ref()?;
+            if engines.len() < 2 {
+                return None;
+            }
+            let e = label_value(&s.labels, super::names::ENGINE_LABEL)?;
+            engines
+                .iter()
+                .position(|x| *x == e)
+                .and_then(|i| u16::try_from(i).ok())
+        })
+        .collect();
     Resolved {
         mapping: VllmMapping {
             quantities,
             cache_config,
-            engines: engines.into_iter().collect(),
+            engines,
         },
         roles,
+        engine_of,
         layout: Layout {
             n_slots: next,
             hists,

@@ -14,7 +14,7 @@
 mod compute;
 pub mod quantile;
 
-pub use compute::{counter_rate, time_weighted_mean, GpuWindow, HistWindow, Window};
+pub use compute::{counter_rate, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window};
 
 use crate::recording::{Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
