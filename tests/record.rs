@@ -351,12 +351,7 @@ fn a_stop_request_ends_recording_quickly_and_cleanly() {
 #[test]
 fn an_unreachable_server_is_recorded_as_failed_scrapes() {
     let _serial = crate::support::exclusive();
-    // Bind and drop a listener to get a port that refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::refused_port();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
     let mut c = RecordConfig::new(format!("http://127.0.0.1:{port}/metrics"));
@@ -611,11 +606,7 @@ mod cli {
     #[test]
     fn no_successful_scrape_fails_with_a_summary() {
         let _serial = crate::support::exclusive();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::refused_port();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
         let out = profile()

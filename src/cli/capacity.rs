@@ -6,7 +6,7 @@
 //! usual way a capacity sweep is made. The engine is `profile::capacity`.
 
 use super::analyze::{load_catalog, parse_slo_arg, SloArg};
-use super::compare::parse_window;
+use super::compare::{parse_window, read_report};
 use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
@@ -14,7 +14,7 @@ use profile::capacity::assess;
 use profile::catalog::Catalog;
 use profile::report::{render_slo, Json, Render, Report};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `profile capacity`.
@@ -112,19 +112,4 @@ fn check_same_server(reports: &[(String, Report)], allow: bool) -> anyhow::Resul
         }
     }
     Ok(())
-}
-
-fn read_report(path: &Path) -> anyhow::Result<Report> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading {} (a recording directory, a bundle or a report JSON file)",
-            path.display()
-        )
-    })?;
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not a report written by `profile analyze --json`",
-            path.display()
-        )
-    })
 }

@@ -136,7 +136,7 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
 }
 
 /// A report saved as JSON. The analyze flags do not apply to it: it was analysed already.
-fn read_report(path: &Path) -> anyhow::Result<Report> {
+pub(super) fn read_report(path: &Path) -> anyhow::Result<Report> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading {} (a recording directory, a bundle or a report JSON file)",
