@@ -7,6 +7,7 @@ mod diagnose;
 mod faults;
 mod html;
 mod import;
+mod querying;
 mod record;
 mod support;
 mod travel;
