@@ -483,3 +483,31 @@ fn golden_slo_capacity_of_the_ramp() {
     assert_eq!(pooled.levels, a.levels);
     assert_eq!(pooled.capacity, a.capacity);
 }
+
+/// The reader reports its progress file group by file group, ending at every samples file and
+/// every row, so a progress line can say how far a long read has come.
+/// See: issue "Production scale", item 6.
+#[test]
+fn the_reader_reports_progress_to_the_last_row() {
+    let dir = real_recording();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let rec = profile::recording::open_filtered_progress(&dir, &|_| true, &|p| {
+        seen.lock().unwrap().push(p)
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    let last = *seen.last().expect("progress reported");
+    let samples_files: Vec<_> = rec
+        .files
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("samples-"))
+        })
+        .collect();
+    assert_eq!(last.files_done, last.files_total);
+    assert_eq!(last.files_total, samples_files.len());
+    assert_eq!(last.rows, samples_files.iter().map(|f| f.rows).sum::<u64>());
+    assert!(seen.windows(2).all(|w| w[0].rows <= w[1].rows));
+}

@@ -105,10 +105,61 @@ pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
     })
 }
 
+/// A progress line on stderr while a long recording is read: only on a terminal, only once the
+/// read has taken [`PROGRESS_AFTER`], and erased when it ends, so a short analysis, a pipe or a
+/// redirect never sees it.
+struct Progress {
+    start: std::time::Instant,
+    tty: bool,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+/// How long a read runs before it shows progress (issue "Production scale": "analyses longer
+/// than a second").
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Progress {
+    #[allow(clippy::disallowed_methods)] // the CLI times its own progress line
+    fn start() -> Progress {
+        Progress {
+            start: std::time::Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn show(&self, p: profile::recording::ReadProgress) {
+        let elapsed = self.start.elapsed();
+        if !self.tty || elapsed < PROGRESS_AFTER {
+            return;
+        }
+        self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rate = p.rows as f64 / elapsed.as_secs_f64() / 1e6;
+        eprint!(
+            "\rreading: {}/{} files, {:.1} M samples, {rate:.1} M samples/s   ",
+            p.files_done,
+            p.files_total,
+            p.rows as f64 / 1e6
+        );
+    }
+
+    fn done(&self) {
+        if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
+            eprint!("\r{:70}\r", "");
+        }
+    }
+}
+
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let rec = profile::bundle::open_any_filtered(&args.recording, &profile::vllm::may_have_role)
-        .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    let progress = Progress::start();
+    let rec = profile::bundle::open_any_filtered_progress(
+        &args.recording,
+        &profile::vllm::may_have_role,
+        &|p| progress.show(p),
+    )
+    .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    progress.done();
     let config = AnalyzeConfig {
         window_ns: args.window,
         from: args.from,
