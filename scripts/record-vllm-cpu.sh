@@ -14,6 +14,10 @@
 #   LOAD_ARGS   extra load_gen.py flags ["--min-tokens 128 --max-tokens 384 --prefix-words 400"]
 #   IDLE_AFTER  seconds recorded after the last request finished [15]
 #   RECORD_ARGS extra `profile record` flags [""]
+#   PROFILE_BIN a built `profile` to record with [build target/release/profile]
+#   RAMP        ramp mode: space-separated client counts, e.g. "1 2 4 8 16 24" [""]; each
+#               step adds clients (one more load_gen.py per step, all ending together) and
+#               lasts STEP_S seconds [20]; CONC and LOAD_S are then ignored
 # Needs: cargo, python3, curl. Sends traffic to 127.0.0.1 only; stops by itself.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +33,8 @@ LOAD_S=${LOAD_S:-45}
 CONC=${CONC:-24}
 LOAD_ARGS=${LOAD_ARGS:---min-tokens 128 --max-tokens 384 --prefix-words 400}
 IDLE_AFTER=${IDLE_AFTER:-15}
+RAMP=${RAMP:-}
+STEP_S=${STEP_S:-20}
 RUN=$(mktemp -d /tmp/profile-e2e.XXXXXX)
 
 [ -d "$TOOLS" ] || { echo "missing $TOOLS (the shared vLLM CPU tools)"; exit 1; }
@@ -43,9 +49,13 @@ if [ ! -f "$MODEL/config.json" ]; then
   "$VENV/bin/python" "$TOOLS/make_tiny_model.py" "$MODEL" --hidden 512 --layers 8 --heads 8 --kv-heads 8
 fi
 
-echo "== building profile"
-(cd "$ROOT" && cargo build --release --locked -q)
-PROFILE=$ROOT/target/release/profile
+if [ -n "${PROFILE_BIN:-}" ]; then
+  PROFILE=$PROFILE_BIN
+else
+  echo "== building profile"
+  (cd "$ROOT" && cargo build --release --locked -q)
+  PROFILE=$ROOT/target/release/profile
+fi
 
 stop_server() {
   local pid
@@ -67,17 +77,40 @@ echo "== recording into $OUT"
   -m "$MAX_NUM_SEQS" --dtype bfloat16 ${RECORD_ARGS:-} &
 REC=$!
 sleep "$IDLE_BEFORE"
-echo "== load: $CONC clients for $LOAD_S s ($LOAD_ARGS)"
-# shellcheck disable=SC2086
-python3 "$TOOLS/load_gen.py" --port "$PORT" --concurrency "$CONC" --duration "$LOAD_S" $LOAD_ARGS \
-  | tail -5
+if [ -n "$RAMP" ]; then
+  # A closed-loop ramp: step k starts (c_k - c_{k-1}) more clients whose load lasts until the
+  # end of the last step, so the offered concurrency rises by steps and never falls back.
+  read -r -a STEPS <<< "$RAMP"
+  TOTAL=$(( ${#STEPS[@]} * STEP_S ))
+  echo "== ramp: clients ${STEPS[*]}, ${STEP_S}s per step ($LOAD_ARGS)"
+  prev=0; k=0; LOADS=()
+  for c in "${STEPS[@]}"; do
+    add=$(( c - prev ))
+    [ "$add" -gt 0 ] || { echo "ramp steps must increase: $RAMP"; exit 1; }
+    # shellcheck disable=SC2086
+    python3 "$TOOLS/load_gen.py" --port "$PORT" --concurrency "$add" --seed "$k" \
+      --duration $(( TOTAL - k * STEP_S )) $LOAD_ARGS > "$RUN/load-$k.txt" 2>&1 &
+    LOADS+=($!)
+    prev=$c; k=$(( k + 1 ))
+    sleep "$STEP_S"
+  done
+  for p in "${LOADS[@]}"; do wait "$p" || true; done
+  tail -q -n1 "$RUN"/load-*.txt
+  LOAD_DESC="ramp: clients $RAMP, ${STEP_S}s per step (one load_gen.py --concurrency +N --seed k --duration to the end per step) $LOAD_ARGS"
+else
+  echo "== load: $CONC clients for $LOAD_S s ($LOAD_ARGS)"
+  # shellcheck disable=SC2086
+  python3 "$TOOLS/load_gen.py" --port "$PORT" --concurrency "$CONC" --duration "$LOAD_S" $LOAD_ARGS \
+    | tail -5
+  LOAD_DESC="load_gen.py --port $PORT --concurrency $CONC --duration $LOAD_S $LOAD_ARGS"
+fi
 sleep "$IDLE_AFTER"
 kill -INT "$REC"
 wait "$REC"
 
 {
   echo "server: $(grep -A1 '^# command' "$RUN/server/server_cmd.txt" | tail -1)"
-  echo "load: load_gen.py --port $PORT --concurrency $CONC --duration $LOAD_S $LOAD_ARGS"
+  echo "load: $LOAD_DESC"
   echo "record: profile record --url http://127.0.0.1:$PORT/metrics -m $MAX_NUM_SEQS --dtype bfloat16 ${RECORD_ARGS:-}"
   echo "timing: ${IDLE_BEFORE}s idle, load, ${IDLE_AFTER}s idle after the last request"
 } > "$OUT/HOW.txt"

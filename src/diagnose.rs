@@ -20,9 +20,17 @@
 //!   state the new baseline; revert keeps the baseline (the operator undoes the change by hand
 //!   before pressing Enter again). `q` or end of input stops.
 //!
+//! Loop hygiene: when the KV-capacity group's primary alternates R5 (raise `--max-num-seqs`)
+//! and R2 (lower it) over three iterations, the loop says it is ping-ponging and where the
+//! balance lies (`pingpong`).
+//!
 //! Answers are whole lines, compared case-insensitively; unknown answers to the revert
 //! question are asked again. End of input never blocks: it ends the loop, so a script that
 //! pipes fewer answers than rounds simply stops early.
+
+mod pingpong;
+
+pub use pingpong::{PingPong, Step};
 
 use crate::compare::{compare, render_text as compare_text, CompareConfig, CompareError};
 use crate::compare::{Comparison, Direction};
@@ -140,6 +148,8 @@ pub struct Summary {
     pub baseline: u32,
     /// Why it ended.
     pub end: EndReason,
+    /// The last fix ping-pong detected, if any.
+    pub ping_pong: Option<PingPong>,
 }
 
 /// One line of `--loop --json` output.
@@ -160,6 +170,9 @@ pub struct IterationEvent<'a> {
     /// What happened to the baseline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// A fix ping-pong ending at this iteration, with its balance point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_pong: Option<&'a PingPong>,
 }
 
 /// Why the loop stopped with an error.
@@ -242,6 +255,7 @@ pub fn run(
         }],
         baseline: 0,
         end: EndReason::Once,
+        ping_pong: None,
     };
     if !config.repeat {
         match config.format {
@@ -252,6 +266,7 @@ pub fn run(
         return Ok(summary);
     }
     emit(io, config, 0, &first, None, None, None)?;
+    let mut steps = vec![Step::of(0, &first.report)];
     if first.interrupted {
         summary.end = EndReason::Interrupted;
         return finish(io, summary);
@@ -294,6 +309,8 @@ pub fn run(
             .then(|| compare(&origin, &now.report, &config.compare).ok())
             .flatten();
         let direction = cmp.verdict.direction;
+        steps.push(Step::of(iteration, &now.report));
+        let ping_pong = pingpong::detect(&steps);
         let mut record = IterationSummary {
             iteration,
             dir: now.dir.clone(),
@@ -311,6 +328,9 @@ pub fn run(
                 since_first.as_ref(),
                 None,
             )?;
+            if let Some(p) = &ping_pong {
+                writeln!(io.out, "{}", pingpong::describe(p))?;
+            }
         }
         // An interrupted measurement is partial: printed, never adopted.
         let decided: Result<Decision, EndReason> = if now.interrupted {
@@ -323,17 +343,19 @@ pub fn run(
         record.decision = decided.ok();
         if config.format == Format::Json {
             let since = since_first.as_ref();
-            emit(
+            emit_event(
                 io,
-                config,
                 iteration,
                 &now,
-                Some(&cmp),
-                since,
+                (Some(&cmp), since),
                 record.decision,
+                ping_pong.as_ref(),
             )?;
         }
         summary.iterations.push(record);
+        if ping_pong.is_some() {
+            summary.ping_pong = ping_pong;
+        }
         match decided {
             Ok(Decision::Revert) => writeln!(
                 io.prompts,
@@ -395,6 +417,30 @@ fn print_report(io: &mut Io<'_>, m: &Measured, i: u32, color: bool) -> std::io::
     io.out.write_all(render_text(&m.report, color).as_bytes())
 }
 
+/// One `--loop --json` line.
+fn emit_event(
+    io: &mut Io<'_>,
+    i: u32,
+    m: &Measured,
+    (cmp, since_first): (Option<&Comparison>, Option<&Comparison>),
+    decision: Option<Decision>,
+    ping_pong: Option<&PingPong>,
+) -> Result<(), DiagnoseError> {
+    let event = IterationEvent {
+        iteration: i,
+        dir: m.dir.display().to_string(),
+        report: &m.report,
+        comparison: cmp,
+        since_first,
+        decision,
+        ping_pong,
+    };
+    serde_json::to_writer(&mut *io.out, &event).map_err(crate::report::RenderError::from)?;
+    writeln!(io.out)?;
+    io.out.flush()?;
+    Ok(())
+}
+
 /// Prints one iteration: its report, and its comparisons.
 fn emit(
     io: &mut Io<'_>,
@@ -406,19 +452,7 @@ fn emit(
     decision: Option<Decision>,
 ) -> Result<(), DiagnoseError> {
     match config.format {
-        Format::Json => {
-            let event = IterationEvent {
-                iteration: i,
-                dir: m.dir.display().to_string(),
-                report: &m.report,
-                comparison: cmp,
-                since_first,
-                decision,
-            };
-            serde_json::to_writer(&mut *io.out, &event)
-                .map_err(crate::report::RenderError::from)?;
-            writeln!(io.out)?;
-        }
+        Format::Json => emit_event(io, i, m, (cmp, since_first), decision, None)?,
         Format::Text { color } => {
             print_report(io, m, i, color)?;
             if let Some(c) = cmp {
@@ -450,6 +484,8 @@ mod tests {
         effs: VecDeque<f64>,
         interrupt_at: Option<u32>,
         asked: Vec<u32>,
+        /// The KV-capacity group's primary, running mean and KV peak per iteration.
+        kv: VecDeque<(crate::rules::RuleId, f64, f64)>,
     }
 
     impl Fake {
@@ -458,6 +494,7 @@ mod tests {
                 effs: effs.iter().copied().collect(),
                 interrupt_at: None,
                 asked: vec![],
+                kv: VecDeque::new(),
             }
         }
     }
@@ -466,9 +503,28 @@ mod tests {
         fn measure(&mut self, iteration: u32) -> Result<Measured, MeasureError> {
             self.asked.push(iteration);
             let eff = self.effs.pop_front().ok_or("the server went away")?;
+            let mut report = report_with(Some(eff), Some(100.0), Some(100.0));
+            if let Some((rule, running, kv)) = self.kv.pop_front() {
+                report.metrics.running_mean = Some(running);
+                report.metrics.kv_cache_peak_pct = Some(kv);
+                report.diagnosis = Some(crate::rules::Diagnosis {
+                    windows_total: 10,
+                    windows_evaluable: 10,
+                    windows_active: 10,
+                    findings: vec![],
+                    groups: vec![crate::rules::IssueGroup {
+                        root_cause: crate::rules::RootCause::KvCapacity,
+                        title: "KV".to_string(),
+                        primary: rule,
+                        supporting: vec![],
+                        score: 3.0,
+                    }],
+                    not_fired: vec![],
+                });
+            }
             Ok(Measured {
                 dir: PathBuf::from(format!("iter-{iteration}")),
-                report: report_with(Some(eff), Some(100.0), Some(100.0)),
+                report,
                 interrupted: self.interrupt_at == Some(iteration),
             })
         }
@@ -516,6 +572,34 @@ mod tests {
             .iter()
             .map(|i| (i.direction, i.decision, i.baseline))
             .collect()
+    }
+
+    #[test]
+    fn the_loop_names_an_r5_r2_ping_pong_and_its_balance_point() {
+        use crate::rules::RuleId::{R2, R5};
+        let mut fake = Fake::new(&[50.0, 50.0, 50.0, 50.0]);
+        fake.kv = [
+            (R5, 8.0, 40.0),
+            (R2, 16.0, 96.0),
+            (R5, 8.0, 40.0),
+            (R2, 16.0, 96.0),
+        ]
+        .into_iter()
+        .collect();
+        let r = drive(&mut fake, "\n\n\n", true, TEXT);
+        let s = r.summary.unwrap();
+        let lines: Vec<&str> = r
+            .out
+            .lines()
+            .filter(|l| l.starts_with("fix ping-pong"))
+            .collect();
+        // Not after iteration 1 (one fix and its reversal), but after 2 and again after 3.
+        assert_eq!(lines.len(), 2, "{}", r.out);
+        assert!(lines[0].contains("R5 asked to raise --max-num-seqs (iterations 0, 2)"));
+        assert!(lines[1].contains("(iterations 1, 3)"), "{}", lines[1]);
+        assert!(lines[0].contains("--max-num-seqs 13"), "{}", lines[0]);
+        let p = s.ping_pong.unwrap();
+        assert_eq!((p.raise_at, p.lower_at), (vec![0, 2], vec![1, 3]));
     }
 
     #[test]

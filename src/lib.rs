@@ -15,12 +15,14 @@ pub mod aggregate;
 pub mod analyze;
 pub mod availability;
 pub mod bundle;
+pub mod capacity;
 pub mod catalog;
 pub mod compare;
 pub mod diagnose;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod gpu;
+pub mod import;
 pub mod inputs;
 pub mod inspect;
 pub mod promtext;

@@ -3,7 +3,7 @@
 //! the real `recordings/vllm-cpu-0.32-load` with its expected diagnosis, and golden snapshots
 //! plus a determinism check for every recording under `recordings/`.
 
-use assert_cmd::Command;
+use crate::support::profile;
 use profile::gpu::{GpuInfo, GpuMetrics};
 use profile::recording::writer::write_manifest;
 use profile::recording::{
@@ -17,10 +17,6 @@ use std::path::{Path, PathBuf};
 
 /// The real recording the lead commits to main (vLLM 0.32 on CPU, under load).
 const REAL_RECORDING: &str = "recordings/vllm-cpu-0.32-load";
-
-fn profile() -> Command {
-    Command::cargo_bin("profile").unwrap()
-}
 
 fn stdout_of(args: &[&str]) -> String {
     let out = profile().args(args).assert().success().get_output().clone();
@@ -162,6 +158,7 @@ fn write_recording(dir: &Path) {
             gpu_memory_utilization: None,
         },
         totals: None,
+        import: None,
     };
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();
@@ -446,4 +443,71 @@ fn every_recording_analyses_deterministically() {
             }
         }
     }
+}
+
+/// The ramp (1 -> 24 clients against --max-num-seqs 8) under a 2 s TTFT p99 target: the SLO
+/// holds while requests run without queueing and breaks once a queue forms behind the cap.
+#[test]
+fn golden_slo_capacity_of_the_ramp() {
+    const RAMP: &str = "recordings/vllm-cpu-0.32-ramp";
+    let slo = ["--slo", "ttft-p99=2s,tpot-p99=100ms"];
+    let text = analyze_rel(RAMP, &slo, &[]);
+    assert_golden("vllm_cpu_0_32_ramp_slo_text", &text);
+    let json = analyze_rel(RAMP, &[&slo[..], &["--json"]].concat(), &[]);
+    let r: Report = serde_json::from_str(&json).unwrap();
+    assert!(r.samples.is_none(), "samples only with --samples");
+    let a = r.slo.expect("--slo adds the section");
+    let profile::capacity::Capacity::BreaksAt { holds, breaks, .. } = a.capacity else {
+        panic!("{:?}", a.capacity);
+    };
+    let (h, b) = (&a.levels[holds], &a.levels[breaks]);
+    // Holds with running below the cap and no queue; breaks with the cap full and a queue.
+    assert!(h.in_system < 8.0 && h.waiting_mean.unwrap() < 0.5, "{h:?}");
+    assert!(
+        b.running_mean.unwrap() > 7.5 && b.waiting_mean.unwrap() > 0.5,
+        "{b:?}"
+    );
+    assert!(b.targets[0].value_s.unwrap() > 2.0);
+    // Goodput: what share met each bound, and the bounds of "both".
+    let g = &a.goodput;
+    assert!(g.shares[0].is_some_and(|s| s > 0.3 && s < 0.9), "{g:?}");
+    assert_eq!(g.shares[1], Some(1.0));
+    assert_eq!(g.all_low, g.shares[0]);
+    // `profile capacity` over the same recording gives the same assessment.
+    let mut c = profile();
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["capacity", "--json", RAMP])
+        .args(slo);
+    let out = c.assert().success().get_output().stdout.clone();
+    let pooled: profile::capacity::SloAssessment = serde_json::from_slice(&out).unwrap();
+    assert_eq!(pooled.levels, a.levels);
+    assert_eq!(pooled.capacity, a.capacity);
+}
+
+/// The reader reports its progress file group by file group, ending at every samples file and
+/// every row, so a progress line can say how far a long read has come.
+/// See: issue "Production scale", item 6.
+#[test]
+fn the_reader_reports_progress_to_the_last_row() {
+    let dir = real_recording();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let rec = profile::recording::open_filtered_progress(&dir, &|_| true, &|p| {
+        seen.lock().unwrap().push(p)
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    let last = *seen.last().expect("progress reported");
+    let samples_files: Vec<_> = rec
+        .files
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("samples-"))
+        })
+        .collect();
+    assert_eq!(last.files_done, last.files_total);
+    assert_eq!(last.files_total, samples_files.len());
+    assert_eq!(last.rows, samples_files.iter().map(|f| f.rows).sum::<u64>());
+    assert!(seen.windows(2).all(|w| w[0].rows <= w[1].rows));
 }

@@ -2,128 +2,12 @@
 //! different models and GPUs, and — when present — the shipped real recordings, compared in
 //! both directions.
 
-use assert_cmd::Command;
+use crate::support::profile;
+use profile::compare::testutil::{minimal_report, report_with};
 use profile::compare::{ChangeKind, Comparison, Direction};
 use profile::report::*;
 use profile::rules::RuleId;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn profile() -> Command {
-    Command::cargo_bin("profile").unwrap()
-}
-
-/// A report with nothing measured: no efficiency, no throughput, no latency, model `m`, one
-/// GPU named `H100`. (The library's own test helper is not visible to integration tests.)
-fn minimal_report(label: &str) -> Report {
-    Report {
-        schema_version: SCHEMA_VERSION.to_string(),
-        recording: RecordingFacts {
-            label: label.to_string(),
-            target_url: "http://127.0.0.1:8000/metrics".to_string(),
-            vllm_version: None,
-            model_name: Some("m".to_string()),
-            started_at: "2026-11-23T09:00:00.000Z".to_string(),
-            range_from: None,
-            range_to: None,
-            first_scrape_at: None,
-            last_scrape_at: None,
-            span_s: None,
-            scrapes_total: 0,
-            scrapes_ok: 0,
-            scrapes_failed: 0,
-            gpu_count: 1,
-            gpus: vec![GpuFact {
-                index: 0,
-                name: Some("H100".to_string()),
-                vram_total_gb: None,
-            }],
-            gpu_note: None,
-            engines: vec![],
-            damaged_files: vec![],
-            data_warnings: vec![],
-        },
-        inputs: Inputs {
-            max_num_seqs: None,
-            gpu_memory_utilization: None,
-            cache_config: BTreeMap::new(),
-            metrics_used: vec![],
-        },
-        windows: WindowSummary {
-            window_s: 2.0,
-            total: 0,
-            evaluable: 0,
-            active: 0,
-            active_no_gpu_fallback: 0,
-            has_gpu_data: true,
-            no_gpu_fallback: false,
-            no_gpu_fallback_note: None,
-            all_non_evaluable: false,
-            last_raw_window: None,
-            active_duration_s: None,
-            evaluable_duration_s: None,
-            rows: vec![],
-        },
-        metrics: Metrics::default(),
-        ceiling: Ceiling {
-            catalog: "embedded".to_string(),
-            gpu_name: None,
-            gpu: None,
-            model_name: None,
-            model: None,
-            bytes_per_param: BytesPerParam {
-                value: 2.0,
-                dtype: None,
-                source: DtypeSource::Bf16Fallback,
-                source_label: "bf16 assumed".to_string(),
-            },
-            tensor_parallel: TensorParallel {
-                value: 1,
-                source: TpSource::Default,
-                source_label: "default".to_string(),
-            },
-            roofline_params: None,
-            weight_params: None,
-            decode_tps: None,
-            seq_len: None,
-            prefill_per_s: None,
-            ridge_batch_size: None,
-            aggregate_ceiling_tps: None,
-            efficiency: Efficiency::NoCeiling,
-            headroom_pct: None,
-            weight_gb: None,
-            vram_total_gb: None,
-            kv_headroom_gb: None,
-            usable_vram_gb: None,
-            min_tp: None,
-            tpot_floor_ms: None,
-            prefill_floor_ms: None,
-            prefill_floor_suppressed: false,
-        },
-        economics: Economics {
-            tokens_per_watt: None,
-            joules_per_token: None,
-            cost_per_hour: None,
-            usd_per_million_tokens: None,
-            recoverable_usd_per_hour: None,
-        },
-        unavailable: vec![],
-        diagnosis: None,
-        availability: Vec::new(),
-    }
-}
-
-/// A report with the given efficiency %, throughput (tok/s) and TTFT p99 (ms); `None` leaves
-/// a figure missing.
-fn report_with(eff: Option<f64>, tps: Option<f64>, ttft_p99: Option<f64>) -> Report {
-    let mut r = minimal_report("rec");
-    if let Some(pct) = eff {
-        r.ceiling.efficiency = Efficiency::Shown { pct };
-    }
-    r.metrics.generation_tokens_per_s = tps;
-    r.metrics.ttft.p99_ms = ttft_p99;
-    r
-}
 
 /// Writes `before` and `after` as report JSON files in `dir`.
 fn write_pair(dir: &Path, before: &Report, after: &Report) -> (PathBuf, PathBuf) {
@@ -336,4 +220,88 @@ fn real_kv_pressure_against_concurrency_saturation_both_ways() {
         text.contains("resolved: R5 Concurrency saturation"),
         "{text}"
     );
+}
+
+#[test]
+fn real_recordings_carry_intervals_and_a_self_compare_is_within_noise() {
+    assert_real(LOAD);
+    assert_real(KV_PRESSURE);
+    // The same recording on both sides: no change, and the interval says so.
+    let same = compare_real(LOAD, LOAD);
+    assert_eq!(same.verdict.direction, Direction::Plateau);
+    assert!(same.verdict.within_noise, "{}", same.verdict.reason);
+    let iv = same.verdict.interval.expect("both sides carry samples");
+    assert!(iv.lo < 0.0 && iv.hi > 0.0, "{iv:?}");
+    let method = same.noise.bootstrap.as_ref().expect("bootstrap recorded");
+    assert_eq!(method.replicates, 2000);
+    assert!(method.method.contains("block bootstrap"));
+    // The real regression stays Worse: its interval lies below -10 %.
+    let worse = compare_real(LOAD, KV_PRESSURE);
+    assert_eq!(worse.verdict.direction, Direction::Worse);
+    assert!(!worse.verdict.within_noise, "{}", worse.verdict.reason);
+    let iv = worse.verdict.interval.unwrap();
+    let pct = worse.throughput_delta_pct.unwrap();
+    assert!(
+        iv.hi < -10.0 && iv.lo <= pct && pct <= iv.hi,
+        "{iv:?} {pct}"
+    );
+    assert!(
+        worse.verdict.reason.contains("throughput -24.5% ("),
+        "{}",
+        worse.verdict.reason
+    );
+    let tput = worse
+        .metrics
+        .iter()
+        .find(|m| m.key == "generation_tokens_per_s")
+        .unwrap();
+    assert_eq!(tput.delta_pct_interval, Some(iv));
+    // Same inputs, same intervals.
+    assert_eq!(compare_real(LOAD, KV_PRESSURE), worse);
+}
+
+#[test]
+fn saved_reports_compare_with_intervals_only_when_they_carry_samples() {
+    assert_real(LOAD);
+    let tmp = tempfile::tempdir().unwrap();
+    let save = |extra: &[&str], name: &str| -> PathBuf {
+        let out = profile()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["analyze", LOAD, "--json"])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let p = tmp.path().join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let plain = save(&[], "plain.json");
+    let sampled = save(&["--samples"], "sampled.json");
+    let run = |a: &Path, b: &Path, json: bool| -> String {
+        let mut c = profile();
+        c.arg("compare").arg(a).arg(b);
+        if json {
+            c.arg("--json");
+        }
+        String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let c: Comparison = serde_json::from_str(&run(&plain, &sampled, true)).unwrap();
+    assert_eq!(
+        c.noise.unavailable.as_deref(),
+        Some("before: report has no per-window samples")
+    );
+    assert!(c.verdict.interval.is_none() && !c.verdict.within_noise);
+    let text = run(&plain, &plain, false);
+    assert!(
+        text.contains("noise: no interval (before: report has no per-window samples; after:"),
+        "{text}"
+    );
+    // With samples on both sides the saved reports give the recording's own intervals.
+    let saved: Comparison = serde_json::from_str(&run(&sampled, &sampled, true)).unwrap();
+    let live = compare_real(LOAD, LOAD);
+    assert_eq!(saved.verdict.interval, live.verdict.interval);
+    assert_eq!(saved.verdict.direction, Direction::Plateau);
 }

@@ -2,11 +2,10 @@
 //! answers piped into stdin. The server's throughput changes with each recording (it counts
 //! the recorder's one `GET /version` per start), so the loop sees Better, then Worse.
 
-use assert_cmd::Command;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use crate::support::http::{HttpServer, Response};
+use crate::support::profile;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,50 +26,40 @@ struct State {
     /// `GET /version` requests seen: one per recording started.
     starts: AtomicUsize,
     counter: Mutex<Counter>,
-    stop: AtomicBool,
 }
 
 /// A vLLM-like `/metrics` server whose generation rate follows [`RATES`].
 struct Server {
+    /// Kept so the server lives as long as the test.
+    _http: HttpServer,
     url: String,
     state: Arc<State>,
 }
 
 impl Server {
     fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             starts: AtomicUsize::new(0),
             counter: Mutex::new(Counter {
                 last: now(),
                 tokens: 0.0,
             }),
-            stop: AtomicBool::new(false),
         });
         let s = Arc::clone(&state);
-        std::thread::spawn(move || {
-            while !s.stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let s = Arc::clone(&s);
-                        std::thread::spawn(move || serve(stream, &s));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
+        let http = HttpServer::start(move |req| match req.path.as_str() {
+            "/version" => {
+                s.starts.fetch_add(1, Ordering::SeqCst);
+                Response::new(200, r#"{"version":"0.32.0-test"}"#)
             }
+            "/metrics" => Response::new(200, body(&s)),
+            _ => Response::new(404, "not found\n"),
         });
+        let url = http.url("/metrics");
         Server {
-            url: format!("http://{addr}/metrics"),
+            _http: http,
+            url,
             state,
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -97,49 +86,8 @@ fn body(state: &State) -> String {
     )
 }
 
-fn serve(stream: TcpStream, state: &State) {
-    stream.set_nodelay(true).unwrap();
-    stream.set_nonblocking(false).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request = String::new();
-        if reader.read_line(&mut request).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            if header.trim_end().is_empty() {
-                break;
-            }
-        }
-        let path = request.split_whitespace().nth(1).unwrap_or("");
-        let (status, text) = match path {
-            "/version" => {
-                state.starts.fetch_add(1, Ordering::SeqCst);
-                (200, r#"{"version":"0.32.0-test"}"#.to_string())
-            }
-            "/metrics" => (200, body(state)),
-            _ => (404, "not found\n".to_string()),
-        };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: text/plain; version=0.0.4\r\n\
-             Content-Length: {}\r\nConnection: keep-alive\r\n\r\n",
-            text.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(text.as_bytes()).is_err()
-        {
-            return;
-        }
-    }
-}
-
 fn diagnose(server: &Server, save: &Path, extra: &[&str], stdin: &str) -> (i32, String, String) {
-    let out = Command::cargo_bin("profile")
-        .unwrap()
+    let out = profile()
         .args(["diagnose", "--url", &server.url])
         .args(["--duration", "1s", "--interval", "100ms", "--gpus", "none"])
         .arg("--save")
@@ -193,8 +141,7 @@ fn the_loop_driven_by_scripted_stdin_sees_better_then_worse() {
     assert_eq!(server.state.starts.load(Ordering::SeqCst), 3);
 
     // The saved recordings compare the same way afterwards.
-    let out = Command::cargo_bin("profile")
-        .unwrap()
+    let out = profile()
         .arg("compare")
         .arg(save.join("iter-0"))
         .arg(save.join("iter-1"))

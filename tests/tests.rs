@@ -7,5 +7,8 @@ mod diagnose;
 mod faults;
 mod fuzz_corpus;
 mod html;
+mod import;
+mod querying;
 mod record;
+mod support;
 mod travel;

@@ -2,6 +2,7 @@
 //! original string survives anywhere, analysis data unchanged), and replay (valid exposition,
 //! recorded rhythm, speed, loop, failures), including a record -> replay -> record round trip.
 
+use crate::support::profile;
 mod fixture;
 
 use arrow_array::cast::AsArray;
@@ -235,7 +236,7 @@ fn wrong_magic_version_and_index_damage_are_named() {
 fn cli_bundle_inspect_unbundle() {
     let (tmp, dir) = fixture(6);
     let file = tmp.path().join("rec.bundle");
-    let bin = || assert_cmd::Command::cargo_bin("profile").unwrap();
+    let bin = || profile();
     bin()
         .args(["bundle"])
         .arg(&dir)
@@ -466,8 +467,7 @@ fn keep_keeps_what_it_names() {
 fn cli_bundle_redact_leaves_no_original_in_the_bundle() {
     let (tmp, dir) = fixture(12);
     let file = tmp.path().join("red.bundle");
-    assert_cmd::Command::cargo_bin("profile")
-        .unwrap()
+    profile()
         .arg("bundle")
         .arg(&dir)
         .arg("-o")
@@ -486,8 +486,7 @@ fn cli_bundle_redact_leaves_no_original_in_the_bundle() {
     let plain = tmp.path().join("plain.bundle");
     bundle::bundle_dir(&dir, &plain).unwrap();
     let out2 = tmp.path().join("y");
-    assert_cmd::Command::cargo_bin("profile")
-        .unwrap()
+    profile()
         .arg("redact")
         .arg(&plain)
         .arg("-o")
@@ -781,7 +780,7 @@ fn a_redacted_bundle_analyzes_like_the_original() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("load.bundle");
-    let bin = || assert_cmd::Command::cargo_bin("profile").unwrap();
+    let bin = || profile();
     bin()
         .arg("bundle")
         .arg(&rec)

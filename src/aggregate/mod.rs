@@ -76,7 +76,9 @@ pub fn window_gate(w: &Window, has_gpu_data: bool) -> Gate {
     if d <= 0.0 {
         return Gate::NotEvaluable;
     }
-    if running <= 0.0 {
+    // A sleeping engine (vLLM's sleep mode) serves nothing: idle, like an empty server, so its
+    // windows stay out of the active averages (ours: the spec predates sleep mode).
+    if running <= 0.0 || w.engine_asleep {
         return Gate::Idle;
     }
     let kv = w.kv_cache_pct_last.map(|k| k > ACTIVE_KV_PCT);
@@ -229,12 +231,32 @@ pub struct Aggregate {
     /// Server total of preemptions.
     pub preemptions_total: Option<f64>,
 
+    /// vLLM's estimated FLOPs per GPU per second (active, time-weighted).
+    pub est_flops_per_gpu_per_s: Option<f64>,
+    /// vLLM's estimated bytes read per GPU per second (active, time-weighted).
+    pub est_read_bytes_per_gpu_per_s: Option<f64>,
+    /// Per data-parallel engine (in `mapping.engines` order), with two or more engines.
+    pub engines: Vec<EngineAggregate>,
     /// Counter resets (server restarts) seen, over all windows.
     pub counter_resets: u32,
     /// When the first one was seen, monotonic.
     pub first_reset_mono: Option<crate::units::MonoNs>,
     /// Samples skipped as repeats of a series already in the same body.
     pub duplicate_samples: u64,
+}
+
+/// One data-parallel engine over the recording: the means over active windows, the KV peak
+/// over evaluable ones, the preemptions over all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EngineAggregate {
+    /// Requests running, time-weighted mean (active windows).
+    pub running_mean: Option<f64>,
+    /// Requests waiting, time-weighted mean (active windows).
+    pub waiting_mean: Option<f64>,
+    /// Highest KV-cache usage, percent (evaluable windows).
+    pub kv_cache_peak_pct: Option<f64>,
+    /// Preemptions seen (all windows).
+    pub preemptions: Option<f64>,
 }
 
 /// Σ(value × duration) / Σ(duration) over the windows where the value exists (spec
@@ -433,6 +455,22 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         preemptions_total: last_seen
             .and_then(|w| w.preemptions_total)
             .map(|t| t + all.iter().map(|w| w.preemptions_before_resets).sum::<f64>()),
+        est_flops_per_gpu_per_s: time_weighted(&active, |w| w.est_flops_per_gpu_per_s),
+        est_read_bytes_per_gpu_per_s: time_weighted(&active, |w| w.est_read_bytes_per_gpu_per_s),
+        engines: (0..all.first().map_or(0, |w| w.engines.len()))
+            .map(|e| EngineAggregate {
+                running_mean: time_weighted(&active, |w| w.engines.get(e)?.running_mean),
+                waiting_mean: time_weighted(&active, |w| w.engines.get(e)?.waiting_mean),
+                kv_cache_peak_pct: evaluable
+                    .iter()
+                    .filter_map(|w| w.engines.get(e)?.kv_cache_peak_pct)
+                    .reduce(f64::max),
+                preemptions: all
+                    .iter()
+                    .filter_map(|w| w.engines.get(e)?.preemptions_delta)
+                    .reduce(|a, b| a + b),
+            })
+            .collect(),
         counter_resets: all.iter().map(|w| w.counter_resets).sum(),
         first_reset_mono: all.iter().find_map(|w| w.first_reset_mono),
         duplicate_samples: all.iter().map(|w| u64::from(w.duplicate_samples)).sum(),

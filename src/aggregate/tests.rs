@@ -1,9 +1,7 @@
 use super::*;
-use crate::units::MonoNs;
 use crate::vllm::names::*;
 use crate::vllm::testutil::{gpu_metrics, RecBuilder};
-use crate::vllm::VllmMapping;
-use crate::window::{blank_window, build_windows, WindowOptions};
+use crate::window::{blank_window, build_windows, set_of, WindowOptions};
 
 const INF: f64 = f64::INFINITY;
 
@@ -29,24 +27,6 @@ fn win(
     w.gpu.util_pct_mean = util;
     w.last_scrape_seq = Some(u64::from(i));
     w
-}
-
-fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
-    WindowSet {
-        window_ns: 2_000_000_000,
-        anchor_mono: Some(MonoNs(0)),
-        scrapes_in_range: 0,
-        scrapes_ok: 0,
-        scrapes_empty: 0,
-        scrapes_rows_lost: 0,
-        has_gpu_data,
-        mapping: VllmMapping {
-            quantities: Vec::new(),
-            cache_config: Default::default(),
-            engines: Vec::new(),
-        },
-        windows,
-    }
 }
 
 fn bk(v: &[(f64, f64)]) -> Vec<Bucket> {

@@ -208,6 +208,26 @@ impl Roof {
             );
         }
         let tp = inputs.tensor_parallel.value;
+        let (flops, bytes) = (
+            fin(agg.est_flops_per_gpu_per_s),
+            fin(agg.est_read_bytes_per_gpu_per_s),
+        );
+        let moved = |v: Option<f64>| v.filter(|v| *v > 0.0);
+        if flops.or(bytes).is_some()
+            && moved(flops).or(moved(bytes)).is_none()
+            && fin(agg.generation_tokens_per_s).is_some_and(|t| t > 0.0)
+        {
+            push(
+                un,
+                "measured FLOPs and bandwidth use (MBU)",
+                "vLLM's estimated FLOPs and bytes counters never moved while it generated: \
+                 start vLLM with --enable-mfu-metrics",
+            );
+        }
+        let measured_mbu_pct = match (moved(bytes), gpu.and_then(|g| g.mem_bw_gbps)) {
+            (Some(b), Some(bw)) if bw > 0.0 => fin(Some(b / (bw * 1e9) * 100.0)),
+            _ => None,
+        };
         let usable = usable_vram_gb(vram, Some(inputs.gpu_memory_utilization.value));
         let suppressed = !prefill_floor_shown(running, rl.ridge_batch_size);
         Ceiling {
@@ -245,6 +265,8 @@ impl Roof {
                 rl.prefill_floor_ms
             },
             prefill_floor_suppressed: suppressed && rl.prefill_floor_ms.is_some(),
+            measured_tflops_per_gpu: moved(flops).map(|f| f / 1e12),
+            measured_mbu_pct,
         }
     }
 }

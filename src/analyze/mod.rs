@@ -20,6 +20,8 @@
 //! - `sections`: the report's recording, inputs, windows and metrics sections.
 //! - `ceiling`: catalog matching, the roofline section and economics.
 //! - `diagnose`: the rules' inputs from the resolved inputs and the roofline, then the rules.
+//! - then, when asked, the active windows as samples and the SLO assessment
+//!   ([`crate::capacity`]).
 //!
 //! The CLI (`src/cli/analyze.rs`) turns flags into an [`AnalyzeConfig`]; nothing here knows
 //! about clap, and `src/report/` only formats what this returns.
@@ -32,6 +34,7 @@ mod tests;
 
 use crate::aggregate::aggregate;
 use crate::availability;
+use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
 use crate::recording::Recording;
@@ -45,10 +48,11 @@ use crate::window::{
 pub use crate::window::DEFAULT_WINDOW_NS;
 
 /// What `profile analyze` was asked for, as plain values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalyzeConfig {
-    /// Window length, ns (default 2 s).
-    pub window_ns: i64,
+    /// Window length, ns; `None` for the recording's default ([`default_window_ns`]: 2 s, or
+    /// 4 steps of an imported recording).
+    pub window_ns: Option<i64>,
     /// Analyse only scrapes and polls completed at or after this.
     pub from: Option<TimeBound>,
     /// Analyse only scrapes and polls completed at or before this.
@@ -63,19 +67,11 @@ pub struct AnalyzeConfig {
     /// Add one row per window to the report. (The diagnosis is the same either way; how much
     /// of it the text shows is the renderer's `TextOptions::verbose`.)
     pub verbose: bool,
-}
-
-impl Default for AnalyzeConfig {
-    fn default() -> Self {
-        AnalyzeConfig {
-            window_ns: DEFAULT_WINDOW_NS,
-            from: None,
-            to: None,
-            inputs: OperatorInputs::default(),
-            recording_label: None,
-            verbose: false,
-        }
-    }
+    /// Put the active windows into the report as samples (its `samples` section), for
+    /// `compare`'s intervals.
+    pub samples: bool,
+    /// Assess capacity under this latency target (the report's `slo` section).
+    pub slo: Option<Vec<SloTarget>>,
 }
 
 /// Why a recording could not be analysed at all. Missing data is not an error: it shows up in
@@ -89,10 +85,63 @@ pub enum AnalyzeError {
     /// An operator-given value (a flag, or a value the manifest recorded) is unusable.
     #[error(transparent)]
     Input(#[from] InputError),
+    /// A window shorter than two steps of an imported recording: a window then holds one
+    /// step, and every rate rests on a single difference.
+    #[error(
+        "window {window_ms} ms is shorter than {IMPORT_MIN_WINDOW_STEPS} steps of this imported \
+         recording (step {step_ms} ms); use --window {min_ms}ms or more"
+    )]
+    WindowBelowStep {
+        /// The window asked for, ms.
+        window_ms: i64,
+        /// The recording's step, ms.
+        step_ms: i64,
+        /// The shortest window allowed, ms.
+        min_ms: i64,
+    },
+}
+
+/// Windows of an imported recording default to this many steps (60 s at the default 15 s
+/// step). Ours: at 4 steps a window's rates rest on 4 differences and its time-weighted
+/// means on 5 samples, while 1 h still gives 60 windows for the rules' significance gate.
+pub const IMPORT_DEFAULT_WINDOW_STEPS: i64 = 4;
+
+/// The shortest window allowed for an imported recording, in steps. Ours: a window of one
+/// step holds two samples, its "peak" is one of them and its mean a guess.
+pub const IMPORT_MIN_WINDOW_STEPS: i64 = 2;
+
+/// The window length `analyze` uses for `rec` by default: [`DEFAULT_WINDOW_NS`] for a
+/// recording, [`IMPORT_DEFAULT_WINDOW_STEPS`] steps (at least the default) for an import.
+pub fn default_window_ns(rec: &Recording) -> i64 {
+    match rec.manifest.import_step_ns() {
+        Some(step) => step
+            .saturating_mul(IMPORT_DEFAULT_WINDOW_STEPS)
+            .max(DEFAULT_WINDOW_NS),
+        None => DEFAULT_WINDOW_NS,
+    }
+}
+
+/// The window in effect: the one asked for, or the default; refused when an imported
+/// recording's window is below [`IMPORT_MIN_WINDOW_STEPS`] steps.
+pub fn window_ns(rec: &Recording, asked: Option<i64>) -> Result<i64, AnalyzeError> {
+    let Some(window) = asked else {
+        return Ok(default_window_ns(rec));
+    };
+    if let Some(step) = rec.manifest.import_step_ns() {
+        let min = step.saturating_mul(IMPORT_MIN_WINDOW_STEPS);
+        if window < min {
+            return Err(AnalyzeError::WindowBelowStep {
+                window_ms: window / 1_000_000,
+                step_ms: step / 1_000_000,
+                min_ms: min / 1_000_000,
+            });
+        }
+    }
+    Ok(window)
 }
 
 /// Analyses a recording: windows, gates and aggregation, the resolved inputs, the catalog's
-/// ceilings, economics, the rules' diagnosis (R1-R5, on the same windows and aggregate, with
+/// ceilings, economics, the rules' diagnosis (R1-R8, on the same windows and aggregate, with
 /// the same inputs), and the list of what could not be computed. Pure: see the module header.
 pub fn analyze(
     rec: &Recording,
@@ -101,7 +150,7 @@ pub fn analyze(
 ) -> Result<Report, AnalyzeError> {
     let mapping = resolve(&rec.series);
     let opts = WindowOptions {
-        window_ns: config.window_ns,
+        window_ns: window_ns(rec, config.window_ns)?,
         from: config.from,
         to: config.to,
     };
@@ -139,6 +188,7 @@ pub fn analyze(
     let windows = sections::window_summary(&set, &agg, config.verbose);
     let metrics = sections::metrics(&agg, &set.mapping);
     sections::explain_windows_and_gpu(rec, &windows, &agg, &mut un);
+    sections::explain_import(rec, &mut un);
     un.append(&mut catalog_notes);
     un.extend(notes.into_iter().map(|n| Unavailable {
         what: n.what,
@@ -147,7 +197,23 @@ pub fn analyze(
     let roof = ceiling::Roof::compute(rec, &agg, (gpu, model), &resolved);
     let ceiling = roof.section(rec, &agg, catalog, (gpu, model), &resolved, &mut un);
     let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
-    let diagnosis = diagnose::diagnosis(&set, &agg, &resolved, &roof);
+    let diagnosis = diagnose::diagnosis(
+        &set,
+        &agg,
+        &diagnose::RuleContext {
+            rec,
+            catalog,
+            gpu,
+            model,
+            inputs: &resolved,
+            roof: &roof,
+        },
+    );
+    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(&set));
+    let slo = match (&config.slo, &series) {
+        (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
+        _ => None,
+    };
     Ok(Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,
@@ -159,5 +225,7 @@ pub fn analyze(
         unavailable: un,
         availability,
         diagnosis: Some(diagnosis),
+        samples: series.filter(|_| config.samples),
+        slo,
     })
 }

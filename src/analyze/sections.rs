@@ -61,6 +61,21 @@ const CLOCK_STEP_WARN_S: f64 = 1.0;
 /// One sentence per kind of loss or repair, in a fixed order.
 fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(imp) = &rec.manifest.import {
+        out.push(format!(
+            "imported from {} ({}) at a {:.3} s step, not recorded: {:.0} s windows, one \
+             sample per series per step",
+            imp.source,
+            imp.server_url,
+            imp.step_ms as f64 / MS_PER_SECOND,
+            set.window_ns as f64 / 1e9
+        ));
+        if let Some(missing) = &imp.incomplete {
+            out.push(format!(
+                "the import stopped before the end; not imported: {missing}"
+            ));
+        }
+    }
     for f in rec.problems() {
         let name = f.path.file_name().map_or_else(
             || f.path.display().to_string(),
@@ -205,6 +220,11 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
         Quantity::QueueTime => ("queue_time", "queue time"),
         Quantity::PromptTokensHist => ("prompt_tokens_hist", "prompt length"),
         Quantity::E2eLatency => ("e2e_latency", "end-to-end latency"),
+        Quantity::ApiServerCpu => ("api_server_cpu", "API server CPU time"),
+        Quantity::WaitingDeferred => ("waiting_deferred", "requests waiting, deferred"),
+        Quantity::EngineAwake => ("engine_awake", "engine sleep state"),
+        Quantity::EstimatedFlops => ("estimated_flops", "estimated FLOPs per GPU"),
+        Quantity::EstimatedReadBytes => ("estimated_read_bytes", "estimated bytes read per GPU"),
     }
 }
 
@@ -227,8 +247,12 @@ pub(super) fn inputs(
         let (_, words) = quantity_names(st.quantity);
         let names = st.candidates.join(" or ");
         match st.quantity {
-            // V0-only and not shown anywhere: its absence says nothing.
-            Quantity::Swapped => {}
+            // V0-only, or only in newer vLLM and used when present: absence says nothing.
+            Quantity::Swapped
+            | Quantity::WaitingDeferred
+            | Quantity::EngineAwake
+            | Quantity::EstimatedFlops
+            | Quantity::EstimatedReadBytes => {}
             Quantity::MaxNumSeqs if max_num_seqs.is_some() => {}
             Quantity::MaxNumSeqs => push(
                 un,
@@ -358,6 +382,18 @@ pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
         temperature_c: fin(agg.temperature_c),
         temperature_peak_c: fin(agg.temperature_peak_c),
         sm_clock_mhz: fin(agg.sm_clock_mhz),
+        per_engine: agg
+            .engines
+            .iter()
+            .zip(&mapping.engines)
+            .map(|(e, name)| EngineRow {
+                engine: name.clone(),
+                running_mean: fin(e.running_mean),
+                waiting_mean: fin(e.waiting_mean),
+                kv_cache_peak_pct: fin(e.kv_cache_peak_pct),
+                preemptions: fin(e.preemptions),
+            })
+            .collect(),
         totals: Totals {
             generation_tokens: fin(agg.generation_tokens_total),
             prompt_tokens: fin(agg.prompt_tokens_total),
@@ -408,5 +444,31 @@ pub(super) fn explain_windows_and_gpu(
             None => "the recording holds no GPU reading".to_string(),
         };
         push(un, "GPU utilisation, power, VRAM, temperature", why);
+    }
+}
+
+/// What an imported recording cannot show, from its step: one sample per step per series.
+pub(super) fn explain_import(rec: &Recording, un: &mut Vec<Unavailable>) {
+    let Some(imp) = &rec.manifest.import else {
+        return;
+    };
+    let step_s = imp.step_ms as f64 / MS_PER_SECOND;
+    push(
+        un,
+        "KV cache and queue spikes shorter than the step",
+        format!(
+            "imported from {} at a {step_s:.3} s step: gauges (KV usage, running, waiting) are \
+             seen once per step, so a peak between two steps is missed; counters and histograms \
+             lose nothing (their totals are cumulative)",
+            imp.source
+        ),
+    );
+    if !rec.gpu_polls.is_empty() {
+        push(
+            un,
+            "R2 GPU/vLLM skew check",
+            "imported GPU and vLLM values share each step's timestamp, so the 1 s skew between \
+             the two sources cannot be checked; R2 judges every window as if in step",
+        );
     }
 }

@@ -691,8 +691,8 @@ fn diagnosis_is_in_the_json_and_after_the_economics_in_the_text() {
         text.find(needle)
             .unwrap_or_else(|| panic!("{needle}\n{text}"))
     };
-    assert!(at("economics") < at("diagnosis (rules R1-R5)"));
-    assert!(at("diagnosis (rules R1-R5)") < at("not available"));
+    assert!(at("economics") < at("diagnosis (rules R1-R8)"));
+    assert!(at("diagnosis (rules R1-R8)") < at("not available"));
     assert!(
         text.contains("[!] 1. Model weights do not fit GPU memory"),
         "{text}"
@@ -716,4 +716,209 @@ fn a_wall_clock_step_is_said_at_the_top() {
         stepped.metrics.generation_tokens_per_s,
         clean.metrics.generation_tokens_per_s
     );
+}
+
+/// See: issue "Diagnose the data users already have" (analysis at coarse resolution).
+#[test]
+fn imported_recordings_take_their_windows_from_the_step() {
+    use crate::analyze::window_ns;
+    use crate::recording::ImportSource;
+    let plain = rec(&fx());
+    assert_eq!(window_ns(&plain, None).unwrap(), 2_000_000_000);
+    assert_eq!(window_ns(&plain, Some(500_000_000)).unwrap(), 500_000_000);
+    let mut imported = rec(&fx());
+    imported.manifest.import = Some(ImportSource {
+        source: "prometheus".into(),
+        server_url: "http://prometheus:9090".into(),
+        selector: "{__name__=~\"vllm:.+\"}".into(),
+        job: Some("vllm".into()),
+        instance: Some("10.0.0.5:8000".into()),
+        step_ms: 1000,
+        range_from_ns: 0,
+        range_to_ns: 0,
+        gpu_selectors: Vec::new(),
+        inferred_types: Vec::new(),
+        incomplete: Some("a to b: HTTP 503".into()),
+    });
+    assert_eq!(window_ns(&imported, None).unwrap(), 4_000_000_000);
+    assert_eq!(
+        window_ns(&imported, Some(2_000_000_000)).unwrap(),
+        2_000_000_000
+    );
+    let cfg = AnalyzeConfig {
+        window_ns: Some(1_999_000_000),
+        ..AnalyzeConfig::default()
+    };
+    let err = analyze(&imported, &cat(), &cfg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AnalyzeError::WindowBelowStep {
+                step_ms: 1000,
+                min_ms: 2000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("(step 1000 ms)"), "{err}");
+    let r = run(&imported, &AnalyzeConfig::default());
+    assert_eq!(r.windows.window_s, 4.0);
+    let data = &r.recording.data_warnings;
+    assert!(
+        data[0].contains("at a 1.000 s step, not recorded: 4 s windows"),
+        "{data:?}"
+    );
+    assert!(
+        data[1].contains("not imported: a to b: HTTP 503"),
+        "{data:?}"
+    );
+    assert!(why(&r, "KV cache and queue spikes shorter than the step").is_some());
+    assert!(
+        why(&r, "R2 GPU/vLLM skew check").is_some(),
+        "the fixture has GPU polls"
+    );
+    // A recorded recording says none of this.
+    let r = run(&plain, &AnalyzeConfig::default());
+    assert!(why(&r, "R2 GPU/vLLM skew check").is_none());
+    assert!(r.recording.data_warnings.is_empty());
+}
+
+/// R7 end to end: a fake-GPU recording of an H100 serving an 8B model at 150 W of 700 and a
+/// KV cache a fifth full names the cheapest catalog GPU that carries the load, and the $/h.
+/// See: issue "Deeper diagnosis", item 8.
+#[test]
+fn an_idle_h100_serving_an_8b_model_is_told_to_move() {
+    use crate::rules::RuleId;
+    let f = Fx {
+        model: Some("meta-llama/Meta-Llama-3-8B-Instruct"),
+        kv_frac: 0.2,
+        ..fx()
+    };
+    let mut r = rec(&f);
+    for p in &mut r.gpu_polls {
+        p.metrics.power_w = Some(150.0);
+    }
+    let report = run(&r, &AnalyzeConfig::default());
+    let d = report.diagnosis.as_ref().unwrap();
+    let r7 = d
+        .finding(RuleId::R7)
+        .unwrap_or_else(|| panic!("R7 silent: {}", not_fired(&report, RuleId::R7)));
+    assert!(r7.significant);
+    assert_eq!(r7.fix.summary, "Move from H100 SXM to A100 80GB");
+    assert!(
+        r7.fix.steps[0].text.contains("$1.95/h"),
+        "{}",
+        r7.fix.steps[0].text
+    );
+    // At 400 W (57% of the limit) the same server is not idle.
+    let busy = run(&rec(&Fx { kv_frac: 0.2, ..f }), &AnalyzeConfig::default());
+    assert!(not_fired(&busy, RuleId::R7).contains("power 57%"));
+}
+
+/// vLLM's own FLOPs and bytes estimates (`--enable-mfu-metrics`) become a measured compute
+/// rate and bandwidth use beside the catalog ceiling; counters that never move say the flag
+/// is off. See: issue "Deeper diagnosis", item 5.
+#[test]
+fn estimated_flops_and_bytes_give_a_measured_bandwidth_use() {
+    let build = |bytes_per_s: f64| {
+        let mut b = RecBuilder::new();
+        let run_id = b.gauge(NUM_REQUESTS_RUNNING, "");
+        let kv = b.gauge(KV_CACHE_USAGE_PERC, "");
+        let gen = b.counter(GENERATION_TOKENS_TOTAL, "");
+        let flops = b.counter(ESTIMATED_FLOPS_PER_GPU_TOTAL, "");
+        let bytes = b.counter(ESTIMATED_READ_BYTES_PER_GPU_TOTAL, "");
+        for i in 0..=40i64 {
+            let t = i as f64 / 4.0;
+            b.scrape(
+                i * 250,
+                &[
+                    (run_id, 8.0),
+                    (kv, 0.5),
+                    (gen, 100.0 * t),
+                    (flops, bytes_per_s * 10.0 * t),
+                    (bytes, bytes_per_s * t),
+                ],
+            );
+            b.gpu(i * 250, 0, crate::vllm::testutil::gpu_metrics(90, 400.0));
+        }
+        let mut r = b.build();
+        r.manifest.model_name = Some(LLAMA70.to_string());
+        r.manifest.gpus = vec![GpuInfo {
+            index: 0,
+            name: Some(H100.to_string()),
+            uuid: None,
+            serial: None,
+            vram_total_bytes: Some(H100_BYTES),
+            power_limit_w: Some(700.0),
+        }];
+        r
+    };
+    // 1675 GB/s read per GPU of the H100 SXM's 3350 GB/s: 50%.
+    let r = run(&build(1.675e12), &AnalyzeConfig::default());
+    assert!(
+        close(r.ceiling.measured_mbu_pct, 50.0),
+        "{:?}",
+        r.ceiling.measured_mbu_pct
+    );
+    assert!(close(r.ceiling.measured_tflops_per_gpu, 16.75));
+    assert!(why(&r, "measured FLOPs and bandwidth use (MBU)").is_none());
+    // Counters present but flat: the flag is off, and the report says so.
+    let flat = run(&build(0.0), &AnalyzeConfig::default());
+    assert_eq!(flat.ceiling.measured_mbu_pct, None);
+    assert!(why(&flat, "measured FLOPs and bandwidth use (MBU)")
+        .unwrap()
+        .contains("--enable-mfu-metrics"));
+}
+
+/// Two data-parallel engines, one queueing while the other idles: the per-engine view shows
+/// it and R9 names the ranks; the sums alone (9 running, 5 waiting) would not.
+/// See: issue "Fleets", items 3 and 4.
+#[test]
+fn an_unbalanced_pair_of_engines_is_seen_per_engine() {
+    use crate::rules::RuleId;
+    let mut b = RecBuilder::new();
+    let e = |i: u32| format!("engine=\"{i}\"");
+    let run0 = b.gauge(NUM_REQUESTS_RUNNING, &e(0));
+    let run1 = b.gauge(NUM_REQUESTS_RUNNING, &e(1));
+    let wait0 = b.gauge(NUM_REQUESTS_WAITING, &e(0));
+    let wait1 = b.gauge(NUM_REQUESTS_WAITING, &e(1));
+    let kv0 = b.gauge(KV_CACHE_USAGE_PERC, &e(0));
+    let kv1 = b.gauge(KV_CACHE_USAGE_PERC, &e(1));
+    let gen0 = b.counter(GENERATION_TOKENS_TOTAL, &e(0));
+    let gen1 = b.counter(GENERATION_TOKENS_TOTAL, &e(1));
+    for i in 0..=40i64 {
+        let t = i as f64 / 4.0;
+        b.scrape(
+            i * 250,
+            &[
+                (run0, 8.0),
+                (run1, 1.0),
+                (wait0, 5.0),
+                (wait1, 0.0),
+                (kv0, 0.6),
+                (kv1, 0.1),
+                (gen0, 160.0 * t),
+                (gen1, 20.0 * t),
+            ],
+        );
+    }
+    let r = run(&b.build(), &AnalyzeConfig::default());
+    let engines: Vec<(&str, Option<f64>)> = r
+        .metrics
+        .per_engine
+        .iter()
+        .map(|e| (e.engine.as_str(), e.running_mean))
+        .collect();
+    assert_eq!(engines, [("0", Some(8.0)), ("1", Some(1.0))]);
+    let d = r.diagnosis.as_ref().unwrap();
+    let r9 = d.finding(RuleId::R9).expect("R9 fires");
+    assert!(r9.significant);
+    assert!(r9.fix.steps[0]
+        .text
+        .starts_with("Engine 0 queues while engine 1 idles"));
+    // One engine: no per-engine rows, R9 not evaluated.
+    let one = run(&rec(&fx()), &AnalyzeConfig::default());
+    assert!(one.metrics.per_engine.is_empty());
+    assert_eq!(not_fired(&one, RuleId::R9), "not evaluated (one engine)");
 }

@@ -337,12 +337,21 @@ pub fn open_any_filtered(
     path: &Path,
     keep: &(dyn Fn(&crate::recording::SeriesInfo) -> bool + Sync),
 ) -> Result<Recording, BundleError> {
+    open_any_filtered_progress(path, keep, &|_| {})
+}
+
+/// [`open_any_filtered`], reporting how far the read has come.
+pub fn open_any_filtered_progress(
+    path: &Path,
+    keep: &(dyn Fn(&crate::recording::SeriesInfo) -> bool + Sync),
+    progress: &(dyn Fn(crate::recording::ReadProgress) + Sync),
+) -> Result<Recording, BundleError> {
     if path.is_dir() {
-        return Ok(recording::open_filtered(path, keep)?);
+        return Ok(recording::open_filtered_progress(path, keep, progress)?);
     }
     let scratch = ScratchDir::new("open")?;
     unbundle(path, scratch.path())?;
-    let mut rec = recording::open_filtered(scratch.path(), keep)?;
+    let mut rec = recording::open_filtered_progress(scratch.path(), keep, progress)?;
     rec.dir = path.to_path_buf();
     for f in &mut rec.files {
         if let Some(name) = f.path.file_name() {

@@ -5,6 +5,7 @@
 use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
+use profile::capacity::{parse_slo, SloTarget};
 use profile::catalog::Catalog;
 use profile::report::{render_json, render_text_with, Html, Render, TextOptions};
 use profile::units::{MonoNs, WallNs};
@@ -28,9 +29,10 @@ pub struct AnalyzeArgs {
     /// never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     color: ColorWhen,
-    /// Window length, e.g. 2s, 500ms, 1m.
-    #[arg(long, default_value = "2s", value_parser = parse_window)]
-    window: i64,
+    /// Window length, e.g. 2s, 500ms, 1m (default 2s; 4 steps for an imported recording,
+    /// which refuses fewer than 2).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<i64>,
     /// Analyse from this point: an offset from the recording's start (30s, 1m30s) or an
     /// RFC 3339 time (2026-11-23T09:01:02Z).
     #[arg(long, value_parser = parse_bound)]
@@ -47,6 +49,24 @@ pub struct AnalyzeArgs {
     /// that did not fire stayed silent.
     #[arg(short, long)]
     verbose: bool,
+    /// Keep the active windows in the report as samples (JSON `samples`), so that a saved
+    /// `--json` report compares with intervals later.
+    #[arg(long)]
+    samples: bool,
+    /// Capacity under a latency target: the load at which it breaks and the share of requests
+    /// meeting it, e.g. `ttft-p99=2s,tpot-p99=50ms`. For several recordings of one server use
+    /// `profile capacity`.
+    #[arg(long, value_name = "TARGETS", value_parser = parse_slo_arg)]
+    slo: Option<SloArg>,
+}
+
+/// The targets of `--slo` (a newtype, so clap takes the list as one value).
+#[derive(Debug, Clone)]
+pub(super) struct SloArg(pub Vec<SloTarget>);
+
+/// `--slo`: `ttft-p99=2s[,tpot-p99=50ms]`.
+pub(super) fn parse_slo_arg(text: &str) -> Result<SloArg, String> {
+    parse_slo(text).map(SloArg).map_err(|e| e.to_string())
 }
 
 /// `--color`.
@@ -85,10 +105,61 @@ pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
     })
 }
 
+/// A progress line on stderr while a long recording is read: only on a terminal, only once the
+/// read has taken [`PROGRESS_AFTER`], and erased when it ends, so a short analysis, a pipe or a
+/// redirect never sees it.
+struct Progress {
+    start: std::time::Instant,
+    tty: bool,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+/// How long a read runs before it shows progress (issue "Production scale": "analyses longer
+/// than a second").
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Progress {
+    #[allow(clippy::disallowed_methods)] // the CLI times its own progress line
+    fn start() -> Progress {
+        Progress {
+            start: std::time::Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn show(&self, p: profile::recording::ReadProgress) {
+        let elapsed = self.start.elapsed();
+        if !self.tty || elapsed < PROGRESS_AFTER {
+            return;
+        }
+        self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rate = p.rows as f64 / elapsed.as_secs_f64() / 1e6;
+        eprint!(
+            "\rreading: {}/{} files, {:.1} M samples, {rate:.1} M samples/s   ",
+            p.files_done,
+            p.files_total,
+            p.rows as f64 / 1e6
+        );
+    }
+
+    fn done(&self) {
+        if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
+            eprint!("\r{:70}\r", "");
+        }
+    }
+}
+
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let rec = profile::bundle::open_any_filtered(&args.recording, &profile::vllm::may_have_role)
-        .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    let progress = Progress::start();
+    let rec = profile::bundle::open_any_filtered_progress(
+        &args.recording,
+        &profile::vllm::may_have_role,
+        &|p| progress.show(p),
+    )
+    .with_context(|| format!("reading recording {}", args.recording.display()))?;
+    progress.done();
     let config = AnalyzeConfig {
         window_ns: args.window,
         from: args.from,
@@ -97,6 +168,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         recording_label: Some(args.recording.display().to_string()),
         // The HTML timelines need the per-window rows, which the analysis fills for -v.
         verbose: args.verbose || args.html.is_some(),
+        samples: args.samples,
+        slo: args.slo.clone().map(|s| s.0),
     };
     let report = analyze(&rec, &catalog, &config)
         .with_context(|| format!("analysing {}", args.recording.display()))?;
@@ -144,7 +217,7 @@ fn parse_duration_ns(text: &str) -> Result<i64, String> {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into ns since the Unix epoch.
-fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
+pub(super) fn parse_rfc3339(t: &str) -> Result<WallNs, String> {
     let bad = |why: &str| format!("{t:?}: {why} (expected e.g. 2026-11-23T09:01:02Z)");
     let b = t.as_bytes();
     if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {

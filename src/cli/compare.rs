@@ -45,9 +45,10 @@ pub struct CompareArgs {
     /// (WORSE or PLATEAU), e.g. to fail a CI job.
     #[arg(long, value_name = "worse|plateau")]
     fail_on: Option<FailOn>,
-    /// Window length for analysing recordings, e.g. 2s, 500ms.
-    #[arg(long, default_value = "2s", value_parser = parse_window)]
-    window: i64,
+    /// Window length for analysing recordings, e.g. 2s, 500ms (default 2s; 4 steps for an
+    /// imported recording).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<i64>,
     /// The analysis inputs, for both sides (each recording's own values otherwise). Give
     /// them to `profile record` instead when they changed between the two.
     #[command(flatten)]
@@ -127,13 +128,15 @@ fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<
         recording_label: Some(dir.display().to_string()),
         // The HTML timelines need the per-window rows; the text and JSON do not show them.
         verbose: args.html.is_some(),
+        // The intervals resample the active windows.
+        samples: true,
         ..AnalyzeConfig::default()
     };
     analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))
 }
 
 /// A report saved as JSON. The analyze flags do not apply to it: it was analysed already.
-fn read_report(path: &Path) -> anyhow::Result<Report> {
+pub(super) fn read_report(path: &Path) -> anyhow::Result<Report> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading {} (a recording directory, a bundle or a report JSON file)",

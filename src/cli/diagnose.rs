@@ -292,9 +292,11 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     };
     let config = to_config(record_args, |name| std::env::var(name).ok())?;
     let analyze = AnalyzeConfig {
-        window_ns: args.window,
+        window_ns: Some(args.window),
         // Operator inputs were stored in each recording's manifest; analysis reads them there.
         verbose: args.verbose,
+        // The loop's comparisons resample the windows for their intervals.
+        samples: args.repeat,
         ..AnalyzeConfig::default()
     };
     let root = Root::new(args.save)?;

@@ -3,6 +3,7 @@
 //! checks every input in one place, whichever command it came from.
 
 use profile::inputs::OperatorInputs;
+use profile::recording::{AnalysisInputs, Sourced};
 
 /// `-m`, `--tensor-parallel-size`, `--dtype`, `--gpu-memory-utilization`, `--cost-per-hour`.
 /// Each beats the value the recording stored (for `compare`: on both sides).
@@ -38,6 +39,27 @@ impl InputArgs {
             dtype: self.dtype.clone(),
             gpu_memory_utilization: self.gpu_memory_utilization,
             cost_per_hour: self.cost_per_hour,
+        }
+    }
+
+    /// The flags as a recording stores them (`profile import`), each with its flag as source.
+    /// Checked when analysed, like every recorded value.
+    pub fn to_recorded(&self) -> AnalysisInputs {
+        fn sourced<T: Clone>(v: &Option<T>, flag: &str) -> Option<Sourced<T>> {
+            v.clone().map(|value| Sourced {
+                value,
+                source: flag.to_string(),
+            })
+        }
+        AnalysisInputs {
+            max_num_seqs: sourced(&self.max_num_seqs, "--max-num-seqs"),
+            tensor_parallel_size: sourced(&self.tensor_parallel_size, "--tensor-parallel-size"),
+            dtype: sourced(&self.dtype, "--dtype"),
+            cost_per_hour: sourced(&self.cost_per_hour, "--cost-per-hour"),
+            gpu_memory_utilization: sourced(
+                &self.gpu_memory_utilization,
+                "--gpu-memory-utilization",
+            ),
         }
     }
 }

@@ -3,9 +3,11 @@
 
 mod analyze;
 mod bundle;
+mod capacity;
 mod catalog;
 mod compare;
 mod diagnose;
+mod import;
 mod inputs;
 mod inspect;
 mod record;
@@ -36,6 +38,9 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// Compare two recordings (or saved reports): BETTER, PLATEAU or WORSE, and why.
     Compare(compare::CompareArgs),
+    /// Capacity under a latency target (--slo ttft-p99=2s) over one or more recordings of the
+    /// same server: the load at which it breaks, and goodput.
+    Capacity(capacity::CapacityArgs),
     /// Record a live server and analyse it; with --loop, re-measure after each change and
     /// compare with the baseline.
     Diagnose(diagnose::DiagnoseArgs),
@@ -47,6 +52,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// Serve a recording back as a live Prometheus /metrics endpoint.
     Replay(replay::ReplayArgs),
+    /// Write a recording from data a metrics server already holds (a Prometheus time range).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command line.
@@ -57,10 +64,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Capacity(args) => capacity::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Bundle(args) => bundle::run_bundle(args),
         Command::Unbundle(args) => bundle::run_unbundle(args),
         Command::Redact(args) => redact::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

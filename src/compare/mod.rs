@@ -17,16 +17,26 @@
 //!
 //! Comparing two different models or GPU types says nothing about one change to one server,
 //! so [`compare`] refuses it unless [`CompareConfig::allow_different`] is set.
+//!
+//! Noise: when both reports carry their per-window samples, every resampled figure's delta
+//! gets a 95 % interval ([`noise`]: a circular block bootstrap over active windows). The
+//! thresholds and the direction logic above are the spec's and decide on the point delta;
+//! the interval then only *confirms* or *withholds* it: Better or Worse whose interval
+//! reaches back across the threshold it crossed becomes Plateau, "within noise"
+//! ([`Verdict::within_noise`], the spec's call kept in [`Verdict::point_direction`]). A
+//! Plateau is "within noise" when its interval holds 0 or reaches past either threshold.
 
 mod diff;
+pub mod noise;
 mod render;
 mod rows;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub(crate) mod testutil;
+#[doc(hidden)]
+pub mod testutil;
 
 pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
+pub use noise::{Interval, Noise};
 pub use render::{render_html, render_json, render_text};
 
 use crate::report::format::signed;
@@ -103,6 +113,17 @@ pub struct Verdict {
     /// One line naming the figures and thresholds that decided it, e.g.
     /// `efficiency +3.1 pp (> +2.0 pp), but TTFT p99 +35.0% (> +20.0%): latency veto`.
     pub reason: String,
+    /// The 95 % interval of the deciding delta (pp on the efficiency path, percent on the
+    /// throughput path), when both reports carry samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    /// The interval does not let the deciding delta be told from noise: it reaches across a
+    /// threshold, or (for a Plateau) holds 0. A Better or Worse so judged is Plateau here.
+    #[serde(default)]
+    pub within_noise: bool,
+    /// The spec's direction from the point delta alone, before the interval was consulted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_direction: Option<Direction>,
 }
 
 /// The four figures of one side that the direction rests on.
@@ -223,6 +244,12 @@ pub struct MetricDelta {
     pub delta_pct: Option<f64>,
     /// Whether either side rests on a catalog figure.
     pub estimated: bool,
+    /// 95 % interval of `delta`, when both reports carry samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_interval: Option<Interval>,
+    /// 95 % interval of `delta_pct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_pct_interval: Option<Interval>,
 }
 
 /// Everything `profile compare` says about two reports.
@@ -246,8 +273,54 @@ pub struct Comparison {
     pub metrics: Vec<MetricDelta>,
     /// What the rules found that changed; `None` when either report has no diagnosis.
     pub diagnosis: Option<DiagnosisDiff>,
+    /// Availability findings (down, restarted, struggling) resolved, new or persisting, by
+    /// kind, ranked before the rules' diff. Empty when neither side had one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<AvailabilityChange>,
     /// Caveats: different models allowed through, a model or GPU that could not be checked.
     pub notes: Vec<String>,
+    /// How the intervals were computed, or why there are none.
+    #[serde(default)]
+    pub noise: Noise,
+}
+
+/// How one kind of availability finding changed between the two sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailabilityChange {
+    /// The kind.
+    pub kind: crate::availability::AvailabilityKind,
+    /// Resolved (before only), new (after only) or persisting.
+    pub change: ChangeKind,
+    /// The after side's summary, else the before side's.
+    pub summary: String,
+}
+
+/// The availability findings of both sides, set against each other by kind.
+pub fn availability_changes(before: &Report, after: &Report) -> Vec<AvailabilityChange> {
+    use crate::availability::AvailabilityKind as K;
+    fn find(
+        r: &Report,
+        k: crate::availability::AvailabilityKind,
+    ) -> Option<&crate::availability::AvailabilityFinding> {
+        r.availability.iter().find(|a| a.kind == k)
+    }
+    [K::Down, K::Restarted, K::Struggling]
+        .into_iter()
+        .filter_map(|k| {
+            let (b, a) = (find(before, k), find(after, k));
+            let change = match (b, a) {
+                (Some(_), Some(_)) => ChangeKind::Persisting,
+                (Some(_), None) => ChangeKind::Resolved,
+                (None, Some(_)) => ChangeKind::New,
+                (None, None) => return None,
+            };
+            Some(AvailabilityChange {
+                kind: k,
+                change,
+                summary: a.or(b).map(|f| f.summary.clone()).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Why two reports were not compared.
@@ -282,17 +355,60 @@ pub fn compare(
     let (b, a) = (Side::of(before), Side::of(after));
     let notes = check_same_setup(&b, &a, config)?;
     let (sb, sa) = (Signals::of(before), Signals::of(after));
+    let mut metrics = rows::metric_rows(before, after);
+    let (noise, verdict) = match noise::intervals(before, after) {
+        Ok((method, iv)) => {
+            for m in &mut metrics {
+                if let Some(f) = iv.get(m.key.as_str()) {
+                    // No interval on a side of a figure the report itself does not show.
+                    if m.delta.is_some() {
+                        m.delta_interval = f.delta;
+                    }
+                    if m.delta_pct.is_some() {
+                        m.delta_pct_interval = f.delta_pct;
+                    }
+                }
+            }
+            let pick = |key: &str, pp: bool| {
+                metrics.iter().find(|m| m.key == key).and_then(|m| {
+                    if pp {
+                        m.delta_interval
+                    } else {
+                        m.delta_pct_interval
+                    }
+                })
+            };
+            let eff = pick("efficiency_pct", true);
+            let tput = pick("generation_tokens_per_s", false);
+            (
+                Noise {
+                    bootstrap: Some(method),
+                    unavailable: None,
+                },
+                direction_with(&sb, &sa, eff, tput),
+            )
+        }
+        Err(why) => (
+            Noise {
+                bootstrap: None,
+                unavailable: Some(why),
+            },
+            direction(&sb, &sa),
+        ),
+    };
     Ok(Comparison {
         schema_version: SCHEMA_VERSION.to_string(),
-        verdict: direction(&sb, &sa),
+        verdict,
         efficiency_delta_pp: pp_change(sb.efficiency_pct, sa.efficiency_pct),
         throughput_delta_pct: pct_change(sb.throughput_tps, sa.throughput_tps),
         ttft_p99_delta_pct: pct_change(sb.ttft_p99_ms, sa.ttft_p99_ms),
-        metrics: rows::metric_rows(before, after),
+        metrics,
         diagnosis: diff_diagnoses(before.diagnosis.as_ref(), after.diagnosis.as_ref()),
+        availability: availability_changes(before, after),
         before: b,
         after: a,
         notes,
+        noise,
     })
 }
 
@@ -317,10 +433,111 @@ pub(crate) fn pp_change(before: Option<f64>, after: Option<f64>) -> Option<f64> 
     (b.is_finite() && a.is_finite()).then_some(a - b)
 }
 
-/// Decides the direction from each side's signals (spec "Closed-loop delta").
+/// Decides the direction from each side's signals (spec "Closed-loop delta"), without
+/// intervals.
 pub fn direction(before: &Signals, after: &Signals) -> Verdict {
+    direction_with(before, after, None, None)
+}
+
+/// The spec's direction, then, when the deciding delta has an interval (`efficiency_pp` on
+/// the efficiency path, `throughput_pct` on the throughput path), the noise check: see the
+/// module header.
+pub fn direction_with(
+    before: &Signals,
+    after: &Signals,
+    efficiency_pp: Option<Interval>,
+    throughput_pct: Option<Interval>,
+) -> Verdict {
+    let mut v = spec_direction(before, after, efficiency_pp, throughput_pct);
+    let (iv, band) = match v.decided_by {
+        DecidedBy::Efficiency => (efficiency_pp, (WORSE_EFFICIENCY_PP, BETTER_EFFICIENCY_PP)),
+        DecidedBy::Throughput => (
+            throughput_pct,
+            (WORSE_THROUGHPUT_PCT, BETTER_THROUGHPUT_PCT),
+        ),
+        DecidedBy::Nothing => (None, (0.0, 0.0)),
+    };
+    let Some(iv) = iv else {
+        return v;
+    };
+    let unit = if v.decided_by == DecidedBy::Efficiency {
+        " pp"
+    } else {
+        "%"
+    };
+    let (worse, better) = band;
+    let thr = |t: f64| format!("{}{unit}", signed(t, 1));
+    // The spec's call before any veto: the veto is a Plateau that efficiency called Better.
+    let call = if v.latency_veto {
+        Direction::Better
+    } else {
+        v.direction
+    };
+    v.point_direction = Some(v.direction);
+    v.interval = Some(iv);
+    let note = match call {
+        Direction::Better if iv.lo <= better => Some(format!(
+            "its 95% interval reaches down to {} (not above {}): within noise",
+            thr(iv.lo),
+            thr(better)
+        )),
+        Direction::Worse if iv.hi >= worse => Some(format!(
+            "its 95% interval reaches up to {} (not below {}): within noise",
+            thr(iv.hi),
+            thr(worse)
+        )),
+        Direction::Plateau if iv.lo <= worse && iv.hi >= better => Some(format!(
+            "its 95% interval reaches past both {} and {}: within noise",
+            thr(worse),
+            thr(better)
+        )),
+        Direction::Plateau if iv.lo <= worse || iv.hi >= better => Some(format!(
+            "its 95% interval reaches past {}: within noise",
+            thr(if iv.lo <= worse { worse } else { better })
+        )),
+        Direction::Plateau if iv.contains(0.0) => Some("within noise".to_string()),
+        Direction::Plateau => Some("a change, but inside the band".to_string()),
+        _ => None,
+    };
+    v.within_noise = match call {
+        Direction::Better => iv.lo <= better,
+        Direction::Worse => iv.hi >= worse,
+        Direction::Plateau => iv.lo <= worse || iv.hi >= better || iv.contains(0.0),
+    };
+    if v.within_noise {
+        v.direction = Direction::Plateau;
+    }
+    if let Some(n) = note {
+        v.reason = format!("{}; {n}", v.reason);
+    }
+    v
+}
+
+/// `(-29.1% .. -19.8%, 95%)` after a figure, or nothing.
+fn interval_text(iv: Option<Interval>, unit: &str) -> String {
+    match iv {
+        Some(i) => format!(
+            " ({}{unit} .. {}{unit}, 95%)",
+            signed(i.lo, 1),
+            signed(i.hi, 1)
+        ),
+        None => String::new(),
+    }
+}
+
+/// The spec's direction from the point deltas, the intervals only quoted.
+fn spec_direction(
+    before: &Signals,
+    after: &Signals,
+    efficiency_pp: Option<Interval>,
+    throughput_pct: Option<Interval>,
+) -> Verdict {
     if let Some(pp) = pp_change(before.efficiency_pct, after.efficiency_pct) {
-        return by_efficiency(pp, pct_change(before.ttft_p99_ms, after.ttft_p99_ms));
+        return by_efficiency(
+            pp,
+            pct_change(before.ttft_p99_ms, after.ttft_p99_ms),
+            &interval_text(efficiency_pp, " pp"),
+        );
     }
     let why_no_eff = missing_reason(
         "efficiency",
@@ -349,7 +566,11 @@ pub fn direction(before: &Signals, after: &Signals) -> Verdict {
                     ),
                 )
             };
-            let mut reason = format!("{why_no_eff}; throughput {}% ({cmp})", signed(pct, 1));
+            let mut reason = format!(
+                "{why_no_eff}; throughput {}%{} ({cmp})",
+                signed(pct, 1),
+                interval_text(throughput_pct, "%")
+            );
             if direction == Direction::Better {
                 reason.push_str("; latency veto not applied on the throughput path");
             }
@@ -358,6 +579,9 @@ pub fn direction(before: &Signals, after: &Signals) -> Verdict {
                 decided_by: DecidedBy::Throughput,
                 latency_veto: false,
                 reason,
+                interval: None,
+                within_noise: false,
+                point_direction: None,
             }
         }
         None => {
@@ -374,14 +598,17 @@ pub fn direction(before: &Signals, after: &Signals) -> Verdict {
                 decided_by: DecidedBy::Nothing,
                 latency_veto: false,
                 reason: format!("{why_no_eff}; {why_no_tput}: no direction"),
+                interval: None,
+                within_noise: false,
+                point_direction: None,
             }
         }
     }
 }
 
 /// The efficiency path, with the latency veto.
-fn by_efficiency(pp: f64, ttft_p99_pct: Option<f64>) -> Verdict {
-    let eff = format!("efficiency {} pp", signed(pp, 1));
+fn by_efficiency(pp: f64, ttft_p99_pct: Option<f64>, interval: &str) -> Verdict {
+    let eff = format!("efficiency {} pp{interval}", signed(pp, 1));
     let (direction, latency_veto, reason) = if pp > BETTER_EFFICIENCY_PP {
         let better = format!("{eff} (> {} pp)", signed(BETTER_EFFICIENCY_PP, 1));
         let veto = format!("{}%", signed(LATENCY_VETO_TTFT_P99_PCT, 1));
@@ -421,6 +648,9 @@ fn by_efficiency(pp: f64, ttft_p99_pct: Option<f64>) -> Verdict {
         decided_by: DecidedBy::Efficiency,
         latency_veto,
         reason,
+        interval: None,
+        within_noise: false,
+        point_direction: None,
     }
 }
 

@@ -93,6 +93,43 @@ fn finding_text(f: &FindingChange) -> String {
     format!("{:?} {}{path}, {score}", f.rule, f.title)
 }
 
+/// The interval column: of the change in percent, or in points for a percentage; empty
+/// without one.
+fn interval_cell(m: &MetricDelta) -> String {
+    let (iv, unit) = if m.unit == DeltaUnit::Percent {
+        (m.delta_interval, " pp")
+    } else {
+        (m.delta_pct_interval, "%")
+    };
+    match iv {
+        Some(i) => format!(
+            "{}{unit} .. {}{unit}",
+            signed(Some(i.lo), 1),
+            signed(Some(i.hi), 1)
+        ),
+        None => String::new(),
+    }
+}
+
+/// The noise line: how the intervals were made, or why there are none.
+fn noise_line(c: &Comparison) -> String {
+    match (&c.noise.bootstrap, &c.noise.unavailable) {
+        (Some(b), _) => format!(
+            "noise: {}% intervals, {} ({} replicates, blocks of {} and {} windows over {} and              {} active windows, seed {:#x})",
+            num(Some(b.confidence_pct), 0),
+            b.method,
+            b.replicates,
+            b.before.block_windows,
+            b.after.block_windows,
+            b.before.windows,
+            b.after.windows,
+            b.seed
+        ),
+        (None, Some(why)) => format!("noise: no interval ({why})"),
+        (None, None) => "noise: no interval".to_string(),
+    }
+}
+
 /// One row of the delta table as text: name, before, after, change, change %. A row that is
 /// already a percentage changes in points only (its relative change would read as a
 /// nonsense "+1969%" for 3 -> 65 %).
@@ -123,17 +160,31 @@ fn row_text(m: &MetricDelta) -> [String; 5] {
     [name, value(m.before), value(m.after), delta, pct]
 }
 
-fn decided_by(c: &Comparison) -> &'static str {
-    match c.verdict.decided_by {
+fn decided_by(c: &Comparison) -> String {
+    let by = match c.verdict.decided_by {
         super::DecidedBy::Efficiency => "efficiency",
         super::DecidedBy::Throughput => "throughput fallback",
         super::DecidedBy::Nothing => "no signal",
+    };
+    if c.verdict.within_noise {
+        format!("{by}, within noise")
+    } else {
+        by.to_string()
     }
 }
 
 /// The diagnosis diff as lines (`resolved: ...`, `new: ...`, `next: ...`).
 fn diagnosis_lines(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
+    // Availability first: it decides what the figures on either side are worth.
+    for a in &c.availability {
+        let word = match a.change {
+            ChangeKind::Resolved => "resolved",
+            ChangeKind::New => "new",
+            ChangeKind::Persisting => "persisting",
+        };
+        out.push(format!("{word}: {} ({})", a.kind.title(), a.summary));
+    }
     match &c.diagnosis {
         None => out.push("diagnosis: not compared (a report without rule findings)".to_string()),
         Some(d) => {
@@ -179,6 +230,7 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
         decided_by(c),
         v.reason
     )));
+    out.push_str(&wrap(&noise_line(c)));
     out.push_str(&wrap(&format!("before: {}", side_line(&c.before))));
     out.push_str(&wrap(&format!("after:  {}", side_line(&c.after))));
 
@@ -198,9 +250,20 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
             cell
         }
     };
-    t.set_header(["metric", "before", "after", "change", "change %"].map(head));
+    t.set_header(
+        [
+            "metric",
+            "before",
+            "after",
+            "change",
+            "change %",
+            "95% interval",
+        ]
+        .map(head),
+    );
     for m in &c.metrics {
         let [name, before, after, delta, pct] = row_text(m);
+        let iv = interval_cell(m);
         let mut change = Cell::new(delta);
         let mut change_pct = Cell::new(pct);
         if color {
@@ -216,6 +279,7 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
             Cell::new(after),
             change,
             change_pct,
+            Cell::new(iv),
         ]);
     }
     out.push_str(&t.to_string());
@@ -276,13 +340,14 @@ pub fn render_html(c: &Comparison, before: &Report, after: &Report) -> String {
         decided_by(c),
         esc(&c.verdict.reason)
     );
+    let _ = writeln!(b, "<p>{}</p>", esc(&noise_line(c)));
     let _ = writeln!(
         b,
         "<table class=\"kv\"><tr><th>before</th><td>{}</td></tr><tr><th>after</th><td>{}</td></tr></table>",
         esc(&side_line(&c.before)),
         esc(&side_line(&c.after))
     );
-    b.push_str("<h2>Changes</h2>\n<table class=\"delta\"><tr><th>metric</th><th>before</th><th>after</th><th>change</th><th>change %</th></tr>\n");
+    b.push_str("<h2>Changes</h2>\n<table class=\"delta\"><tr><th>metric</th><th>before</th><th>after</th><th>change</th><th>change %</th><th>95% interval</th></tr>\n");
     for m in &c.metrics {
         let cells = row_text(m);
         let cls = match improved(m) {
@@ -292,12 +357,13 @@ pub fn render_html(c: &Comparison, before: &Report, after: &Report) -> String {
         };
         let _ = writeln!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td{cls}>{}</td><td{cls}>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td{cls}>{}</td><td{cls}>{}</td><td>{}</td></tr>",
             esc(&cells[0]),
             esc(&cells[1]),
             esc(&cells[2]),
             esc(&cells[3]),
-            esc(&cells[4])
+            esc(&cells[4]),
+            esc(&interval_cell(m))
         );
     }
     b.push_str("</table>\n<h2>Diagnosis</h2>\n<ul>\n");

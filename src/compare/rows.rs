@@ -20,6 +20,8 @@ pub(super) fn metric_rows(b: &Report, a: &Report) -> Vec<MetricDelta> {
             delta: pp_change(before, after),
             delta_pct: pct_change(before, after),
             estimated: false,
+            delta_interval: None,
+            delta_pct_interval: None,
         };
     let usd = |r: &Report| r.economics.usd_per_million_tokens;
     let eff = |r: &Report| r.ceiling.efficiency.pct();

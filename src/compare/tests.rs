@@ -367,6 +367,7 @@ fn finding(rule: RuleId, path: Option<R2Path>, significant: bool, score: f64) ->
             fired: 5,
             evaluable: 10,
             skipped: 0,
+            fired_runs: Vec::new(),
         }),
         significant,
         significance: if significant {
@@ -451,4 +452,34 @@ fn diagnosis_diff_tells_r2_paths_apart_and_needs_both_sides() {
     assert!(d.persisting.is_empty());
     assert_eq!(diff_diagnoses(None, Some(&after)), None);
     assert_eq!(diff_diagnoses(Some(&before), None), None);
+}
+
+#[test]
+fn availability_changes_lead_the_diff() {
+    use crate::availability::{AvailabilityFinding, AvailabilityKind};
+    let finding = |kind, summary: &str| AvailabilityFinding {
+        kind,
+        at_s: 1.0,
+        duration_s: None,
+        recovered: None,
+        by_kind: Default::default(),
+        summary: summary.to_string(),
+    };
+    let mut before = report_with(None, Some(100.0), None);
+    before.availability = vec![finding(AvailabilityKind::Struggling, "slow")];
+    let mut after = report_with(None, Some(100.0), None);
+    after.availability = vec![finding(AvailabilityKind::Down, "gone at +14.0 s")];
+    let c = compare(&before, &after, &CompareConfig::default()).unwrap();
+    let kinds: Vec<_> = c.availability.iter().map(|a| (a.kind, a.change)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (AvailabilityKind::Down, ChangeKind::New),
+            (AvailabilityKind::Struggling, ChangeKind::Resolved)
+        ]
+    );
+    let text = render_text(&c, false);
+    let new_at = text.find("new: Endpoint down (gone at +14.0 s)").unwrap();
+    let resolved_at = text.find("resolved: Endpoint struggling").unwrap();
+    assert!(new_at > 0 && resolved_at > 0);
 }

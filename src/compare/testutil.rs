@@ -1,5 +1,6 @@
-//! Hand-made reports for the comparison's and the loop's tests: a minimal valid [`Report`]
-//! and setters for the figures the direction rests on.
+//! Hand-made reports for the comparison's and the loop's tests, unit and integration alike
+//! (hence public, and hidden from the docs): a minimal valid [`Report`] and setters for the
+//! figures the direction rests on.
 
 use crate::report::*;
 use std::collections::BTreeMap;
@@ -90,6 +91,8 @@ pub fn minimal_report(label: &str) -> Report {
             tpot_floor_ms: None,
             prefill_floor_ms: None,
             prefill_floor_suppressed: false,
+            measured_tflops_per_gpu: None,
+            measured_mbu_pct: None,
         },
         economics: Economics {
             tokens_per_watt: None,
@@ -101,6 +104,8 @@ pub fn minimal_report(label: &str) -> Report {
         unavailable: vec![],
         diagnosis: None,
         availability: Vec::new(),
+        samples: None,
+        slo: None,
     }
 }
 

@@ -76,6 +76,7 @@ pub(super) fn start_manifest(
         gpus: gpu.map(|g| g.devices().to_vec()).unwrap_or_default(),
         analysis_inputs: config.analysis_inputs.clone(),
         totals: None,
+        import: None,
     }
 }
 

@@ -79,6 +79,53 @@ pub struct Manifest {
     pub analysis_inputs: AnalysisInputs,
     /// Counts at a clean stop (absent otherwise).
     pub totals: Option<Totals>,
+    /// Where an imported recording came from (`profile import prometheus`); absent for a
+    /// recording `profile record` made. New in format 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSource>,
+}
+
+impl Manifest {
+    /// The step of an imported recording, ns: the resolution its samples were taken at.
+    /// `None` for a recording made by `profile record`.
+    pub fn import_step_ns(&self) -> Option<i64> {
+        let step = self.import.as_ref()?.step_ms;
+        i64::try_from(step).ok()?.checked_mul(1_000_000)
+    }
+}
+
+/// The provenance of a recording imported from a metrics server rather than recorded: which
+/// server, which series, at which step, over which range. Stored in `manifest.import`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// The kind of server: `prometheus` (the Prometheus HTTP API, also served by
+    /// VictoriaMetrics, Thanos and Mimir).
+    pub source: String,
+    /// The server's base URL (`http://host:9090`), without credentials.
+    pub server_url: String,
+    /// The selector the vLLM series were found with, as sent (`{__name__=~"vllm:.+",...}`).
+    pub selector: String,
+    /// The `job` label of the imported instance, as Prometheus attached it.
+    pub job: Option<String>,
+    /// The `instance` label of the imported instance.
+    pub instance: Option<String>,
+    /// The query step, ms: one scrape row per step.
+    pub step_ms: u64,
+    /// First step of the range, ns since the Unix epoch (UTC).
+    pub range_from_ns: i64,
+    /// Last step asked for, ns since the Unix epoch (UTC).
+    pub range_to_ns: i64,
+    /// The selectors the GPU (DCGM exporter) series were read with; empty when none matched.
+    #[serde(default)]
+    pub gpu_selectors: Vec<String>,
+    /// Families whose type the server's metadata did not give, with the type inferred from
+    /// the sample names (`_bucket` with `le`: histogram; `_total`: counter; else gauge).
+    #[serde(default)]
+    pub inferred_types: Vec<String>,
+    /// Set when the import stopped before the end: the range not imported and why. The
+    /// segments written before it are complete and readable.
+    #[serde(default)]
+    pub incomplete: Option<String>,
 }
 
 /// Counts written into the manifest at a clean stop, for a quick look without reading Parquet.

@@ -7,8 +7,11 @@ pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use manifest::{AnalysisInputs, Manifest, Sourced};
-pub use reader::{open, open_filtered, FileReport, Recording, Scrape, SeriesInfo, StoredSample};
+pub use manifest::{AnalysisInputs, ImportSource, Manifest, Sourced};
+pub use reader::{
+    open, open_filtered, open_filtered_progress, FileReport, ReadProgress, Recording, Scrape,
+    SeriesInfo, StoredSample,
+};
 pub use writer::{GpuWriter, ScrapeWriter, WrittenFile};
 
 use crate::gpu::GpuMetrics;

@@ -290,6 +290,27 @@ pub fn open_filtered(
     dir: &Path,
     keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
 ) -> Result<Recording, RecordingError> {
+    open_filtered_progress(dir, keep, &|_| {})
+}
+
+/// How far a read has come, for a progress line: the caller times it (the reader reads no
+/// clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadProgress {
+    /// Samples files read so far.
+    pub files_done: usize,
+    /// Samples files in the recording.
+    pub files_total: usize,
+    /// Sample rows read so far (kept or not).
+    pub rows: u64,
+}
+
+/// [`open_filtered`], calling `progress` after each group of samples files.
+pub fn open_filtered_progress(
+    dir: &Path,
+    keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
+    progress: &(dyn Fn(ReadProgress) + Sync),
+) -> Result<Recording, RecordingError> {
     let entries = list(dir)?;
     let manifest_path = dir.join(schema::MANIFEST_FILE);
     if !manifest_path.exists() && entries.iter().all(|e| e.table.is_none()) {
@@ -391,7 +412,10 @@ pub fn open_filtered(
     let sample_files: Vec<usize> = (0..entries.len())
         .filter(|&i| table_of(i) == Some(Table::Samples))
         .collect();
+    let mut files_done = 0usize;
+    let mut rows_read = 0u64;
     for group in sample_files.chunks(samples_files_at_once()) {
+        files_done += group.len();
         // Files after a fatal one need not be read: the read fails anyway.
         let group: Vec<usize> = group
             .iter()
@@ -440,6 +464,12 @@ pub fn open_filtered(
                 })
                 .collect(),
         };
+        rows_read += work.iter().map(|w| w.2.at.len() as u64).sum::<u64>();
+        progress(ReadProgress {
+            files_done,
+            files_total: sample_files.len(),
+            rows: rows_read,
+        });
         for (i, orphans) in orphans {
             if orphans > 0 {
                 let note = format!(

@@ -48,8 +48,17 @@ pub(super) fn redact_manifest(m: &Manifest, r: &mut Redactor) -> Manifest {
         g.uuid = g.uuid.as_deref().map(|u| r.gpu_uuid(u));
         g.serial = g.serial.as_deref().map(|s| r.gpu_serial(s));
     }
+    if let (Some(imp), Some(orig)) = (&mut out.import, &m.import) {
+        imp.server_url = r.url(&orig.server_url);
+    }
     // Notes are written last so that they see every original registered above.
     out.gpu_note = m.gpu_note.as_deref().map(|n| r.text(n));
+    if let (Some(imp), Some(orig)) = (&mut out.import, &m.import) {
+        imp.instance = orig.instance.as_deref().map(|i| r.text(i));
+        imp.selector = r.text(&orig.selector);
+        imp.gpu_selectors = orig.gpu_selectors.iter().map(|g| r.text(g)).collect();
+        imp.incomplete = orig.incomplete.as_deref().map(|t| r.text(t));
+    }
     out
 }
 

@@ -1,4 +1,4 @@
-//! The text report's diagnosis section: what the rules R1-R5 found, grouped by root cause.
+//! The text report's diagnosis section: what the rules R1-R8 found, grouped by root cause.
 //!
 //! Each group leads with its primary recommendation (rule, confidence, how many windows it
 //! fired in, the measured values against their thresholds, and the fix as concrete flags),
@@ -71,7 +71,7 @@ fn heading(f: &Finding) -> String {
 
 /// `fired in 12 of 40 evaluable windows`, or R4's configuration note.
 fn windows_text(f: &Finding) -> String {
-    let mut s = match f.windows {
+    let mut s = match &f.windows {
         Some(w) => {
             let mut s = format!("fired in {} of {} evaluable windows", w.fired, w.evaluable);
             if w.skipped > 0 {
@@ -172,7 +172,7 @@ pub(super) fn render(d: Option<&Diagnosis>, color: bool, verbose: bool) -> Strin
         color,
         s: String::new(),
     };
-    let title = o.styled(BOLD, "diagnosis (rules R1-R5)");
+    let title = o.styled(BOLD, "diagnosis (rules R1-R8)");
     o.line(0, &title);
     let Some(d) = d else {
         o.line(2, "not run: this report carries no diagnosis");
@@ -276,6 +276,7 @@ mod tests {
                 fired,
                 evaluable: 40,
                 skipped: 0,
+                fired_runs: Vec::new(),
             }),
             significant,
             significance: if significant {

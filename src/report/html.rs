@@ -191,7 +191,7 @@ pub fn verdict(b: &mut String, r: &Report) {
                 let Some(p) = d.finding(g.primary) else {
                     continue;
                 };
-                let windows = p.windows.map_or(String::new(), |w| {
+                let windows = p.windows.as_ref().map_or(String::new(), |w| {
                     format!(
                         ", fired in {} of {} evaluable windows",
                         w.fired, w.evaluable
@@ -228,6 +228,13 @@ fn roofline(b: &mut String, r: &Report) {
     let c = &r.ceiling;
     b.push_str("<h2>Roofline</h2>\n");
     let measured = r.metrics.generation_tokens_per_s;
+    if c.aggregate_ceiling_tps.is_none() {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">No ceiling to measure against: {}</p>",
+            esc(&super::text::no_ceiling_why(r))
+        );
+    }
     if let (Some(ceil), Some(m)) = (c.aggregate_ceiling_tps, measured) {
         let pct = if ceil > 0.0 {
             (m / ceil * 100.0).clamp(0.0, 100.0)
@@ -272,6 +279,14 @@ fn roofline(b: &mut String, r: &Report) {
         ("running (mean)", num(r.metrics.running_mean, 2)),
         ("ridge batch size", est(num(c.ridge_batch_size, 1))),
         ("TPOT floor", est(with_unit(c.tpot_floor_ms, 2, "ms"))),
+        (
+            "measured compute per GPU (vLLM est)",
+            with_unit(c.measured_tflops_per_gpu, 2, "TFLOP/s"),
+        ),
+        (
+            "measured bandwidth use (vLLM est)",
+            with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
+        ),
     ];
     kv_present(b, &rows, &super::text::no_ceiling_why(r));
 }
@@ -514,7 +529,8 @@ pub fn chart_specs(r: &Report, all: &[&Report]) -> Vec<ChartSpec> {
 pub fn chart_divs(b: &mut String, charts: &[ChartSpec]) {
     b.push_str(
         "<p class=\"legend\">Grey background: idle (not active) windows. Red marks along the \
-         bottom: windows with failed scrapes. Drag across a chart to zoom into a time range \
+         bottom: windows with failed scrapes. Tinted bands with a coloured strip along the top: \
+         the windows each finding fired in (orange the first, purple the second). Drag across a chart to zoom into a time range \
          (all charts follow); hover to read a window's values. \
          <button id=\"profile-reset\" type=\"button\">reset zoom</button></p>\n",
     );
@@ -582,6 +598,23 @@ pub fn timeline(r: &Report, label: &str, x0: Option<f64>) -> String {
         arr(&active, 0),
         arr(&failed, 0)
     );
+    o.push_str(",\"findings\":[");
+    for (i, (label, spans)) in finding_spans(r, x0).iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let spans: Vec<String> = spans
+            .iter()
+            .map(|(a, b)| format!("[{},{}]", num(Some(*a), 3), num(Some(*b), 3)))
+            .collect();
+        let _ = write!(
+            o,
+            "{{\"label\":{},\"spans\":[{}]}}",
+            json_str(label),
+            spans.join(",")
+        );
+    }
+    o.push(']');
     o.push_str(",\"series\":{");
     for (i, (key, _)) in SERIES.iter().enumerate() {
         if i > 0 {
@@ -591,6 +624,31 @@ pub fn timeline(r: &Report, label: &str, x0: Option<f64>) -> String {
     }
     o.push_str("}}");
     o
+}
+
+/// Each significant finding's windows as time spans `(start, end)` on the timeline's x axis,
+/// labelled with the rule, in rank order: what the timelines shade.
+fn finding_spans(r: &Report, x0: f64) -> Vec<(String, Vec<(f64, f64)>)> {
+    let Some(d) = &r.diagnosis else {
+        return Vec::new();
+    };
+    let start_of = |i: u32| {
+        r.windows
+            .rows
+            .iter()
+            .find(|w| w.index == i)
+            .map(|w| w.start_s - x0)
+    };
+    d.recommendations()
+        .filter_map(|f| {
+            let runs = &f.windows.as_ref()?.fired_runs;
+            let spans: Vec<(f64, f64)> = runs
+                .iter()
+                .filter_map(|[a, b]| Some((start_of(*a)?, start_of(*b)? + r.windows.window_s)))
+                .collect();
+            (!spans.is_empty()).then(|| (format!("{:?} {}", f.rule, f.title), spans))
+        })
+        .collect()
 }
 
 /// Start of the first active window, seconds, for aligning two timelines.

@@ -21,10 +21,12 @@ pub mod html;
 pub mod json;
 pub mod model;
 pub mod render;
+pub mod slo_text;
 pub mod text;
 
 pub use html::Html;
 pub use json::{render_json, Json};
 pub use model::*;
 pub use render::{Render, RenderError};
+pub use slo_text::render_slo;
 pub use text::{render_text, render_text_with, Text, TextOptions};

@@ -46,7 +46,7 @@ pub struct Report {
     pub economics: Economics,
     /// Everything that could not be computed, and why, in a fixed order.
     pub unavailable: Vec<Unavailable>,
-    /// What the rules R1-R5 concluded. Always present in a report `analyze` writes; `None`
+    /// What the rules R1-R8 concluded. Always present in a report `analyze` writes; `None`
     /// (JSON `null`, or the key missing in a file written before the rules existed) only for
     /// reports that did not run them. It always carries `not_fired`, with `-v` or without:
     /// the JSON is data, and only the text renderer decides how much of it to show.
@@ -57,6 +57,15 @@ pub struct Report {
     /// out of the JSON, when the endpoint answered throughout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub availability: Vec<AvailabilityFinding>,
+    /// The active windows as samples (rates, running/waiting means, TTFT/TPOT delta buckets),
+    /// which `compare` resamples for its intervals. Only when asked (`analyze --samples`;
+    /// `compare` and `diagnose` ask), so a plain report's JSON is as it was; a report
+    /// without it compares with no interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::capacity::WindowSeries>,
+    /// Capacity under the latency target of `analyze --slo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::capacity::SloAssessment>,
 }
 
 /// One thing the report could not compute.
@@ -360,6 +369,25 @@ pub struct Metrics {
     pub sm_clock_mhz: Option<f64>,
     /// Server totals.
     pub totals: Totals,
+    /// The same figures per data-parallel engine (`engine` label), with two or more engines:
+    /// the sums above hide one rank preempting while another idles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_engine: Vec<EngineRow>,
+}
+
+/// One data-parallel engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineRow {
+    /// The `engine` label value.
+    pub engine: String,
+    /// Requests running, time-weighted mean (active windows).
+    pub running_mean: Option<f64>,
+    /// Requests waiting, time-weighted mean (active windows).
+    pub waiting_mean: Option<f64>,
+    /// Highest KV-cache usage, percent.
+    pub kv_cache_peak_pct: Option<f64>,
+    /// Preemptions seen.
+    pub preemptions: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,6 +455,14 @@ pub struct Ceiling {
     pub prefill_floor_ms: Option<f64>,
     /// The prefill floor is hidden because running ≥ ridge batch size.
     pub prefill_floor_suppressed: bool,
+    /// vLLM's own estimate of compute per GPU (`--enable-mfu-metrics`), TFLOP/s: measured,
+    /// beside the catalog's ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_tflops_per_gpu: Option<f64>,
+    /// vLLM's estimated bytes read per GPU against the catalog's memory bandwidth, percent: a
+    /// measured bandwidth use (MBU) beside the bandwidth-bound decode ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_mbu_pct: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
     windows(&mut t, r);
     load(&mut t, r);
     latency(&mut t, r);
+    engines(&mut t, r);
     gpu(&mut t, r);
     ceiling(&mut t, r);
     economics(&mut t, r);
@@ -133,6 +134,9 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
         color,
         opts.verbose,
     ));
+    if let Some(a) = &r.slo {
+        t.out.push_str(&super::slo_text::render_slo(a, color));
+    }
     if opts.verbose && !r.windows.rows.is_empty() {
         window_rows(&mut t, &r.windows.rows);
     }
@@ -265,6 +269,24 @@ fn load(t: &mut Tables, r: &Report) {
         ("total preemptions", num(m.totals.preemptions, 0)),
     ];
     t.kv("throughput and load", rows);
+}
+
+/// One row per data-parallel engine, when there are two or more.
+fn engines(t: &mut Tables, r: &Report) {
+    if r.metrics.per_engine.is_empty() {
+        return;
+    }
+    let mut tab = t.table(&["engine", "running", "waiting", "KV peak %", "preemptions"]);
+    for e in &r.metrics.per_engine {
+        tab.add_row(vec![
+            e.engine.clone(),
+            num(e.running_mean, 2),
+            num(e.waiting_mean, 2),
+            num(e.kv_cache_peak_pct, 1),
+            num(e.preemptions, 0),
+        ]);
+    }
+    t.push(tab);
 }
 
 fn latency(t: &mut Tables, r: &Report) {
@@ -410,6 +432,14 @@ fn ceiling(t: &mut Tables, r: &Report) {
         ),
         ("ridge batch size", est(num(c.ridge_batch_size, 1))),
         ("TPOT floor", est(with_unit(c.tpot_floor_ms, 2, "ms"))),
+        (
+            "measured compute per GPU (vLLM est)",
+            with_unit(c.measured_tflops_per_gpu, 2, "TFLOP/s"),
+        ),
+        (
+            "measured bandwidth use (vLLM est)",
+            with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
+        ),
         ("prefill floor", prefill_floor),
         ("weights", est(with_unit(c.weight_gb, 1, "GB"))),
         (

@@ -54,6 +54,41 @@ pub struct RuleInputs {
     pub kv_cache_dtype: Option<String>,
     /// R4's facts.
     pub memory: MemoryFacts,
+    /// The catalog's prefill floor per prompt, ms (R6's evidence), when known.
+    pub prefill_floor_ms: Option<f64>,
+    /// R7's facts; `None` without a catalogued GPU and model.
+    pub sizing: Option<SizingFacts>,
+}
+
+/// One catalog GPU a server could move to, at the same model, dtype and tensor-parallel
+/// degree (R7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuOption {
+    /// Display name.
+    pub name: String,
+    /// Per-request decode ceiling at this TP, tokens/s.
+    pub decode_ceiling_tps: f64,
+    /// On-demand price of the whole server (TP GPUs), dollars per hour.
+    pub usd_per_hour: f64,
+    /// Memory per GPU, decimal GB, as marketed.
+    pub vram_gb: f64,
+}
+
+/// What R7 weighs: the GPUs in use, their cost and power limit, and the alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizingFacts {
+    /// The GPU in use (catalog name).
+    pub current: String,
+    /// What the server costs now, dollars per hour (the resolved cost).
+    pub usd_per_hour: f64,
+    /// The sum of the GPUs' power limits, watts (NVML, at start).
+    pub power_limit_w: Option<f64>,
+    /// The weights per GPU at the TP in use, GB.
+    pub weight_gb_per_gpu: Option<f64>,
+    /// Efficiency % against the decode ceiling, when shown.
+    pub efficiency_pct: Option<f64>,
+    /// Every other priced catalog GPU with a roofline, cheapest first.
+    pub options: Vec<GpuOption>,
 }
 
 impl Default for RuleInputs {
@@ -65,6 +100,8 @@ impl Default for RuleInputs {
             gpu_memory_utilization: DEFAULT_GPU_MEMORY_UTILIZATION,
             kv_cache_dtype: None,
             memory: MemoryFacts::default(),
+            prefill_floor_ms: None,
+            sizing: None,
         }
     }
 }
@@ -88,6 +125,8 @@ impl RuleInputs {
                 .filter(|s| !s.is_empty() && s.as_str() != "None")
                 .cloned(),
             memory,
+            prefill_floor_ms: None,
+            sizing: None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The diagnosis rules R1-R5 (spec "Rules"), their confidence, the significance gate, and the
-//! ranking and grouping of what they find.
+//! The diagnosis rules R1-R5 (spec "Rules") and R6-R8 (ours), their confidence, the
+//! significance gate, and the ranking and grouping of what they find.
 //!
 //! [`diagnose`] is a pure function of the windows, their aggregate and [`RuleInputs`]: no
 //! clock, no flags, no hash-map iteration, so the same recording gives the same
@@ -31,6 +31,10 @@ mod r2_kv_pressure;
 mod r3_prefix_reuse;
 mod r4_oom;
 mod r5_concurrency;
+mod r6_prefill_bound;
+mod r7_right_sizing;
+mod r8_frontend_bound;
+mod r9_engine_imbalance;
 mod rank;
 #[cfg(test)]
 mod testutil;
@@ -38,7 +42,9 @@ mod testutil;
 pub use gate::{
     standard as significance_gate, MIN_FIRED_FRACTION, MIN_FIRED_WINDOWS, R2_KV_CRITICAL_PCT,
 };
-pub use inputs::{kv_capacity_tokens, prefix_caching_enabled, MemoryFacts, RuleInputs};
+pub use inputs::{
+    kv_capacity_tokens, prefix_caching_enabled, GpuOption, MemoryFacts, RuleInputs, SizingFacts,
+};
 pub use model::{
     Cmp, Diagnosis, Finding, Fix, FixStep, FlagValue, IssueGroup, Measure, MeasureRole, NotFired,
     R2Path, RootCause, RuleId, Significance, Unit, WindowCounts,
@@ -64,6 +70,8 @@ pub(crate) struct Ctx<'a> {
     pub active: u64,
     pub agg: &'a Aggregate,
     pub inputs: &'a RuleInputs,
+    /// The data-parallel engines' `engine` labels, in the windows' per-engine order.
+    pub engines: &'a [String],
 }
 
 impl<'a> Ctx<'a> {
@@ -82,6 +90,7 @@ impl<'a> Ctx<'a> {
             active,
             agg,
             inputs,
+            engines: &set.mapping.engines,
         }
     }
 
@@ -152,7 +161,7 @@ impl Outcome {
     pub fn fired(d: Draft) -> Outcome {
         let impact = rank::impact(d.rule, d.r2_path);
         let significant = d.significance.is_significant();
-        let not_fired = match (significant, d.windows) {
+        let not_fired = match (significant, &d.windows) {
             (false, Some(w)) => Some(NotFired {
                 rule: d.rule,
                 reason: gate::below_gate_reason(w.fired, w.evaluable),
@@ -252,6 +261,10 @@ pub fn diagnose(windows: &WindowSet, agg: &Aggregate, inputs: &RuleInputs) -> Di
         r3_prefix_reuse::evaluate(&ctx),
         r4_oom::evaluate(&ctx),
         r5_concurrency::evaluate(&ctx),
+        r6_prefill_bound::evaluate(&ctx),
+        r7_right_sizing::evaluate(&ctx),
+        r8_frontend_bound::evaluate(&ctx),
+        r9_engine_imbalance::evaluate(&ctx),
     ];
     let mut findings = Vec::new();
     let mut not_fired = Vec::new();

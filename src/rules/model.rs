@@ -17,11 +17,29 @@ pub enum RuleId {
     R4,
     /// Concurrency saturation: running pinned at `max_num_seqs` with a queue.
     R5,
+    /// Prefill-bound: long prompts, short outputs, the windows spent in prefill.
+    R6,
+    /// Right-sizing: the GPUs idle at low power and memory; a cheaper GPU would carry the load.
+    R7,
+    /// Frontend-bound: the API server's one Python core is full while the engine has room.
+    R8,
+    /// Engine imbalance: one data-parallel rank queues or preempts while another idles.
+    R9,
 }
 
 impl RuleId {
     /// Every rule, in id order.
-    pub const ALL: [RuleId; 5] = [RuleId::R1, RuleId::R2, RuleId::R3, RuleId::R4, RuleId::R5];
+    pub const ALL: [RuleId; 9] = [
+        RuleId::R1,
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R5,
+        RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+        RuleId::R9,
+    ];
 
     /// The rule's name as the spec's table gives it.
     pub fn title(self) -> &'static str {
@@ -31,6 +49,10 @@ impl RuleId {
             RuleId::R3 => "Low prefix reuse",
             RuleId::R4 => "OOM risk",
             RuleId::R5 => "Concurrency saturation",
+            RuleId::R6 => "Prefill-bound",
+            RuleId::R7 => "Oversized GPU",
+            RuleId::R8 => "Frontend-bound",
+            RuleId::R9 => "Engine imbalance",
         }
     }
 }
@@ -101,6 +123,12 @@ pub enum Unit {
     Gigabytes,
     /// A plain count (windows, preemptions).
     Count,
+    /// CPU cores (CPU seconds per second).
+    Cores,
+    /// US dollars per hour.
+    UsdPerHour,
+    /// Tokens per second.
+    TokensPerSecond,
 }
 
 impl Unit {
@@ -114,6 +142,9 @@ impl Unit {
             Unit::Tokens => " tokens",
             Unit::Gigabytes => " GB",
             Unit::Count => "",
+            Unit::Cores => " cores",
+            Unit::UsdPerHour => " $/h",
+            Unit::TokensPerSecond => " tok/s",
         }
     }
 }
@@ -299,7 +330,7 @@ impl Significance {
 }
 
 /// Window counts behind a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowCounts {
     /// Windows in which the rule (or the reported R2 path) fired.
     pub fired: u64,
@@ -308,6 +339,29 @@ pub struct WindowCounts {
     /// Evaluable windows the rule had to skip (R2: sources > 1 s apart; R5: running above
     /// the cap). They count as not fired.
     pub skipped: u64,
+    /// Which windows fired, as runs of consecutive window indices `[first, last]`, in order:
+    /// what a timeline shades. Runs keep a day-long recording's report small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fired_runs: Vec<[u32; 2]>,
+}
+
+impl WindowCounts {
+    /// The counts for the windows a rule fired in (in window order).
+    pub fn of(fired: &[&crate::window::Window], evaluable: u64, skipped: u64) -> WindowCounts {
+        let mut runs: Vec<[u32; 2]> = Vec::new();
+        for w in fired {
+            match runs.last_mut() {
+                Some(r) if w.index == r[1] + 1 => r[1] = w.index,
+                _ => runs.push([w.index, w.index]),
+            }
+        }
+        WindowCounts {
+            fired: fired.len() as u64,
+            evaluable,
+            skipped,
+            fired_runs: runs,
+        }
+    }
 }
 
 /// Root causes under which findings are grouped; each group surfaces one recommendation.
@@ -322,6 +376,14 @@ pub enum RootCause {
     PrefixReuse,
     /// The weights do not fit the GPUs (R4).
     MemoryFit,
+    /// Prompt processing dominates (R6).
+    PrefillBound,
+    /// More GPU than the load needs (R7).
+    RightSizing,
+    /// The API server, not the engine, limits throughput (R8).
+    Frontend,
+    /// The data-parallel ranks carry unequal load (R9).
+    EngineBalance,
 }
 
 impl RootCause {
@@ -332,6 +394,10 @@ impl RootCause {
             RootCause::KvCapacity => "KV-cache capacity vs concurrency cap",
             RootCause::PrefixReuse => "Prompts reuse little cached prefix",
             RootCause::MemoryFit => "Model weights do not fit GPU memory",
+            RootCause::PrefillBound => "Prompt processing dominates",
+            RootCause::RightSizing => "More GPU than the load needs",
+            RootCause::Frontend => "The API server limits throughput",
+            RootCause::EngineBalance => "Data-parallel ranks carry unequal load",
         }
     }
 }

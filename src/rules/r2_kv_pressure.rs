@@ -219,13 +219,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     }
     let main_sig = gate::r2_main(main.len() as u64, preempt_n, critical_n, ctx.evaluable);
     let back_sig = gate::standard_significance(back.len() as u64, ctx.evaluable);
-    let counts = |fired: usize| {
-        Some(WindowCounts {
-            fired: fired as u64,
-            evaluable: ctx.evaluable,
-            skipped,
-        })
-    };
+    let counts = |fired: &[&Window]| Some(WindowCounts::of(fired, ctx.evaluable, skipped));
     if !main.is_empty() && (main_sig.is_significant() || !back_sig.is_significant()) {
         let (confidence, basis) = if preempt_n > 0 {
             (CONFIDENCE_PREEMPTIONS, "preemptions active")
@@ -239,7 +233,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             r2_path: Some(R2Path::Main),
             confidence,
             confidence_basis: basis,
-            windows: counts(main.len()),
+            windows: counts(&main),
             significance: main_sig,
             measures: main_measures(ctx, &main, preempt_n, critical_n),
             fix: main_fix(ctx, max_over(&main, |w| w.kv_cache_peak_pct)),
@@ -251,7 +245,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             r2_path: Some(R2Path::AdmissionBacklog),
             confidence: CONFIDENCE_BACKLOG,
             confidence_basis: "KV admission backlog",
-            windows: counts(back.len()),
+            windows: counts(&back),
             significance: back_sig,
             measures: backlog_measures(ctx, &back),
             fix: backlog_fix(ctx, &back),

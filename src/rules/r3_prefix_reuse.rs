@@ -179,11 +179,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         r2_path: None,
         confidence: CONFIDENCE,
         confidence_basis: "fixed",
-        windows: Some(WindowCounts {
-            fired: n,
-            evaluable: ctx.evaluable,
-            skipped: 0,
-        }),
+        windows: Some(WindowCounts::of(&fired, ctx.evaluable, 0)),
         significance: gate::standard_significance(n, ctx.evaluable),
         measures,
         fix: fix(caching),

@@ -36,6 +36,7 @@ const C_DATA: usize = 0;
 const C_AT_CAP: usize = 1;
 const C_QUEUE: usize = 2;
 const C_KV: usize = 3;
+const C_DEFERRED: usize = 4;
 
 enum Verdict {
     Fired,
@@ -58,6 +59,15 @@ fn judge(w: &Window, cap: f64) -> Verdict {
     if ratio < QUEUE_RATIO_MIN {
         return Verdict::Blocked(C_QUEUE, Some(ratio * 100.0));
     }
+    // vLLM > 0.18 says why requests wait: a queue of `deferred` ones (LoRA budget, KV
+    // transfer, a blocked status) is not held back by the cap, and a higher cap frees none.
+    if let Some(deferred) = w.waiting_deferred_mean {
+        let capacity = (waiting - deferred).max(0.0);
+        let cap_ratio = if total > 0.0 { capacity / total } else { 0.0 };
+        if cap_ratio < QUEUE_RATIO_MIN {
+            return Verdict::Blocked(C_DEFERRED, Some(deferred));
+        }
+    }
     if let Some(kv) = w.kv_cache_peak_pct.or(w.kv_cache_pct_mean) {
         if kv >= KV_HEADROOM_PCT {
             return Verdict::Blocked(C_KV, Some(kv));
@@ -79,6 +89,10 @@ fn silent_reason(t: &Tally, skipped: u64, cap: u32) -> String {
                 C_QUEUE => format!(
                     "not triggered (queue ratio {v:.1}% < {:.0}%)",
                     QUEUE_RATIO_MIN * 100.0
+                ),
+                C_DEFERRED => format!(
+                    "not triggered (the queue is {v:.1} deferred requests on average: waiting \
+                     on LoRA, KV transfer or a blocked status, not on the cap)"
                 ),
                 C_KV => format!(
                     "not triggered (KV peak {v:.1}% >= {KV_HEADROOM_PCT:.0}%: memory, not the \
@@ -157,7 +171,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     let capf = f64::from(cap.value);
     let mut fired: Vec<&Window> = Vec::new();
     let mut skipped = 0u64;
-    let mut tally = Tally::new(4);
+    let mut tally = Tally::new(5);
     for w in ctx.active_windows() {
         match judge(w, capf) {
             Verdict::Fired => fired.push(w),
@@ -222,11 +236,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         r2_path: None,
         confidence,
         confidence_basis: basis,
-        windows: Some(WindowCounts {
-            fired: n,
-            evaluable: ctx.evaluable,
-            skipped,
-        }),
+        windows: Some(WindowCounts::of(&fired, ctx.evaluable, skipped)),
         significance: gate::standard_significance(n, ctx.evaluable),
         measures,
         fix: fix(ctx, cap.value),
@@ -274,8 +284,10 @@ mod tests {
         let mut ws = pinned(4, 16.0);
         ws[0].running_last = Some(17.0);
         let f = run(ws, inputs_m(16)).finding.unwrap();
-        assert_eq!(f.windows.unwrap().skipped, 1);
-        assert_eq!(f.windows.unwrap().fired, 3);
+        let w = f.windows.unwrap();
+        assert_eq!((w.skipped, w.fired), (1, 3));
+        // Windows 1, 2 and 3 fired: one run.
+        assert_eq!(w.fired_runs, [[1, 3]]);
     }
 
     #[test]
@@ -374,5 +386,25 @@ mod tests {
         assert_eq!(o.not_fired.unwrap().reason, NO_MAX_NUM_SEQS);
         let o = run(vec![idle(0), idle(1)], inputs_m(16));
         assert!(o.not_fired.unwrap().reason.starts_with("no active window"));
+    }
+
+    #[test]
+    fn a_queue_of_deferred_requests_is_not_the_caps_doing() {
+        // 16 running at a cap of 16, 8 waiting: R5 fires...
+        assert!(fires(pinned(4, 16.0)));
+        // ...unless vLLM says 6 of the 8 wait on something else (2 of 24 is under 30%).
+        let mut ws = pinned(4, 16.0);
+        for w in &mut ws {
+            w.waiting_deferred_mean = Some(6.0);
+        }
+        let o = run(ws, inputs_m(16));
+        assert!(o.finding.is_none());
+        assert!(o.not_fired.unwrap().reason.contains("6.0 deferred"));
+        // With half a request deferred, 7.5 of 24 (31%) still wait on the cap: it fires.
+        let mut ws = pinned(4, 16.0);
+        for w in &mut ws {
+            w.waiting_deferred_mean = Some(0.5);
+        }
+        assert!(fires(ws));
     }
 }

@@ -8,6 +8,8 @@
 //! - R5 concurrency saturation, 4: a queue inflates TTFT for users while the cap holds.
 //! - R1 under-batching, 3: capacity paid for and idle; users are not hurt.
 //! - R3 low prefix reuse, 2: an optimisation left on the table.
+//! - R6 prefill-bound, 3; R7 oversized GPU, 2; R8 frontend-bound, 4 (reasons at the constants;
+//!   the table in `docs/decisions.md`).
 //!
 //! Root causes: R2 and R5 both say the KV pool and `--max-num-seqs` are sized wrongly for each
 //! other, and their fixes move the same flag in opposite directions, so they share one group
@@ -28,6 +30,17 @@ pub const R3_IMPACT: u8 = 2;
 pub const R4_IMPACT: u8 = 5;
 /// Impact of R5.
 pub const R5_IMPACT: u8 = 4;
+/// Impact of R6 (ours): long prompts cost TTFT for every user; below R5, since the fixes are
+/// tuning, not a cap that refuses work.
+pub const R6_IMPACT: u8 = 3;
+/// Impact of R7 (ours): money only; users are not hurt.
+pub const R7_IMPACT: u8 = 2;
+/// Impact of R8 (ours): throughput capped below what the GPUs could do, with a queue building
+/// in front of the API server.
+pub const R8_IMPACT: u8 = 4;
+/// Impact of R9 (ours): one rank's queue inflates TTFT while paid-for capacity idles beside
+/// it, as R5's queue does.
+pub const R9_IMPACT: u8 = 4;
 
 /// The impact of a rule (R2's two paths share one: the same harm, KV exhaustion).
 pub fn impact(rule: RuleId, _r2_path: Option<R2Path>) -> u8 {
@@ -37,6 +50,10 @@ pub fn impact(rule: RuleId, _r2_path: Option<R2Path>) -> u8 {
         RuleId::R3 => R3_IMPACT,
         RuleId::R4 => R4_IMPACT,
         RuleId::R5 => R5_IMPACT,
+        RuleId::R6 => R6_IMPACT,
+        RuleId::R7 => R7_IMPACT,
+        RuleId::R8 => R8_IMPACT,
+        RuleId::R9 => R9_IMPACT,
     }
 }
 
@@ -52,6 +69,10 @@ pub fn root_cause(rule: RuleId) -> RootCause {
         RuleId::R2 | RuleId::R5 => RootCause::KvCapacity,
         RuleId::R3 => RootCause::PrefixReuse,
         RuleId::R4 => RootCause::MemoryFit,
+        RuleId::R6 => RootCause::PrefillBound,
+        RuleId::R7 => RootCause::RightSizing,
+        RuleId::R8 => RootCause::Frontend,
+        RuleId::R9 => RootCause::EngineBalance,
     }
 }
 

@@ -5,8 +5,7 @@ use super::{Ctx, RuleInputs};
 use crate::aggregate::{aggregate, Aggregate};
 use crate::recording::Sourced;
 use crate::units::MonoNs;
-use crate::vllm::VllmMapping;
-use crate::window::{blank_window, Window, WindowSet};
+use crate::window::{blank_window, set_of, Window, WindowSet};
 
 /// An active 2 s window that fires nothing with a cap of 16: 8 running (50%), no queue,
 /// KV 50%, light prefill, 4 req/s, 60% prefix hits, 100-token prompts, no preemptions, no GPU.
@@ -71,21 +70,7 @@ pub fn set(mut windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
     for (i, w) in windows.iter_mut().enumerate() {
         w.index = i as u32;
     }
-    WindowSet {
-        window_ns: 2_000_000_000,
-        anchor_mono: Some(MonoNs(0)),
-        scrapes_in_range: 0,
-        scrapes_ok: 0,
-        scrapes_empty: 0,
-        scrapes_rows_lost: 0,
-        has_gpu_data,
-        mapping: VllmMapping {
-            quantities: Vec::new(),
-            cache_config: Default::default(),
-            engines: Vec::new(),
-        },
-        windows,
-    }
+    set_of(windows, has_gpu_data)
 }
 
 /// Inputs with a cap of `m` given by `-m`.
@@ -119,5 +104,10 @@ impl Fixture {
 
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx::new(&self.set, &self.agg, &self.inputs)
+    }
+
+    /// Runs one rule's `evaluate` on these windows and inputs.
+    pub fn run(&self, evaluate: fn(&Ctx<'_>) -> super::Outcome) -> super::Outcome {
+        evaluate(&self.ctx())
     }
 }

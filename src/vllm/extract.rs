@@ -17,6 +17,10 @@ pub struct ScrapeValues {
     pub kv_usage: Option<f64>,
     /// The concurrency cap, summed over engines (comparable with summed `running`).
     pub max_num_seqs: Option<f64>,
+    /// Requests waiting for a reason other than capacity, summed over engines.
+    pub waiting_deferred: Option<f64>,
+    /// 1 when every engine is awake, 0 when one sleeps (min over engines).
+    pub engine_awake: Option<f64>,
     /// Cumulative values by slot (counters, histogram sums, counts and buckets).
     slots: Vec<f64>,
     /// Whether a slot received at least one sample.
@@ -27,6 +31,22 @@ pub struct ScrapeValues {
     epoch: u32,
     /// Samples of this scrape skipped as repeats of a series already seen in it.
     pub duplicates: u32,
+    /// The same gauges and the preemption counter per data-parallel engine, in the order of
+    /// `mapping.engines`; empty with fewer than two engines.
+    pub per_engine: Vec<EngineValues>,
+}
+
+/// One engine's share of a scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EngineValues {
+    /// Requests running on this engine.
+    pub running: Option<f64>,
+    /// Requests waiting on this engine.
+    pub waiting: Option<f64>,
+    /// This engine's KV-cache usage (fraction 0-1).
+    pub kv_usage: Option<f64>,
+    /// This engine's cumulative preemptions.
+    pub preemptions: Option<f64>,
 }
 
 impl ScrapeValues {
@@ -39,11 +59,14 @@ impl ScrapeValues {
             swapped: None,
             kv_usage: None,
             max_num_seqs: None,
+            waiting_deferred: None,
+            engine_awake: None,
             slots: vec![0.0; n],
             present: vec![false; n],
             seen: vec![0; resolved.roles.len()],
             epoch: 0,
             duplicates: 0,
+            per_engine: vec![EngineValues::default(); resolved.n_engines_tracked()],
         }
     }
 
@@ -53,9 +76,12 @@ impl ScrapeValues {
         self.swapped = None;
         self.kv_usage = None;
         self.max_num_seqs = None;
+        self.waiting_deferred = None;
+        self.engine_awake = None;
         self.slots.fill(0.0);
         self.present.fill(false);
         self.duplicates = 0;
+        self.per_engine.fill(EngineValues::default());
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             // Wrapped: forget every stamp so none reads as seen.
@@ -88,6 +114,15 @@ fn add(o: &mut Option<f64>, v: f64) {
 }
 
 impl Resolved {
+    /// Engines tracked one by one: all of them when there are two or more, else none.
+    pub fn n_engines_tracked(&self) -> usize {
+        if self.mapping.engines.len() >= 2 {
+            self.mapping.engines.len()
+        } else {
+            0
+        }
+    }
+
     /// Extracts one scrape into `out` (cleared first). Non-finite values (`NaN`, `±Inf`) are
     /// skipped: they stand for "no value", and one would poison a sum.
     pub fn extract(&self, samples: &[StoredSample], out: &mut ScrapeValues) {
@@ -109,6 +144,25 @@ impl Resolved {
             if !v.is_finite() {
                 continue;
             }
+            if let Some(e) = self
+                .engine_of
+                .get(s.series as usize)
+                .copied()
+                .flatten()
+                .and_then(|e| out.per_engine.get_mut(usize::from(e)))
+            {
+                match *role {
+                    Role::Running => add(&mut e.running, v),
+                    Role::Waiting => add(&mut e.waiting, v),
+                    Role::KvUsage => e.kv_usage = Some(e.kv_usage.map_or(v, |k| k.max(v))),
+                    Role::Slot(i)
+                        if i as usize == Layout::counter_slot(CounterKind::Preemptions) =>
+                    {
+                        add(&mut e.preemptions, v)
+                    }
+                    _ => {}
+                }
+            }
             match *role {
                 Role::Slot(i) => {
                     let i = i as usize;
@@ -121,6 +175,10 @@ impl Resolved {
                 Role::Waiting => add(&mut out.waiting, v),
                 Role::Swapped => add(&mut out.swapped, v),
                 Role::MaxNumSeqs => add(&mut out.max_num_seqs, v),
+                Role::WaitingDeferred => add(&mut out.waiting_deferred, v),
+                Role::EngineAwake => {
+                    out.engine_awake = Some(out.engine_awake.map_or(v, |a| a.min(v)))
+                }
                 Role::KvUsage => out.kv_usage = Some(out.kv_usage.map_or(v, |k| k.max(v))),
             }
         }

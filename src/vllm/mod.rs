@@ -53,6 +53,17 @@ pub mod names {
     pub const REQUEST_SUCCESS_TOTAL: &str = "vllm:request_success_total";
     /// Counter: preemptions.
     pub const NUM_PREEMPTIONS_TOTAL: &str = "vllm:num_preemptions_total";
+    /// Counter: vLLM's estimate of floating-point operations per GPU (`--enable-mfu-metrics`).
+    pub const ESTIMATED_FLOPS_PER_GPU_TOTAL: &str = "vllm:estimated_flops_per_gpu_total";
+    /// Counter: vLLM's estimate of bytes read from GPU memory per GPU (`--enable-mfu-metrics`).
+    pub const ESTIMATED_READ_BYTES_PER_GPU_TOTAL: &str = "vllm:estimated_read_bytes_per_gpu_total";
+    /// Gauge: requests waiting, by `reason` (`capacity`, `deferred`).
+    pub const NUM_REQUESTS_WAITING_BY_REASON: &str = "vllm:num_requests_waiting_by_reason";
+    /// Gauge: the engine's sleep state, one series per `sleep_state`.
+    pub const ENGINE_SLEEP_STATE: &str = "vllm:engine_sleep_state";
+    /// Counter: CPU seconds of the process serving `/metrics` (vLLM's API server), from the
+    /// Prometheus client's process collector.
+    pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
     /// Counter: prefix-cache hits (>= 0.10; tokens).
     pub const PREFIX_CACHE_HITS_TOTAL: &str = "vllm:prefix_cache_hits_total";
     /// Counter: prefix-cache queries (>= 0.10; tokens).
@@ -108,6 +119,9 @@ pub struct MetricName {
     pub kind: MetricKind,
     /// The vLLM versions that emit it, from `shared/reference/vllm-metrics.md`.
     pub versions: &'static str,
+    /// A label the series must carry (`reason="deferred"`), for a quantity that is one value
+    /// of a labelled family.
+    pub label: Option<(&'static str, &'static str)>,
 }
 
 /// A quantity analysis uses, independent of what vLLM version named it.
@@ -152,6 +166,17 @@ pub enum Quantity {
     PromptTokensHist,
     /// End-to-end latency (histogram, seconds).
     E2eLatency,
+    /// CPU time of the API server process (counter, seconds): R8's frontend load.
+    ApiServerCpu,
+    /// Requests waiting for a reason other than scheduling capacity (gauge, summed): LoRA
+    /// budget, KV transfer, a blocked status.
+    WaitingDeferred,
+    /// Whether the engine is awake (gauge, 1 awake, 0 sleeping; min over engines).
+    EngineAwake,
+    /// vLLM's estimated FLOPs per GPU (counter): a measured compute rate.
+    EstimatedFlops,
+    /// vLLM's estimated bytes read per GPU (counter): a measured bandwidth use.
+    EstimatedReadBytes,
 }
 
 const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> MetricName {
@@ -159,6 +184,22 @@ const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> Metr
         name,
         kind,
         versions,
+        label: None,
+    }
+}
+
+/// A candidate that is one labelled value of a family.
+const fn ml(
+    name: &'static str,
+    kind: MetricKind,
+    versions: &'static str,
+    label: (&'static str, &'static str),
+) -> MetricName {
+    MetricName {
+        name,
+        kind,
+        versions,
+        label: Some(label),
     }
 }
 
@@ -208,6 +249,48 @@ pub const ALIASES: &[(Quantity, &[MetricName])] = &[
     (
         Quantity::Preemptions,
         &[m(NUM_PREEMPTIONS_TOTAL, Counter, "V0 all; V1 >=0.8")],
+    ),
+    (
+        Quantity::WaitingDeferred,
+        &[ml(
+            NUM_REQUESTS_WAITING_BY_REASON,
+            Gauge,
+            ">0.18",
+            ("reason", "deferred"),
+        )],
+    ),
+    (
+        Quantity::EngineAwake,
+        &[ml(
+            ENGINE_SLEEP_STATE,
+            Gauge,
+            ">=0.12",
+            ("sleep_state", "awake"),
+        )],
+    ),
+    (
+        Quantity::EstimatedFlops,
+        &[m(
+            ESTIMATED_FLOPS_PER_GPU_TOTAL,
+            Counter,
+            ">=0.12 with --enable-mfu-metrics",
+        )],
+    ),
+    (
+        Quantity::EstimatedReadBytes,
+        &[m(
+            ESTIMATED_READ_BYTES_PER_GPU_TOTAL,
+            Counter,
+            ">=0.12 with --enable-mfu-metrics",
+        )],
+    ),
+    (
+        Quantity::ApiServerCpu,
+        &[m(
+            PROCESS_CPU_SECONDS_TOTAL,
+            Counter,
+            "all (prometheus_client's process collector, API server process)",
+        )],
     ),
     (
         Quantity::PrefixCacheHits,

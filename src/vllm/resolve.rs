@@ -76,9 +76,15 @@ pub enum CounterKind {
     PrefixHits = 4,
     /// Prefix-cache queries.
     PrefixQueries = 5,
+    /// CPU seconds of the API server process.
+    ApiServerCpu = 6,
+    /// vLLM's estimated FLOPs per GPU.
+    EstimatedFlops = 7,
+    /// vLLM's estimated bytes read per GPU.
+    EstimatedReadBytes = 8,
 }
 
-const N_COUNTERS: usize = 6;
+const N_COUNTERS: usize = 9;
 
 impl CounterKind {
     /// Every counter, in slot order.
@@ -89,6 +95,9 @@ impl CounterKind {
         CounterKind::Preemptions,
         CounterKind::PrefixHits,
         CounterKind::PrefixQueries,
+        CounterKind::ApiServerCpu,
+        CounterKind::EstimatedFlops,
+        CounterKind::EstimatedReadBytes,
     ];
 
     fn from_quantity(q: Quantity) -> Option<CounterKind> {
@@ -99,6 +108,9 @@ impl CounterKind {
             Quantity::Preemptions => CounterKind::Preemptions,
             Quantity::PrefixCacheHits => CounterKind::PrefixHits,
             Quantity::PrefixCacheQueries => CounterKind::PrefixQueries,
+            Quantity::ApiServerCpu => CounterKind::ApiServerCpu,
+            Quantity::EstimatedFlops => CounterKind::EstimatedFlops,
+            Quantity::EstimatedReadBytes => CounterKind::EstimatedReadBytes,
             _ => return None,
         })
     }
@@ -113,6 +125,8 @@ pub(crate) enum Role {
     Swapped,
     KvUsage,
     MaxNumSeqs,
+    WaitingDeferred,
+    EngineAwake,
     Slot(u32),
 }
 
@@ -198,6 +212,9 @@ pub struct Resolved {
     pub mapping: VllmMapping,
     pub(crate) roles: Vec<Option<Role>>,
     pub(crate) layout: Layout,
+    /// Per series: its index in `mapping.engines`, when the recording has two or more engines
+    /// (the per-engine view; with one engine the sums are the engine).
+    pub(crate) engine_of: Vec<Option<u16>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +226,23 @@ enum Part {
 }
 
 /// Whether a series is a sample of a candidate, and which part of it.
+/// Whether a canonical label string (`a="x",b="y"`, sorted) holds `k="v"`.
+fn has_label(labels: &str, (k, v): (&str, &str)) -> bool {
+    let pair = format!("{k}=\"{v}\"");
+    labels.match_indices(&pair).any(|(i, _)| {
+        (i == 0 || labels.as_bytes()[i - 1] == b',') && {
+            let end = i + pair.len();
+            end == labels.len() || labels.as_bytes()[end] == b','
+        }
+    })
+}
+
 fn part_of(s: &SeriesInfo, cand: &MetricName) -> Option<Part> {
+    if let Some(l) = cand.label {
+        if !has_label(&s.labels, l) {
+            return None;
+        }
+    }
     let name: &str = &s.name;
     let t = s.metric_type;
     match cand.kind {
@@ -238,13 +271,19 @@ fn part_of(s: &SeriesInfo, cand: &MetricName) -> Option<Part> {
     }
 }
 
+/// The name prefixes the alias table's candidates carry: vLLM's own metrics, and the process
+/// collector's `process_*` of the API server (R8).
+fn candidate_prefix(name: &str) -> bool {
+    name.starts_with("vllm:") || name.starts_with("process_")
+}
+
 /// Whether `s` is a sample of some candidate metric, so that [`resolve`] may give it a role:
 /// the only series whose samples analysis reads. Judged on the series alone (the choice
 /// between candidates needs every series, this does not), so a reader can drop the other
 /// series' samples as it meets them (`recording::open_filtered`) and analysis gives the same
 /// result.
 pub fn may_have_role(s: &SeriesInfo) -> bool {
-    s.name.starts_with("vllm:")
+    candidate_prefix(&s.name)
         && ALIASES
             .iter()
             .any(|(_, cands)| cands.iter().any(|c| part_of(s, c).is_some()))
@@ -258,7 +297,7 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
     let mut counts: Vec<Vec<usize>> = ALIASES.iter().map(|(_, c)| vec![0; c.len()]).collect();
     for s in series {
         let mut hit = None;
-        if s.name.starts_with("vllm:") {
+        if candidate_prefix(&s.name) {
             'outer: for (qi, (_, cands)) in ALIASES.iter().enumerate() {
                 for (ci, cand) in cands.iter().enumerate() {
                     if let Some(p) = part_of(s, cand) {
@@ -353,13 +392,30 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
             series: selected[qi].map_or(0, |ci| counts[qi][ci]),
         })
         .collect();
+    let engines: Vec<String> = engines.into_iter().collect();
+    let engine_of = series
+        .iter()
+        .zip(&roles)
+        .map(|(s, role)| {
+            role.as_ref()?;
+            if engines.len() < 2 {
+                return None;
+            }
+            let e = label_value(&s.labels, super::names::ENGINE_LABEL)?;
+            engines
+                .iter()
+                .position(|x| *x == e)
+                .and_then(|i| u16::try_from(i).ok())
+        })
+        .collect();
     Resolved {
         mapping: VllmMapping {
             quantities,
             cache_config,
-            engines: engines.into_iter().collect(),
+            engines,
         },
         roles,
+        engine_of,
         layout: Layout {
             n_slots: next,
             hists,
@@ -379,6 +435,8 @@ fn role_for(
         Quantity::Swapped => return Some(Role::Swapped),
         Quantity::KvCacheUsage => return Some(Role::KvUsage),
         Quantity::MaxNumSeqs => return Some(Role::MaxNumSeqs),
+        Quantity::WaitingDeferred => return Some(Role::WaitingDeferred),
+        Quantity::EngineAwake => return Some(Role::EngineAwake),
         Quantity::CacheConfig => return None,
         _ => {}
     }

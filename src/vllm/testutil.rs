@@ -172,6 +172,7 @@ impl RecBuilder {
                 gpus: Vec::new(),
                 analysis_inputs: AnalysisInputs::default(),
                 totals: None,
+                import: None,
             },
             series: self.series.clone(),
             scrapes: self.scrapes.clone(),

@@ -11,6 +11,19 @@ use std::collections::BTreeMap;
 /// vLLM's `*_cache_usage_perc` is a fraction 0-1 (vllm-metrics.md §0.6); windows carry percent.
 const FRACTION_TO_PCT: f64 = 100.0;
 
+/// One data-parallel engine over one window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EngineWindow {
+    /// Requests running, time-weighted mean.
+    pub running_mean: Option<f64>,
+    /// Requests waiting, time-weighted mean.
+    pub waiting_mean: Option<f64>,
+    /// Highest KV-cache usage, percent.
+    pub kv_cache_peak_pct: Option<f64>,
+    /// Preemptions in the window (`increase()`).
+    pub preemptions_delta: Option<f64>,
+}
+
 /// One histogram over one window. Values are in the metric's own unit (seconds, or tokens for
 /// prompt length); the report converts seconds to ms (spec: "×1000 for seconds-based").
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -121,6 +134,21 @@ pub struct Window {
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
+    /// vLLM's estimated FLOPs per GPU per second (`--enable-mfu-metrics`).
+    pub est_flops_per_gpu_per_s: Option<f64>,
+    /// vLLM's estimated bytes read per GPU per second (`--enable-mfu-metrics`).
+    pub est_read_bytes_per_gpu_per_s: Option<f64>,
+    /// Requests waiting for a reason other than capacity (LoRA budget, KV transfer, a blocked
+    /// status), time-weighted mean; `None` before vLLM exposed the reason.
+    pub waiting_deferred_mean: Option<f64>,
+    /// Per data-parallel engine (in `mapping.engines` order), with two or more engines.
+    pub engines: Vec<EngineWindow>,
+    /// Whether the engine reported itself asleep (`engine_sleep_state{sleep_state="awake"}`
+    /// 0) at some scrape of the window: such a window is not under load, whatever else it says.
+    pub engine_asleep: bool,
+    /// The API server process's CPU use, cores (CPU seconds per second of
+    /// `process_cpu_seconds_total`): R8's frontend load.
+    pub api_server_cpu_cores: Option<f64>,
     /// Samples skipped as repeats of a series already in the same body (the first counts).
     pub duplicate_samples: u32,
     /// The most counter resets (server restarts) seen in any one counter in the window.
@@ -447,6 +475,13 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
     let mut cur = ScrapeValues::new(r);
     let (mut running, mut waiting, mut kv) = (Vec::new(), Vec::new(), Vec::new());
     let mut kv_peak: Option<f64> = None;
+    let mut deferred = Vec::new();
+    let mut asleep = false;
+    let ne = r.n_engines_tracked();
+    let mut e_running: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ne];
+    let mut e_waiting: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ne];
+    let mut e_kv_peak: Vec<Option<f64>> = vec![None; ne];
+    let mut e_preempt = vec![CounterTrack::default(); ne];
     let mut tracks = [CounterTrack::default(); CounterKind::ALL.len()];
     let mut duplicate_samples = 0u32;
     for (i, s) in inp.scrapes.iter().enumerate() {
@@ -464,6 +499,22 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         }
         if let Some(v) = cur.waiting {
             waiting.push((t, v));
+        }
+        if let Some(v) = cur.waiting_deferred {
+            deferred.push((t, v));
+        }
+        asleep |= cur.engine_awake.is_some_and(|a| a < 0.5);
+        for (e, v) in cur.per_engine.iter().enumerate().take(ne) {
+            if let Some(x) = v.running {
+                e_running[e].push((t, x));
+            }
+            if let Some(x) = v.waiting {
+                e_waiting[e].push((t, x));
+            }
+            if let Some(k) = v.kv_usage {
+                e_kv_peak[e] = fold(e_kv_peak[e], Some(k * FRACTION_TO_PCT), f64::max);
+            }
+            e_preempt[e].push(t, v.preemptions);
         }
         if let Some(v) = cur.kv_usage {
             kv.push((t, v * FRACTION_TO_PCT));
@@ -518,6 +569,16 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         running_mean: time_weighted_mean(&running),
         waiting_last: if n > 0 { last.waiting } else { None },
         waiting_mean: time_weighted_mean(&waiting),
+        waiting_deferred_mean: time_weighted_mean(&deferred),
+        engine_asleep: asleep,
+        engines: (0..ne)
+            .map(|e| EngineWindow {
+                running_mean: time_weighted_mean(&e_running[e]),
+                waiting_mean: time_weighted_mean(&e_waiting[e]),
+                kv_cache_peak_pct: e_kv_peak[e],
+                preemptions_delta: e_preempt[e].delta(),
+            })
+            .collect(),
         swapped_last: last.swapped,
         kv_cache_pct_last: last.kv_usage.map(|v| v * FRACTION_TO_PCT),
         kv_cache_pct_mean: time_weighted_mean(&kv),
@@ -534,6 +595,9 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         counter_resets,
         first_reset_mono,
         duplicate_samples,
+        api_server_cpu_cores: rate(CounterKind::ApiServerCpu),
+        est_flops_per_gpu_per_s: rate(CounterKind::EstimatedFlops),
+        est_read_bytes_per_gpu_per_s: rate(CounterKind::EstimatedReadBytes),
         generation_tokens_before_resets: track(CounterKind::GenerationTokens).before_resets,
         prompt_tokens_before_resets: track(CounterKind::PromptTokens).before_resets,
         requests_before_resets: track(CounterKind::RequestSuccess).before_resets,

@@ -14,7 +14,7 @@
 mod compute;
 pub mod quantile;
 
-pub use compute::{counter_rate, time_weighted_mean, GpuWindow, HistWindow, Window};
+pub use compute::{counter_rate, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window};
 
 use crate::recording::{Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
@@ -300,6 +300,27 @@ pub fn build_windows_resolved(
         .map(|inp| compute::compute(inp, resolved))
         .collect();
     Ok(set)
+}
+
+/// A window set around hand-made windows (for tests elsewhere): 2 s windows anchored at 0,
+/// no metric mapping.
+#[cfg(test)]
+pub(crate) fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
+    WindowSet {
+        window_ns: DEFAULT_WINDOW_NS,
+        anchor_mono: Some(MonoNs(0)),
+        scrapes_in_range: 0,
+        scrapes_ok: 0,
+        scrapes_empty: 0,
+        scrapes_rows_lost: 0,
+        has_gpu_data,
+        mapping: VllmMapping {
+            quantities: Vec::new(),
+            cache_config: Default::default(),
+            engines: Vec::new(),
+        },
+        windows,
+    }
 }
 
 /// A window with no scrape and no poll: every value `None` (for tests elsewhere).

@@ -664,3 +664,35 @@ fn an_inverted_or_empty_range_is_an_error_naming_the_span() {
     assert!(matches!(e, WindowError::EmptyRange(_)), "{e}");
     assert!(e.to_string().contains("to 10.000 s"), "{e}");
 }
+
+#[test]
+fn deferred_waiting_and_a_sleeping_engine_are_read() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    let wait = b.gauge(NUM_REQUESTS_WAITING, "");
+    let deferred = b.gauge(NUM_REQUESTS_WAITING_BY_REASON, r#"reason="deferred""#);
+    let capacity = b.gauge(NUM_REQUESTS_WAITING_BY_REASON, r#"reason="capacity""#);
+    let awake = b.gauge(ENGINE_SLEEP_STATE, r#"sleep_state="awake""#);
+    for i in 0..=8i64 {
+        let up = if i < 4 { 1.0 } else { 0.0 };
+        b.scrape(
+            i * 250,
+            &[
+                (run, 2.0),
+                (wait, 5.0),
+                (deferred, 3.0),
+                (capacity, 2.0),
+                (awake, up),
+            ],
+        );
+    }
+    let set = windows(&b);
+    let w = &set.windows[0];
+    assert!(close(w.waiting_deferred_mean, 3.0));
+    assert!(w.engine_asleep);
+    // Asleep: not active, whatever else the window says.
+    assert_eq!(
+        crate::aggregate::window_gate(w, false),
+        crate::aggregate::Gate::Idle
+    );
+}

@@ -150,6 +150,7 @@ pub fn manifest() -> Manifest {
             ..AnalysisInputs::default()
         },
         totals: None,
+        import: None,
     }
 }
 

@@ -388,5 +388,6 @@ pub fn manifest() -> crate::recording::Manifest {
             samples: 102_000,
             bytes_written: 123_456,
         }),
+        import: None,
     }
 }

@@ -78,11 +78,25 @@
               }
             }
           }
+          // Each significant finding's windows: a tinted band and a strip along the top.
+          for (var t2 = 0; t2 < tls.length; t2++) {
+            (tls[t2].findings || []).forEach(function (f, fi) {
+              var hue = FINDING_COLORS[fi % FINDING_COLORS.length];
+              f.spans.forEach(function (sp) {
+                var a = u.valToPos(sp[0], "x", true), b = u.valToPos(sp[1], "x", true);
+                ctx.fillStyle = "rgba(" + hue + ",0.08)";
+                ctx.fillRect(a, top, Math.max(1, b - a), h);
+                ctx.fillStyle = "rgba(" + hue + ",0.85)";
+                ctx.fillRect(a, top + 1 + (t2 * 3 + fi) * 4, Math.max(2, b - a), 3);
+              });
+            });
+          }
           ctx.restore();
         },
       },
     };
   }
+  var FINDING_COLORS = ["230,120,0", "140,60,200", "0,140,140", "200,40,120"];
 
   // Horizontal reference lines (ceiling, 88 % and 95 % KV, the cap).
   function linesPlugin(lines) {
