@@ -2,6 +2,7 @@
 
 mod analyze;
 mod architecture;
+mod compact;
 mod compare;
 mod diagnose;
 mod faults;

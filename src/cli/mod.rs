@@ -5,6 +5,7 @@ mod analyze;
 mod bundle;
 mod capacity;
 mod catalog;
+mod compact;
 mod compare;
 mod diagnose;
 mod import;
@@ -54,6 +55,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Write a recording from data a metrics server already holds (a Prometheus time range).
     Import(import::ImportArgs),
+    /// Merge a recording's minute segments into hourly ones (verified, safe to interrupt).
+    Compact(compact::CompactArgs),
 }
 
 /// Runs the parsed command line.
@@ -71,5 +74,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Redact(args) => redact::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Import(args) => import::run(args),
+        Command::Compact(args) => compact::run(args),
     }
 }

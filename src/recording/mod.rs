@@ -2,6 +2,7 @@
 //! Parquet files of raw scrapes, samples and GPU polls. This module alone writes and reads it;
 //! `docs/recording-format.md` documents it.
 
+pub mod compact;
 pub mod manifest;
 pub mod reader;
 pub mod schema;

@@ -221,7 +221,8 @@ fn list(dir: &Path) -> Result<Vec<Entry>, RecordingError> {
         let leftover = name.starts_with('.')
             && name.ends_with(".tmp")
             && Table::parse_file_name(&name[1..name.len() - 4]).is_some();
-        if table.is_some() || leftover {
+        let journal = name == super::compact::JOURNAL_FILE;
+        if table.is_some() || leftover || journal {
             let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
             out.push(Entry {
                 path: e.path(),
@@ -324,10 +325,15 @@ pub fn open_filtered_progress(
             path: e.path.clone(),
             bytes: e.bytes,
             rows: 0,
-            problem: e
-                .table
-                .is_none()
-                .then(|| "temporary file left by an interrupted write; ignored".to_string()),
+            problem: match e.table {
+                Some(_) => None,
+                None if e.name == super::compact::JOURNAL_FILE => Some(
+                    "a `profile compact` was interrupted here: run it again; until then rows \
+                     of its merged segment may be counted twice"
+                        .to_string(),
+                ),
+                None => Some("temporary file left by an interrupted write; ignored".to_string()),
+            },
         })
         .collect();
     let table_of = |i: usize| entries[i].table.map(|(t, _)| t);
