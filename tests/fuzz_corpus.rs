@@ -101,3 +101,24 @@ fn a_real_recording_joined_is_read_by_the_recording_harness() {
         &fuzz_support::join_recording_input(&refs[1..])
     ));
 }
+
+/// The two inputs that made parquet's thrift decoder spin for seconds (a page header
+/// declaring lists of billions of elements) are refused by the reader's own page-header walk
+/// before the decoder sees them, naming the page header.
+#[test]
+fn the_spinning_page_headers_are_refused_before_the_decoder() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/recording");
+    for name in ["parquet-thrift-skip", "parquet-thrift-nested-lists"] {
+        let input = std::fs::read(dir.join(name)).unwrap();
+        let rec_dir = tempfile::tempdir().unwrap();
+        for (file, bytes) in fuzz_support::split_recording_input(&input) {
+            std::fs::write(rec_dir.path().join(file), bytes).unwrap();
+        }
+        let rec = profile::recording::open(rec_dir.path()).unwrap();
+        let problems: Vec<String> = rec.problems().filter_map(|f| f.problem.clone()).collect();
+        assert!(
+            problems.iter().any(|p| p.contains("page header at byte")),
+            "{name}: {problems:?}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! does not know, fails the whole read.
 
 mod attach;
+mod pages;
 mod tables;
 
 use super::schema::{self, SampleRow, Table};
