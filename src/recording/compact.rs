@@ -680,13 +680,15 @@ fn row_hashes(b: &RecordBatch, columns: &[usize], path: &Path) -> Result<Vec<u64
                     fold(row, h);
                 }
             }
-            other => return Err(file_err(
-                path,
-                format!(
+            other => {
+                return Err(file_err(
+                    path,
+                    format!(
                     "column {} has type {other}, which compact does not know; nothing was changed",
                     b.schema().field(c).name()
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(out)
