@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod compare;
 pub mod diagnose;
 pub mod gpu;
+pub mod host;
 pub mod import;
 pub mod inputs;
 pub mod inspect;
