@@ -1,6 +1,7 @@
 //! `record --pid [--children]`: a real process tree read from /proc on the recorder's ticks,
-//! against a replay of a shipped vLLM recording; the target's exit as a recorded event; a PID
-//! that does not exist refused before anything is written; older recordings without host data.
+//! against a replay of a shipped vLLM recording, then analysed (CPU rate, threads, children,
+//! the wrapper-PID warning); the target's exit as a recorded event; a PID that does not exist
+//! refused before anything is written; older recordings without host data.
 
 use profile::record::{record, HostConfig, RecordConfig, RecordError, Recorder};
 use profile::recording::{self, HostSample, HostStatus, Recording};
@@ -26,6 +27,37 @@ fn config(server: &ReplayServer, out: &Path, host: HostConfig, ms: u64) -> Recor
     c.duration = Some(Duration::from_millis(ms));
     c.host = Some(host);
     c
+}
+
+/// `profile analyze DIR --json`, read back as the typed report.
+fn analyzed(dir: &Path) -> profile::report::Report {
+    let out = crate::support::profile()
+        .arg("analyze")
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `profile analyze DIR` as text.
+fn analyzed_text(dir: &Path) -> String {
+    let out = crate::support::profile()
+        .arg("analyze")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Kills and reaps a spawned process tree when the test ends, however it ends.
@@ -140,6 +172,43 @@ fn record_pid_with_children_sums_the_tree() {
         "tree {tree_cores:.3} cores"
     );
     assert!(parent_cores < 0.1, "parent {parent_cores:.3} cores");
+
+    // The analysis says the same, and a busy tree is no wrapper.
+    let h = analyzed(&out).host.expect("a host section");
+    let cores = h.cpu_cores.unwrap();
+    assert!((tree_cores - cores).abs() < 0.05, "{cores} vs {tree_cores}");
+    assert!(h.target_cpu_cores.unwrap() < 0.1);
+    assert_eq!((h.threads_peak, h.children_max), (Some(4), Some(1)));
+    assert!(h.rss_mib_peak.unwrap() > 8.0);
+    assert_eq!(h.wrapper_warning, None);
+    assert!(!analyzed_text(&out).contains("WARNING"));
+}
+
+/// A `sleep` is what a wrapper PID looks like (the inferscope post's `$!` of a shell): a
+/// small RSS, one thread, no CPU. The report warns, in JSON and in text.
+#[test]
+fn a_wrapper_pid_gets_the_warning() {
+    let _serial = crate::support::exclusive();
+    let sleeper = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
+    let server = load_replay();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rec");
+    let host = HostConfig {
+        pid: sleeper.0.id(),
+        children: true,
+    };
+    record(config(&server, &out, host, 1500), None).unwrap();
+    server.stop();
+    drop(sleeper);
+    let h = analyzed(&out).host.expect("a host section");
+    assert_eq!((h.threads_peak, h.children_max), (Some(1), Some(0)));
+    assert_eq!(h.cpu_cores, Some(0.0));
+    assert!(h.rss_mib_peak.unwrap() < 10.0);
+    let warning = h.wrapper_warning.expect("the wrapper warning");
+    assert!(warning.contains("(sleep)"), "{warning}");
+    let text = analyzed_text(&out);
+    assert!(text.contains("WARNING: PID"), "{text}");
+    assert!(text.contains("host process (record --pid)"), "{text}");
 }
 
 /// The target exits mid-recording: one `exited` row, the time in the manifest, and the
@@ -183,6 +252,9 @@ fn a_target_that_exits_is_an_event_and_recording_goes_on() {
         .filter(|s| s.meta.completed_mono.0 > exited + 500_000_000)
         .count();
     assert!(after >= 5, "{after} scrapes after the exit");
+    let h = analyzed(&out).host.unwrap();
+    let at = h.exited_after_s.unwrap();
+    assert!((at - exited as f64 / 1e9).abs() < 1e-9, "{at}");
 }
 
 /// A PID with no process is a clear error before the directory exists, from the library and
@@ -239,4 +311,6 @@ fn an_older_recording_has_no_host_sampling() {
     assert_eq!(rec.manifest.format_version, "1.0");
     assert!(rec.manifest.host.is_none());
     assert!(rec.host_samples.is_empty());
+    // ... and its report has no host section at all.
+    assert_eq!(analyzed(&dir).host, None);
 }
