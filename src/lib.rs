@@ -22,6 +22,7 @@ pub mod diagnose;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod gpu;
+pub mod host;
 pub mod import;
 pub mod inputs;
 pub mod inspect;

@@ -159,6 +159,7 @@ fn write_recording(dir: &Path) {
         },
         totals: None,
         import: None,
+        host: None,
     };
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();

@@ -2,6 +2,7 @@
 //! scrape is a row and recording goes on, one GET per tick, no schedule drift, rotation,
 //! `--duration`, and a SIGKILLed recorder leaving only whole files.
 
+mod host;
 mod server;
 
 use profile::gpu::fake::FakeGpuSource;
@@ -262,7 +263,10 @@ fn a_200_without_samples_is_an_empty_failure() {
         "{comments:?}"
     );
     assert!(rec.scrapes[1].samples.is_empty() && rec.scrapes[2].samples.is_empty());
-    assert_eq!(rec.manifest.format_version, "1.2");
+    assert_eq!(
+        rec.manifest.format_version,
+        profile::recording::schema::FORMAT_VERSION
+    );
 
     let seen = profile::inspect::inspect(&rec, "rec");
     assert_eq!(

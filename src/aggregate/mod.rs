@@ -14,6 +14,8 @@
 //! would all count as idle. There, a window with running > 0 that generated tokens counts as
 //! active too (see [`window_gate`]).
 
+pub mod host;
+
 use crate::units::MS_PER_SECOND;
 use crate::vllm::HistKind;
 use crate::window::quantile::{histogram_quantile, merge_buckets, Bucket, P99};

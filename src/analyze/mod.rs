@@ -227,5 +227,6 @@ pub fn analyze(
         diagnosis: Some(diagnosis),
         samples: series.filter(|_| config.samples),
         slo,
+        host: crate::aggregate::host::summarize(rec),
     })
 }

@@ -95,6 +95,12 @@ pub struct DiagnoseArgs {
     /// Also list every window.
     #[arg(short, long)]
     verbose: bool,
+    /// Also sample this process from /proc during each measurement (Linux only)
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// With --pid, sample its direct children too
+    #[arg(long, requires = "pid")]
+    children: bool,
 }
 
 /// Where the recordings go; a temporary root is deleted when this is dropped.
@@ -289,6 +295,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         dtype: args.dtype.clone(),
         cost_per_hour: args.cost_per_hour,
         gpu_memory_utilization: args.gpu_memory_utilization,
+        pid: args.pid,
+        children: args.children,
     };
     let config = to_config(record_args, |name| std::env::var(name).ok())?;
     let analyze = AnalyzeConfig {

@@ -5,7 +5,7 @@ use super::signals;
 use anyhow::Context;
 use profile::gpu::nvml::{self, GpuSelection};
 use profile::gpu::{GpuError, GpuSource};
-use profile::record::{Progress, RecordConfig, RecordError, RecordSummary, Recorder};
+use profile::record::{HostConfig, Progress, RecordConfig, RecordError, RecordSummary, Recorder};
 use profile::recording::{AnalysisInputs, Sourced};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -70,6 +70,13 @@ pub struct RecordArgs {
     /// VRAM) [default: the server's cache_config_info label at analysis]
     #[arg(long, value_name = "FRACTION")]
     pub(super) gpu_memory_utilization: Option<f64>,
+    /// Also sample this process from /proc on every tick (RSS, CPU time, threads), e.g. the
+    /// vLLM server's PID (Linux only)
+    #[arg(long, value_name = "PID")]
+    pub(super) pid: Option<u32>,
+    /// With --pid, sample its direct children too (vLLM's engine core runs in a child)
+    #[arg(long, requires = "pid")]
+    pub(super) children: bool,
 }
 
 /// The `--gpus` choice.
@@ -121,6 +128,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut was_failing = false;
+    let mut exit_told = false;
     // On a terminal the status line is redrawn; off one, only changes are reported, so the
     // wait has no timeout and an idle recorder never wakes this thread.
     let redraw = tty.then_some(REDRAW);
@@ -136,6 +144,13 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             }
         }
         was_failing = p.last_scrape_failed;
+        if p.host_exited && !exit_told {
+            exit_told = true;
+            if tty {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!("profile: the --pid process exited; recording /metrics goes on");
+        }
     }
     if tty {
         eprint!("\r\x1b[K");
@@ -235,6 +250,10 @@ pub(super) fn to_config(
     config.max_body_bytes = args.max_body;
     config.timeout = args.timeout.unwrap_or(args.interval.mul_f64(0.8));
     config.bearer_token = env(TOKEN_ENV);
+    config.host = args.pid.map(|pid| HostConfig {
+        pid,
+        children: args.children,
+    });
 
     let flag = |v, name: &str| Sourced {
         value: v,

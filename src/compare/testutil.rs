@@ -106,6 +106,7 @@ pub fn minimal_report(label: &str) -> Report {
         availability: Vec::new(),
         samples: None,
         slo: None,
+        host: None,
     }
 }
 

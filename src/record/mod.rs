@@ -1,5 +1,6 @@
-//! The recorder: an HTTP thread scraping `/metrics` and a GPU thread polling NVML, each on its
-//! own schedule anchored to the start, both writing raw rows into a recording directory.
+//! The recorder: an HTTP thread scraping `/metrics`, a GPU thread polling NVML and, with
+//! `--pid`, a host thread reading `/proc`, each on its own schedule anchored to the start, all
+//! writing raw rows into a recording directory.
 //!
 //! Two threads, because a slow scrape must neither stall GPU polls nor shift either schedule:
 //! tick `k` of each thread is due at `start + k * interval`, and a thread that overran skips the
@@ -13,18 +14,21 @@
 pub(crate) mod clock;
 mod events;
 mod gpu_loop;
+mod host_loop;
 mod http_loop;
 mod scrape;
 mod setup;
 mod stop;
 
+pub use host_loop::HostConfig;
 pub use stop::{StopHandle, StopReason};
 
 use crate::gpu::GpuSource;
 use crate::recording::manifest::Totals;
 use crate::recording::writer::write_manifest;
 use crate::recording::{
-    AnalysisInputs, GpuWriter, Manifest, RecordingError, ScrapeStatus, ScrapeWriter, WrittenFile,
+    AnalysisInputs, GpuWriter, HostTarget, HostWriter, Manifest, RecordingError, ScrapeStatus,
+    ScrapeWriter, WrittenFile,
 };
 use clock::Clock;
 use events::Events;
@@ -63,6 +67,8 @@ pub struct RecordConfig {
     pub analysis_inputs: AnalysisInputs,
     /// Why no GPU is recorded, for the manifest, when the caller passes no GPU source.
     pub gpu_note: Option<String>,
+    /// The process to sample from `/proc` (`--pid`, Linux only); `None`: no host sampling.
+    pub host: Option<HostConfig>,
 }
 
 impl RecordConfig {
@@ -81,6 +87,7 @@ impl RecordConfig {
             bearer_token: None,
             analysis_inputs: AnalysisInputs::default(),
             gpu_note: None,
+            host: None,
         }
     }
 }
@@ -102,6 +109,7 @@ impl std::fmt::Debug for RecordConfig {
             )
             .field("analysis_inputs", &self.analysis_inputs)
             .field("gpu_note", &self.gpu_note)
+            .field("host", &self.host)
             .finish()
     }
 }
@@ -125,6 +133,10 @@ pub struct Progress {
     pub last_scrape_failed: bool,
     /// The error text of the most recent failed scrape, if any failed so far.
     pub last_scrape_error: Option<String>,
+    /// Ticks at which the `--pid` process was read.
+    pub host_samples: u64,
+    /// Whether the `--pid` process has exited (host sampling then stopped; the rest goes on).
+    pub host_exited: bool,
 }
 
 /// The result of a recording that stopped cleanly.
@@ -183,6 +195,9 @@ pub enum RecordError {
     /// A recorder thread could not be started or died.
     #[error("recorder thread: {0}")]
     Thread(String),
+    /// The `--pid` process cannot be sampled (it does not exist, or this is not Linux).
+    #[error("--pid: {0}")]
+    Host(#[from] crate::host::HostError),
 }
 
 /// Counters shared by both threads and read by `progress()`.
@@ -191,6 +206,8 @@ struct Counters {
     scrapes_ok: AtomicU64,
     scrapes_failed: AtomicU64,
     gpu_polls: AtomicU64,
+    host_samples: AtomicU64,
+    host_exited: AtomicBool,
     samples: AtomicU64,
     bytes_written: AtomicU64,
     last_scrape_failed: AtomicBool,
@@ -199,7 +216,7 @@ struct Counters {
     failed: Mutex<BTreeMap<ScrapeStatus, (u64, Option<String>)>>,
 }
 
-/// What the two threads share.
+/// What the sampling threads share.
 struct Shared {
     dir: PathBuf,
     clock: Clock,
@@ -315,6 +332,7 @@ pub struct Recorder {
     shared: Arc<Shared>,
     http: Option<JoinHandle<Result<Vec<WrittenFile>, RecordingError>>>,
     gpu: Option<JoinHandle<Result<Vec<WrittenFile>, RecordingError>>>,
+    host: Option<JoinHandle<Result<Vec<WrittenFile>, RecordingError>>>,
     /// The event generation the last [`Recorder::wait_change`] returned at.
     seen: AtomicU64,
 }
@@ -327,6 +345,14 @@ impl Recorder {
         gpu: Option<Box<dyn GpuSource>>,
     ) -> Result<Recorder, RecordError> {
         check_config(&config)?;
+        // Before the directory exists: a PID that is not there must leave nothing behind.
+        let host_start = match config.host {
+            Some(h) => {
+                crate::host::check_supported()?;
+                Some((h, crate::host::check_target(h.pid)?))
+            }
+            None => None,
+        };
         let dir = match &config.out_dir {
             Some(d) => d.clone(),
             None => Path::new("recordings").join(clock::wall_now().to_compact_utc()),
@@ -345,8 +371,23 @@ impl Recorder {
             None => None,
         };
 
+        let host_writer = match host_start {
+            Some(_) => Some(HostWriter::new(&dir).map_err(RecordError::Start)?),
+            None => None,
+        };
+
         let clock = Clock::start();
-        let manifest = start_manifest(&config, clock.start_wall(), vllm_version, gpu.as_deref());
+        let mut manifest =
+            start_manifest(&config, clock.start_wall(), vllm_version, gpu.as_deref());
+        manifest.host = host_start.as_ref().map(|(h, r)| HostTarget {
+            pid: h.pid,
+            children: h.children,
+            comm: r.comm.clone(),
+            start_ticks: r.start_ticks,
+            clock_ticks_per_s: crate::host::CLOCK_TICKS_PER_S,
+            exited_at_ns: None,
+            exited_mono_ns: None,
+        });
         write_manifest(&dir, &manifest).map_err(RecordError::Start)?;
 
         let shared = Arc::new(Shared {
@@ -366,6 +407,7 @@ impl Recorder {
             shared: Arc::clone(&shared),
             http: None,
             gpu: None,
+            host: None,
             seen: AtomicU64::new(shared.events.current()),
         };
         let s = Arc::clone(&shared);
@@ -394,6 +436,25 @@ impl Recorder {
                 });
             match spawned {
                 Ok(h) => recorder.gpu = Some(h),
+                Err(e) => {
+                    shared.running.fetch_sub(1, Ordering::SeqCst);
+                    shared.stop.stop(StopReason::WriteError);
+                    let _ = recorder.join_threads();
+                    return Err(RecordError::Thread(e.to_string()));
+                }
+            }
+        }
+        if let (Some((host, _)), Some(writer)) = (host_start, host_writer) {
+            let s = Arc::clone(&shared);
+            shared.running.fetch_add(1, Ordering::SeqCst);
+            let spawned = std::thread::Builder::new()
+                .name("profile-host".into())
+                .spawn(move || {
+                    let _running = Running(&s);
+                    host_loop::run(&s, host, writer)
+                });
+            match spawned {
+                Ok(h) => recorder.host = Some(h),
                 Err(e) => {
                     shared.running.fetch_sub(1, Ordering::SeqCst);
                     shared.stop.stop(StopReason::WriteError);
@@ -440,6 +501,8 @@ impl Recorder {
             gpu_polls: c.gpu_polls.load(Ordering::Relaxed),
             samples: c.samples.load(Ordering::Relaxed),
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            host_samples: c.host_samples.load(Ordering::Relaxed),
+            host_exited: c.host_exited.load(Ordering::SeqCst),
             last_scrape_failed: c.last_scrape_failed.load(Ordering::Relaxed),
             last_scrape_error: c
                 .last_scrape_error
@@ -520,7 +583,8 @@ impl Recorder {
     fn join_threads(&mut self) -> (Vec<WrittenFile>, Option<RecordingError>) {
         let mut files = Vec::new();
         let mut first_error = None;
-        for handle in [self.http.take(), self.gpu.take()].into_iter().flatten() {
+        let handles = [self.http.take(), self.gpu.take(), self.host.take()];
+        for handle in handles.into_iter().flatten() {
             match handle.join() {
                 Ok(Ok(f)) => files.extend(f),
                 Ok(Err(e)) => {
@@ -541,7 +605,7 @@ impl Recorder {
 impl Drop for Recorder {
     /// A recorder dropped without `wait` still stops its threads and finishes their files.
     fn drop(&mut self) {
-        if self.http.is_some() || self.gpu.is_some() {
+        if self.http.is_some() || self.gpu.is_some() || self.host.is_some() {
             self.shared.stop.stop(StopReason::Interrupt);
             let _ = self.join_threads();
         }

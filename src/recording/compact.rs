@@ -24,8 +24,8 @@
 //!
 //! Segments are grouped by time, on the monotonic clock: segment `N` falls into bucket
 //! `floor(first requested_mono_ns / span)`; consecutive segments of one bucket, with the same
-//! format version and the same Arrow schema, are merged. `scrapes`/`samples` pairs and `gpu`
-//! segments are grouped independently (they are numbered independently).
+//! format version and the same Arrow schema, are merged. `scrapes`/`samples` pairs, `gpu` and
+//! `host` segments are grouped independently (they are numbered independently).
 
 use super::reader::{self, FileReport};
 use super::schema::{self, col, Table};
@@ -209,17 +209,20 @@ pub fn compact(dir: &Path, span: Duration) -> Result<CompactSummary, CompactErro
             .merges
             .extend(merge_group(dir, &tables, &group, &segments)?);
     }
-    let gpu_units: Vec<Unit> = numbers(Table::Gpu)
-        .iter()
-        .map(|&n| {
-            let ok = segments.contains_key(&(Table::Gpu, n));
-            unit(dir, Table::Gpu, n, ok, span_ns)
-        })
-        .collect::<Result<_, _>>()?;
-    for group in groups(&gpu_units) {
-        summary
-            .merges
-            .extend(merge_group(dir, &[Table::Gpu], &group, &segments)?);
+    // Tables numbered on their own (GPU polls, host samples): each segment is one unit.
+    for table in [Table::Gpu, Table::Host] {
+        let units: Vec<Unit> = numbers(table)
+            .iter()
+            .map(|&n| {
+                let ok = segments.contains_key(&(table, n));
+                unit(dir, table, n, ok, span_ns)
+            })
+            .collect::<Result<_, _>>()?;
+        for group in groups(&units) {
+            summary
+                .merges
+                .extend(merge_group(dir, &[table], &group, &segments)?);
+        }
     }
 
     let merged_away: BTreeSet<String> = summary

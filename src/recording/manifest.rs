@@ -83,6 +83,32 @@ pub struct Manifest {
     /// recording `profile record` made. New in format 1.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSource>,
+    /// The process sampled from `/proc` (`record --pid`); absent when none was, and in every
+    /// recording older than format 1.4: such a recording has no host sampling at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostTarget>,
+}
+
+/// The process `record --pid` sampled, and what happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostTarget {
+    /// The PID given.
+    pub pid: u32,
+    /// Whether its direct children were sampled too (`--children`).
+    pub children: bool,
+    /// Its command name at start (`comm`).
+    pub comm: String,
+    /// Its start time after boot, clock ticks (identifies it across PID reuse).
+    pub start_ticks: u64,
+    /// The unit of every `*_ticks` column, ticks per second.
+    pub clock_ticks_per_s: u64,
+    /// Wall clock when the recorder found the process gone, ns since the Unix epoch; `None`
+    /// while it ran to the end. Written into the manifest at once (a recorded event).
+    #[serde(default)]
+    pub exited_at_ns: Option<i64>,
+    /// The same on the recording's monotonic clock, ns since the start.
+    #[serde(default)]
+    pub exited_mono_ns: Option<i64>,
 }
 
 impl Manifest {

@@ -1,5 +1,5 @@
 //! Recording format v1: a directory holding `manifest.json` and rotated, zstd-compressed
-//! Parquet files of raw scrapes, samples and GPU polls. This module alone writes and reads it;
+//! Parquet files of raw scrapes, samples, GPU polls and (with `record --pid`) host process readings. This module alone writes and reads it;
 //! `docs/recording-format.md` documents it.
 
 pub mod compact;
@@ -8,12 +8,12 @@ pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use manifest::{AnalysisInputs, ImportSource, Manifest, Sourced};
+pub use manifest::{AnalysisInputs, HostTarget, ImportSource, Manifest, Sourced};
 pub use reader::{
     open, open_filtered, open_filtered_progress, FileReport, ReadProgress, Recording, Scrape,
     SeriesInfo, StoredSample,
 };
-pub use writer::{GpuWriter, ScrapeWriter, WrittenFile};
+pub use writer::{GpuWriter, HostWriter, ScrapeWriter, WrittenFile};
 
 use crate::gpu::GpuMetrics;
 use crate::units::{MonoNs, WallNs};
@@ -115,6 +115,62 @@ pub struct GpuPoll {
     pub completed_mono: MonoNs,
     /// The readings.
     pub metrics: GpuMetrics,
+}
+
+/// How one reading of one sampled process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostStatus {
+    /// Read in full.
+    Ok,
+    /// The process is gone (or a zombie): the row marks when the recorder saw it exit.
+    Exited,
+    /// `/proc` could not be read (see `error`).
+    Error,
+}
+
+impl HostStatus {
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Exited => "exited",
+            HostStatus::Error => "error",
+        }
+    }
+
+    /// Parses a stored `status` value.
+    pub fn from_name(s: &str) -> Option<HostStatus> {
+        Some(match s {
+            "ok" => HostStatus::Ok,
+            "exited" => HostStatus::Exited,
+            "error" => HostStatus::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// One reading of one sampled process: one row of `host-*.parquet` (format 1.4). The target
+/// PID is `manifest.host.pid`; every other PID of a tick is one of its direct children.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSample {
+    /// Tick number, from 0, in schedule order (shared by the rows of one tick).
+    pub seq: u64,
+    /// Wall clock when the tick's reading began.
+    pub requested_at: WallNs,
+    /// Wall clock when this process was read.
+    pub completed_at: WallNs,
+    /// Monotonic offset when the tick's reading began.
+    pub requested_mono: MonoNs,
+    /// Monotonic offset when this process was read: the sample's timestamp.
+    pub completed_mono: MonoNs,
+    /// The process.
+    pub pid: u32,
+    /// How the reading ended.
+    pub status: HostStatus,
+    /// The error text of an `error` row.
+    pub error: Option<String>,
+    /// The raw readings; `None` for an `exited` or `error` row.
+    pub reading: Option<crate::host::ProcReading>,
 }
 
 /// Errors reading or writing a recording.

@@ -10,7 +10,7 @@ mod pages;
 mod tables;
 
 use super::schema::{self, SampleRow, Table};
-use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta, ScrapeStatus};
+use super::{GpuPoll, HostSample, Manifest, RecordingError, ScrapeMeta, ScrapeStatus};
 use crate::promtext::MetricType;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -124,6 +124,9 @@ pub struct Recording {
     pub scrapes: Vec<Scrape>,
     /// Every GPU poll, sorted by `(seq, gpu_index)`.
     pub gpu_polls: Vec<GpuPoll>,
+    /// Every host process reading (`record --pid`, format 1.4), sorted by `(seq, pid)`; empty
+    /// when `manifest.host` is `None` (no host sampling, as in every older recording).
+    pub host_samples: Vec<HostSample>,
     /// Every segment file and `.tmp` leftover found, sorted by file name, readable or not.
     pub files: Vec<FileReport>,
 }
@@ -345,17 +348,20 @@ pub fn open_filtered_progress(
     enum Small {
         Scrapes(Result<Decoded<Vec<ScrapeMeta>>, Problem>),
         Gpu(Result<Decoded<Vec<GpuPoll>>, Problem>),
+        Host(Result<Decoded<Vec<HostSample>>, Problem>),
     }
     let small: Vec<(usize, Small)> = (0..entries.len())
         .into_par_iter()
         .filter_map(|i| match table_of(i)? {
             Table::Scrapes => Some((i, Small::Scrapes(tables::read_scrapes(&entries[i].path)))),
             Table::Gpu => Some((i, Small::Gpu(tables::read_gpu(&entries[i].path)))),
+            Table::Host => Some((i, Small::Host(tables::read_host(&entries[i].path)))),
             Table::Samples => None,
         })
         .collect();
     let mut metas: Vec<ScrapeMeta> = Vec::new();
     let mut gpu_polls: Vec<GpuPoll> = Vec::new();
+    let mut host_samples: Vec<HostSample> = Vec::new();
     let samples_segments: std::collections::BTreeSet<u64> = entries
         .iter()
         .filter_map(|e| {
@@ -395,6 +401,11 @@ pub fn open_filtered_progress(
                     .into_iter()
                     .flatten(),
             ),
+            Small::Host(r) => host_samples.extend(
+                settle(i, r, &mut files[i], &mut fatal)
+                    .into_iter()
+                    .flatten(),
+            ),
         }
     }
 
@@ -402,6 +413,7 @@ pub fn open_filtered_progress(
     // directory listing's order (files were sorted by name above).
     metas.sort_by_key(|m| m.seq);
     gpu_polls.sort_by_key(|p| (p.seq, p.gpu_index));
+    host_samples.sort_by_key(|h| (h.seq, h.pid));
     let seqs: Vec<u64> = metas.iter().map(|m| m.seq).collect();
     let unique_seqs = seqs.windows(2).all(|w| w[0] != w[1]);
     let mut scrapes: Vec<Scrape> = metas
@@ -503,6 +515,7 @@ pub fn open_filtered_progress(
         series,
         scrapes,
         gpu_polls,
+        host_samples,
         files,
     })
 }

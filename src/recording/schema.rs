@@ -13,7 +13,7 @@ use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 /// Recording format version: `MAJOR.MINOR`. A reader accepts any minor of its major.
-pub const FORMAT_VERSION: &str = "1.2";
+pub const FORMAT_VERSION: &str = "1.4";
 /// The major version this build reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The manifest's file name.
@@ -29,7 +29,7 @@ pub const TABLE_KEY: &str = "profile.table";
 /// above gain under 1% more and 19 costs ~5x the CPU.
 pub const ZSTD_LEVEL: i32 = 6;
 
-/// The three tables of a recording, one file kind each.
+/// The tables of a recording, one file kind each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     /// `scrapes-NNNNNN.parquet`: one row per scrape attempt.
@@ -38,6 +38,9 @@ pub enum Table {
     Samples,
     /// `gpu-NNNNNN.parquet`: one row per GPU per poll.
     Gpu,
+    /// `host-NNNNNN.parquet`: one row per sampled process per tick (`record --pid`). New in
+    /// format 1.4.
+    Host,
 }
 
 impl Table {
@@ -47,6 +50,7 @@ impl Table {
             Table::Scrapes => "scrapes",
             Table::Samples => "samples",
             Table::Gpu => "gpu",
+            Table::Host => "host",
         }
     }
 
@@ -68,6 +72,7 @@ impl Table {
             "scrapes" => Table::Scrapes,
             "samples" => Table::Samples,
             "gpu" => Table::Gpu,
+            "host" => Table::Host,
             _ => return None,
         };
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -82,6 +87,7 @@ impl Table {
             Table::Scrapes => scrapes_schema(),
             Table::Samples => samples_schema(),
             Table::Gpu => gpu_schema(),
+            Table::Host => host_schema(),
         }
     }
 }
@@ -144,6 +150,26 @@ pub mod col {
     pub const TEMPERATURE_C: &str = "temperature_c";
     /// `gpu`: SM clock, MHz.
     pub const SM_CLOCK_MHZ: &str = "sm_clock_mhz";
+    /// `host`: the process's PID.
+    pub const PID: &str = "pid";
+    /// `host`: its parent's PID.
+    pub const PPID: &str = "ppid";
+    /// `host`: `ok`, `exited` or `error`.
+    pub const HOST_STATUS: &str = "status";
+    /// `host`: the command name (`comm`).
+    pub const COMM: &str = "comm";
+    /// `host`: the one-letter process state.
+    pub const STATE: &str = "state";
+    /// `host`: start time after boot, clock ticks.
+    pub const START_TICKS: &str = "start_ticks";
+    /// `host`: user CPU time, clock ticks.
+    pub const UTIME_TICKS: &str = "utime_ticks";
+    /// `host`: system CPU time, clock ticks.
+    pub const STIME_TICKS: &str = "stime_ticks";
+    /// `host`: resident set size, bytes.
+    pub const RSS_BYTES: &str = "rss_bytes";
+    /// `host`: thread count.
+    pub const THREADS: &str = "threads";
 }
 
 /// The Arrow type of every string column with few distinct values: a dictionary with `Int32`
@@ -210,6 +236,25 @@ fn gpu_schema() -> SchemaRef {
     Arc::new(Schema::new(f))
 }
 
+fn host_schema() -> SchemaRef {
+    let mut f = vec![Field::new(col::SEQ, DataType::UInt64, false)];
+    times(&mut f);
+    f.extend([
+        Field::new(col::PID, DataType::UInt32, false),
+        Field::new(col::PPID, DataType::UInt32, true),
+        Field::new(col::HOST_STATUS, DataType::Utf8, false),
+        Field::new(col::ERROR, DataType::Utf8, true),
+        Field::new(col::COMM, DataType::Utf8, true),
+        Field::new(col::STATE, DataType::Utf8, true),
+        Field::new(col::START_TICKS, DataType::UInt64, true),
+        Field::new(col::UTIME_TICKS, DataType::UInt64, true),
+        Field::new(col::STIME_TICKS, DataType::UInt64, true),
+        Field::new(col::RSS_BYTES, DataType::UInt64, true),
+        Field::new(col::THREADS, DataType::UInt32, true),
+    ]);
+    Arc::new(Schema::new(f))
+}
+
 /// How the `value` column is encoded. Byte-stream-split won the measurement (see the docs):
 /// it puts each of the 8 bytes of every double in its own stream, so the constant sign,
 /// exponent and high mantissa bytes of a series become long runs that zstd folds, while runs
@@ -262,7 +307,7 @@ pub fn writer_properties_with(
     // them nearly free, where a dictionary of distinct values would not.
     let delta_cols: &[&str] = match table {
         Table::Samples => &[col::SCRAPE_SEQ],
-        Table::Scrapes | Table::Gpu => &[
+        Table::Scrapes | Table::Gpu | Table::Host => &[
             col::SEQ,
             col::REQUESTED_AT_NS,
             col::COMPLETED_AT_NS,
@@ -551,6 +596,10 @@ mod tests {
         assert_eq!(
             Table::parse_file_name("gpu-1234567.parquet"),
             Some((Table::Gpu, 1234567))
+        );
+        assert_eq!(
+            Table::parse_file_name("host-000002.parquet"),
+            Some((Table::Host, 2))
         );
         assert_eq!(Table::parse_file_name(".gpu-000001.parquet.tmp"), None);
         assert_eq!(Table::parse_file_name("gpu-.parquet"), None);

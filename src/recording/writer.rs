@@ -5,7 +5,10 @@
 //! A crash therefore loses at most the segment in memory and never leaves a half-written file
 //! under a real name; a leftover `.…tmp` file is what an interrupted write looks like.
 
+mod host;
 mod segment;
+
+pub use host::HostWriter;
 
 use super::schema::{self, Table};
 use super::{GpuPoll, Manifest, RecordingError, ScrapeMeta};
@@ -442,7 +445,7 @@ mod tests {
         assert_eq!(names(dir.path()), vec!["manifest.json"]);
         let text = fs::read_to_string(dir.path().join("manifest.json")).unwrap();
         assert!(
-            text.contains("\n  \"format_version\": \"1.2\""),
+            text.contains("\n  \"format_version\": \"1.4\""),
             "not pretty: {text}"
         );
         let back: Manifest = serde_json::from_str(&text).unwrap();

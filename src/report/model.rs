@@ -66,6 +66,10 @@ pub struct Report {
     /// Capacity under the latency target of `analyze --slo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::capacity::SloAssessment>,
+    /// The process `record --pid` sampled; left out of the JSON when the recording has no
+    /// host sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::aggregate::host::HostSummary>,
 }
 
 /// One thing the report could not compute.

@@ -127,6 +127,7 @@ pub fn render_text_with(r: &Report, opts: TextOptions) -> String {
     latency(&mut t, r);
     engines(&mut t, r);
     gpu(&mut t, r);
+    host(&mut t, r);
     ceiling(&mut t, r);
     economics(&mut t, r);
     t.out.push_str(&super::diagnosis_text::render(
@@ -338,6 +339,36 @@ fn gpu(t: &mut Tables, r: &Report) {
         }
     };
     t.kv_present("GPU", rows, &why);
+}
+
+/// The `record --pid` process; nothing for a recording without host sampling.
+fn host(t: &mut Tables, r: &Report) {
+    let Some(h) = &r.host else {
+        return;
+    };
+    let count = |v: Option<u32>| v.map_or(MISSING.to_string(), |n| n.to_string());
+    let rows = vec![
+        ("process", format!("PID {} ({})", h.pid, h.comm)),
+        ("CPU, with children", with_unit(h.cpu_cores, 2, "cores")),
+        (
+            "CPU, the PID alone",
+            with_unit(h.target_cpu_cores, 2, "cores"),
+        ),
+        ("RSS mean", with_unit(h.rss_mib_mean, 0, "MiB")),
+        ("RSS peak", with_unit(h.rss_mib_peak, 0, "MiB")),
+        ("threads peak", count(h.threads_peak)),
+        ("children (most at once)", count(h.children_max)),
+        ("exited after", with_unit(h.exited_after_s, 1, "s")),
+    ];
+    t.kv_present(
+        "host process (record --pid)",
+        rows,
+        "no reading of the process",
+    );
+    if let Some(w) = &h.wrapper_warning {
+        t.out.push_str(&wrap(0, &format!("WARNING: {w}")));
+        t.out.push('\n');
+    }
 }
 
 fn range_text(r: Option<&CeilingEstimate>, prec: usize, unit: &str) -> String {

@@ -5,7 +5,9 @@
 //! Trigger, per active window: the API server's CPU use (the rate of its
 //! `process_cpu_seconds_total`, which the `/metrics` endpoint itself reports) at least
 //! [`CPU_CORES_MIN`], running below [`OCCUPANCY_MAX`] of `max_num_seqs`, and fewer than
-//! [`WAITING_MAX`] requests waiting in the engine. Standard significance gate. The fix: more
+//! [`WAITING_MAX`] requests waiting in the engine. When the recording sampled a process
+//! (`record --pid`), that process's own CPU (read from `/proc`, children left out) replaces the
+//! counter, and the finding says so. Standard significance gate. The fix: more
 //! API server processes (`--api-server-count`), tokenizing on the client, or more replicas.
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
@@ -32,9 +34,26 @@ const C_CPU: usize = 1;
 const C_OCCUPANCY: usize = 2;
 const C_WAITING: usize = 3;
 
-fn judge(w: &Window, cap: f64) -> Result<(), (usize, Option<f64>)> {
-    let (Some(cpu), Some(running), Some(waiting)) =
-        (w.api_server_cpu_cores, w.running_mean, w.waiting_mean)
+/// Where R8 reads the API server's CPU from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `process_cpu_seconds_total` of the process serving `/metrics`.
+    Counter,
+    /// `/proc` readings of the `record --pid` process.
+    Host,
+}
+
+impl Source {
+    fn cpu(self, w: &Window) -> Option<f64> {
+        match self {
+            Source::Counter => w.api_server_cpu_cores,
+            Source::Host => w.host_cpu_cores,
+        }
+    }
+}
+
+fn judge(w: &Window, cap: f64, source: Source) -> Result<(), (usize, Option<f64>)> {
+    let (Some(cpu), Some(running), Some(waiting)) = (source.cpu(w), w.running_mean, w.waiting_mean)
     else {
         return Err((C_DATA, None));
     };
@@ -59,10 +78,15 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         return Outcome::silent(RuleId::R8, r);
     }
     let capf = f64::from(cap.value);
+    let source = if ctx.windows.iter().any(|w| w.host_cpu_cores.is_some()) {
+        Source::Host
+    } else {
+        Source::Counter
+    };
     let mut fired: Vec<&Window> = Vec::new();
     let mut tally = Tally::new(4);
     for w in ctx.active_windows() {
-        match judge(w, capf) {
+        match judge(w, capf, source) {
             Ok(()) => fired.push(w),
             Err((c, v)) => tally.add(c, v),
         }
@@ -71,6 +95,10 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         let d = tally.dominant();
         let v = d.as_ref().and_then(|d| d.mean).unwrap_or(f64::NAN);
         let why = match d.map(|d| d.cond) {
+            Some(C_CPU) if source == Source::Host => format!(
+                "not triggered (the --pid process at {v:.2} cores < {CPU_CORES_MIN:.2}, host \
+                 sampling)"
+            ),
             Some(C_CPU) => {
                 format!("not triggered (API server at {v:.2} cores < {CPU_CORES_MIN:.2})")
             }
@@ -81,15 +109,25 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             Some(C_WAITING) => {
                 format!("not triggered (the engine queues {v:.1} requests: the frontend keeps up)")
             }
+            _ if source == Source::Host => {
+                "not evaluated (no CPU reading of the --pid process in active windows)".to_string()
+            }
             _ => "not evaluated (no process_cpu_seconds_total of the API server)".to_string(),
         };
         return Outcome::silent(RuleId::R8, why);
     }
     let n = fired.len() as u64;
-    let cpu = tw_mean(&fired, |w| w.api_server_cpu_cores).unwrap_or(0.0);
+    let cpu = tw_mean(&fired, |w| source.cpu(w)).unwrap_or(0.0);
+    let (cpu_name, basis) = match source {
+        Source::Counter => ("API server CPU", "API server CPU counter (ours)"),
+        Source::Host => (
+            "API server CPU (host sampling of the --pid process)",
+            "host sampling of the --pid process, children left out (ours)",
+        ),
+    };
     let running = tw_mean(&fired, |w| w.running_mean).unwrap_or(0.0);
     let mut measures = vec![
-        Measure::condition("API server CPU", cpu, Unit::Cores, Cmp::Ge, CPU_CORES_MIN),
+        Measure::condition(cpu_name, cpu, Unit::Cores, Cmp::Ge, CPU_CORES_MIN),
         Measure::condition(
             "occupancy of max_num_seqs",
             running / capf * 100.0,
@@ -111,7 +149,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         rule: RuleId::R8,
         r2_path: None,
         confidence: CONFIDENCE,
-        confidence_basis: "API server CPU counter (ours)",
+        confidence_basis: basis,
         windows: Some(WindowCounts::of(&fired, ctx.evaluable, 0)),
         significance: gate::standard_significance(n, ctx.evaluable),
         measures,
@@ -172,5 +210,30 @@ mod tests {
             .unwrap()
             .reason
             .contains("queues"));
+    }
+
+    /// With host sampling, the sampled process's CPU decides and the finding names it; the
+    /// counter is ignored even where it alone would fire.
+    #[test]
+    fn host_sampled_cpu_replaces_the_counter() {
+        let host = |cpu: f64| {
+            let ws = windows(4, |w| {
+                w.api_server_cpu_cores = Some(1.0);
+                w.host_cpu_cores = Some(cpu);
+                w.running_mean = Some(8.0);
+                w.running_last = Some(8.0);
+                w.waiting_mean = Some(0.0);
+            });
+            Fixture::new(ws, inputs_m(16)).run(evaluate)
+        };
+        let f = host(0.95).finding.unwrap();
+        assert!(
+            f.measures[0].name.contains("host sampling"),
+            "{:?}",
+            f.measures
+        );
+        assert!(f.confidence_basis.contains("--pid"));
+        let silent = host(0.5).not_fired.unwrap().reason;
+        assert!(silent.contains("--pid process at 0.50 cores"), "{silent}");
     }
 }

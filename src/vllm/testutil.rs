@@ -173,10 +173,12 @@ impl RecBuilder {
                 analysis_inputs: AnalysisInputs::default(),
                 totals: None,
                 import: None,
+                host: None,
             },
             series: self.series.clone(),
             scrapes: self.scrapes.clone(),
             gpu_polls: self.polls.clone(),
+            host_samples: Vec::new(),
             files: Vec::new(),
         }
     }

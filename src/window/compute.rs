@@ -149,6 +149,10 @@ pub struct Window {
     /// The API server process's CPU use, cores (CPU seconds per second of
     /// `process_cpu_seconds_total`): R8's frontend load.
     pub api_server_cpu_cores: Option<f64>,
+    /// The `record --pid` process's own CPU use, cores (its children left out); `None`
+    /// without host sampling. R8 prefers it to `api_server_cpu_cores`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_cpu_cores: Option<f64>,
     /// Samples skipped as repeats of a series already in the same body (the first counts).
     pub duplicate_samples: u32,
     /// The most counter resets (server restarts) seen in any one counter in the window.
@@ -596,6 +600,7 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         first_reset_mono,
         duplicate_samples,
         api_server_cpu_cores: rate(CounterKind::ApiServerCpu),
+        host_cpu_cores: None,
         est_flops_per_gpu_per_s: rate(CounterKind::EstimatedFlops),
         est_read_bytes_per_gpu_per_s: rate(CounterKind::EstimatedReadBytes),
         generation_tokens_before_resets: track(CounterKind::GenerationTokens).before_resets,

@@ -12,6 +12,7 @@
 //! they are collected in order, so the result does not depend on the thread count.
 
 mod compute;
+mod host;
 pub mod quantile;
 
 pub use compute::{counter_rate, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window};
@@ -299,6 +300,7 @@ pub fn build_windows_resolved(
         .par_iter()
         .map(|inp| compute::compute(inp, resolved))
         .collect();
+    host::fill(&mut set.windows, rec);
     Ok(set)
 }
 

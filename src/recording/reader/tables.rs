@@ -3,9 +3,10 @@
 //! instead of panicking; only an unsupported format version is fatal for the whole read.
 
 use crate::gpu::GpuMetrics;
+use crate::host::ProcReading;
 use crate::promtext::MetricType;
 use crate::recording::schema::{self, col, Table};
-use crate::recording::{GpuPoll, RecordingError, ScrapeMeta, ScrapeStatus};
+use crate::recording::{GpuPoll, HostSample, HostStatus, RecordingError, ScrapeMeta, ScrapeStatus};
 use crate::units::{MonoNs, WallNs};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -461,6 +462,74 @@ pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
                     sm_clock_mhz: opt(clock, i),
                     error: error.get(i)?.map(str::to_string),
                 },
+            });
+        }
+    }
+    Ok(Decoded {
+        row_count: rows.len() as u64,
+        rows,
+        notes: Vec::new(),
+    })
+}
+
+/// Reads a `host-*.parquet` file (format 1.4).
+pub(super) fn read_host(path: &Path) -> Result<Decoded<Vec<HostSample>>, Problem> {
+    let mut rows = Vec::new();
+    for b in read_batches(path, Table::Host)? {
+        let seq = required::<UInt64Type>(&b, col::SEQ)?;
+        let t: [&PrimitiveArray<Int64Type>; 4] = [
+            required(&b, col::REQUESTED_AT_NS)?,
+            required(&b, col::COMPLETED_AT_NS)?,
+            required(&b, col::REQUESTED_MONO_NS)?,
+            required(&b, col::COMPLETED_MONO_NS)?,
+        ];
+        let pid = required::<UInt32Type>(&b, col::PID)?;
+        let ppid = prim::<UInt32Type>(&b, col::PPID)?;
+        let status = StrCol::new(&b, col::HOST_STATUS)?;
+        let error = StrCol::new(&b, col::ERROR)?;
+        let comm = StrCol::new(&b, col::COMM)?;
+        let state = StrCol::new(&b, col::STATE)?;
+        let start = prim::<UInt64Type>(&b, col::START_TICKS)?;
+        let utime = prim::<UInt64Type>(&b, col::UTIME_TICKS)?;
+        let stime = prim::<UInt64Type>(&b, col::STIME_TICKS)?;
+        let rss = prim::<UInt64Type>(&b, col::RSS_BYTES)?;
+        let threads = prim::<UInt32Type>(&b, col::THREADS)?;
+        for i in 0..b.num_rows() {
+            let s = status.required(i, col::HOST_STATUS)?;
+            let status = HostStatus::from_name(s)
+                .ok_or_else(|| format!("row {i}: unknown host status {s:?}"))?;
+            // A reading exists when the row is `ok` and its counters are there.
+            let reading = match (status, opt(start, i), opt(utime, i), opt(stime, i)) {
+                (HostStatus::Ok, Some(start_ticks), Some(utime_ticks), Some(stime_ticks)) => {
+                    Some(ProcReading {
+                        pid: pid.value(i),
+                        ppid: opt(ppid, i).unwrap_or(0),
+                        comm: comm.get(i)?.unwrap_or_default().to_string(),
+                        state: state.get(i)?.unwrap_or_default().to_string(),
+                        start_ticks,
+                        utime_ticks,
+                        stime_ticks,
+                        rss_bytes: opt(rss, i),
+                        threads: opt(threads, i),
+                    })
+                }
+                (HostStatus::Ok, ..) => {
+                    return Err(Problem::Damaged(format!(
+                        "row {i}: an `ok` host row without its CPU counters"
+                    )))
+                }
+                _ => None,
+            };
+            rows.push(HostSample {
+                seq: seq.value(i),
+                requested_at: WallNs(t[0].value(i)),
+                completed_at: WallNs(t[1].value(i)),
+                requested_mono: MonoNs(t[2].value(i)),
+                completed_mono: MonoNs(t[3].value(i)),
+                pid: pid.value(i),
+                status,
+                error: error.get(i)?.map(str::to_string),
+                reading,
             });
         }
     }
