@@ -246,6 +246,36 @@ fn samples_files_at_once() -> usize {
     rayon::current_num_threads().max(1) * 4
 }
 
+/// Compressed bytes of samples files decoded at once, per thread. Ours: a minute segment is
+/// ~16-30 KB, so this never binds on recorded files; a compacted hour (~0.75 MB, 6 M rows,
+/// ~300 MB decoded) is then decoded about one per thread instead of four, which keeps the
+/// decoded columns of a compacted day within what a minute-file day holds.
+const SAMPLES_BYTES_AT_ONCE_PER_THREAD: u64 = 1 << 20;
+
+/// `files` (indices into `entries`) in the groups they are decoded in: at most
+/// [`samples_files_at_once`] files, and no more compressed bytes than
+/// [`SAMPLES_BYTES_AT_ONCE_PER_THREAD`] per thread (but at least one file).
+fn decode_groups(files: &[usize], entries: &[Entry]) -> Vec<Vec<usize>> {
+    let threads = rayon::current_num_threads().max(1) as u64;
+    let budget = threads * SAMPLES_BYTES_AT_ONCE_PER_THREAD;
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0u64;
+    for &i in files {
+        let full = groups.last().is_none_or(|g| {
+            g.len() >= samples_files_at_once() || bytes + entries[i].bytes > budget
+        });
+        if full {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += entries[i].bytes;
+        if let Some(g) = groups.last_mut() {
+            g.push(i);
+        }
+    }
+    groups
+}
+
 /// Sets `report.problem` from a file's notes (nothing when there are none), or records why
 /// the file was skipped, or keeps the first (in file-name order) fatal error.
 fn settle<T>(
@@ -433,7 +463,7 @@ pub fn open_filtered_progress(
         .collect();
     let mut files_done = 0usize;
     let mut rows_read = 0u64;
-    for group in sample_files.chunks(samples_files_at_once()) {
+    for group in decode_groups(&sample_files, &entries) {
         files_done += group.len();
         // Files after a fatal one need not be read: the read fails anyway.
         let group: Vec<usize> = group
