@@ -105,7 +105,8 @@ fn file_err(path: &Path, e: impl std::fmt::Display) -> CompactError {
 pub struct Merge {
     /// The file written (it keeps the first source's name).
     pub target: String,
-    /// The files it replaced, the target's old self first.
+    /// The files it replaced, in segment order (the target's old self first, when it existed:
+    /// a segment whose scrapes all failed has no samples file of its own).
     pub sources: Vec<String>,
     /// Rows it holds.
     pub rows: u64,
@@ -228,7 +229,7 @@ pub fn compact(dir: &Path, span: Duration) -> Result<CompactSummary, CompactErro
     let merged_away: BTreeSet<String> = summary
         .merges
         .iter()
-        .flat_map(|m| m.sources.iter().skip(1).cloned())
+        .flat_map(|m| m.sources.iter().filter(|s| **s != m.target).cloned())
         .collect();
     let rewritten: BTreeMap<&str, u64> = summary
         .merges
@@ -397,7 +398,7 @@ fn merge_group(
         // whose scrapes are gone, which the reader reports, never the reverse.
         deletes: staged
             .iter()
-            .flat_map(|(_, m)| m.sources.iter().skip(1).cloned())
+            .flat_map(|(_, m)| m.sources.iter().filter(|s| **s != m.target).cloned())
             .collect(),
     };
     let text = serde_json::to_vec_pretty(&journal).map_err(|e| file_err(dir, e))?;

@@ -292,3 +292,40 @@ fn the_digest_tells_a_changed_row_from_a_moved_one() {
     assert_eq!(d(a.clone()), d(moved));
     assert_ne!(d(a), d(changed));
 }
+
+#[test]
+fn a_first_segment_without_samples_takes_the_merged_samples_under_its_number() {
+    // Segment 0: every scrape failed (a scrapes file, no samples file); segment 1: good.
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), &testutil::manifest()).unwrap();
+    let mut w = ScrapeWriter::new(dir.path()).unwrap();
+    let mut synth = Synth::new(9);
+    for seq in 0..40 {
+        if seq < 20 {
+            w.push(&failed_meta(seq, ScrapeStatus::Connect), None)
+                .unwrap();
+        } else {
+            synth.step(true);
+            let e = synth.exposition();
+            w.push(&ok_meta(seq, e.sample_count()), Some(&e)).unwrap();
+        }
+        if seq == 19 {
+            w.rotate().unwrap();
+        }
+    }
+    w.finish().unwrap();
+    assert!(!dir.path().join("samples-000000.parquet").exists());
+    let before = content(&open(dir.path()).unwrap());
+    compact(dir.path(), DEFAULT_SPAN).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        [
+            "manifest.json",
+            "samples-000000.parquet",
+            "scrapes-000000.parquet"
+        ]
+    );
+    let rec = open(dir.path()).unwrap();
+    assert!(rec.problems().next().is_none(), "{:?}", rec.files);
+    assert_eq!(content(&rec), before);
+}
