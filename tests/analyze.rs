@@ -159,6 +159,7 @@ fn write_recording(dir: &Path) {
         },
         totals: None,
         import: None,
+        targets: Vec::new(),
     };
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();

@@ -262,7 +262,7 @@ fn a_200_without_samples_is_an_empty_failure() {
         "{comments:?}"
     );
     assert!(rec.scrapes[1].samples.is_empty() && rec.scrapes[2].samples.is_empty());
-    assert_eq!(rec.manifest.format_version, "1.2");
+    assert_eq!(rec.manifest.format_version, "1.3");
 
     let seen = profile::inspect::inspect(&rec, "rec");
     assert_eq!(

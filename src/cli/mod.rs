@@ -7,6 +7,7 @@ mod capacity;
 mod catalog;
 mod compare;
 mod diagnose;
+mod fleet_record;
 mod import;
 mod inputs;
 mod inspect;

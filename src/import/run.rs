@@ -161,6 +161,7 @@ fn start_manifest(plan: &Plan, gpu_note: Option<String>) -> Manifest {
             inferred_types: Vec::new(),
             incomplete: None,
         }),
+        targets: Vec::new(),
     }
 }
 

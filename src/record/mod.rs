@@ -12,6 +12,7 @@
 
 pub(crate) mod clock;
 mod events;
+pub mod fleet;
 mod gpu_loop;
 mod http_loop;
 mod scrape;
@@ -63,6 +64,9 @@ pub struct RecordConfig {
     pub analysis_inputs: AnalysisInputs,
     /// Why no GPU is recorded, for the manifest, when the caller passes no GPU source.
     pub gpu_note: Option<String>,
+    /// A stop handle shared with other recorders (a fleet's targets stop together); `None`
+    /// gives the recorder its own.
+    pub stop: Option<StopHandle>,
 }
 
 impl RecordConfig {
@@ -81,6 +85,7 @@ impl RecordConfig {
             bearer_token: None,
             analysis_inputs: AnalysisInputs::default(),
             gpu_note: None,
+            stop: None,
         }
     }
 }
@@ -355,7 +360,7 @@ impl Recorder {
             interval: config.interval,
             rotate: config.rotate,
             duration: config.duration,
-            stop: StopHandle::new(),
+            stop: config.stop.clone().unwrap_or_else(StopHandle::new),
             counters: Counters::default(),
             manifest: Mutex::new(manifest),
             model_known: AtomicBool::new(false),

@@ -77,6 +77,7 @@ pub(super) fn start_manifest(
         analysis_inputs: config.analysis_inputs.clone(),
         totals: None,
         import: None,
+        targets: Vec::new(),
     }
 }
 

@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(names(dir.path()), vec!["manifest.json"]);
         let text = fs::read_to_string(dir.path().join("manifest.json")).unwrap();
         assert!(
-            text.contains("\n  \"format_version\": \"1.2\""),
+            text.contains("\n  \"format_version\": \"1.3\""),
             "not pretty: {text}"
         );
         let back: Manifest = serde_json::from_str(&text).unwrap();

@@ -173,6 +173,7 @@ impl RecBuilder {
                 analysis_inputs: AnalysisInputs::default(),
                 totals: None,
                 import: None,
+                targets: Vec::new(),
             },
             series: self.series.clone(),
             scrapes: self.scrapes.clone(),

@@ -151,6 +151,7 @@ pub fn manifest() -> Manifest {
         },
         totals: None,
         import: None,
+        targets: Vec::new(),
     }
 }
 

@@ -389,5 +389,6 @@ pub fn manifest() -> crate::recording::Manifest {
             bytes_written: 123_456,
         }),
         import: None,
+        targets: Vec::new(),
     }
 }
