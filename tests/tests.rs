@@ -5,6 +5,7 @@ mod architecture;
 mod compare;
 mod diagnose;
 mod faults;
+mod fleet;
 mod html;
 mod import;
 mod querying;
