@@ -160,6 +160,7 @@ fn write_recording(dir: &Path) {
         totals: None,
         import: None,
         host: None,
+        targets: Vec::new(),
     };
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();

@@ -6,6 +6,7 @@ mod compact;
 mod compare;
 mod diagnose;
 mod faults;
+mod fleet;
 mod fuzz_corpus;
 mod html;
 mod import;

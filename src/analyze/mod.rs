@@ -28,6 +28,7 @@
 
 mod ceiling;
 mod diagnose;
+pub mod fleet;
 mod sections;
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,9 @@ pub struct AnalyzeArgs {
     /// `profile capacity`.
     #[arg(long, value_name = "TARGETS", value_parser = parse_slo_arg)]
     slo: Option<SloArg>,
+    /// Of a fleet recording, analyse only this target (its name or its URL)
+    #[arg(long, value_name = "NAME|URL")]
+    target: Option<String>,
 }
 
 /// The targets of `--slo` (a newtype, so clap takes the list as one value).
@@ -150,7 +153,30 @@ impl Progress {
     }
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    // A fleet recording (or `--target`) goes through the fleet path; a recording the targets
+    // reader cannot place (a bundle file) is one server.
+    if let Ok(targets) = profile::recording::fleet::targets(&args.recording) {
+        let is_fleet = targets.iter().any(|t| t.dir != args.recording);
+        if let Some(wanted) = args.target.take() {
+            let t = profile::recording::fleet::pick(&targets, &wanted).with_context(|| {
+                let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+                format!(
+                    "{}: no target named {wanted:?} (targets: {})",
+                    args.recording.display(),
+                    names.join(", ")
+                )
+            })?;
+            args.recording = t.dir.clone();
+        } else if is_fleet {
+            return run_fleet(args, &targets);
+        }
+    } else if let Some(wanted) = &args.target {
+        anyhow::bail!(
+            "{}: --target {wanted:?} needs a recording directory",
+            args.recording.display()
+        );
+    }
     let catalog = load_catalog(args.catalog.as_deref())?;
     let progress = Progress::start();
     let rec = profile::bundle::open_any_filtered_progress(
@@ -192,6 +218,54 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--window`: a positive duration, in integer ns.
+/// A fleet recording: the fleet table and totals, then each target's own report.
+fn run_fleet(
+    args: AnalyzeArgs,
+    targets: &[profile::recording::fleet::TargetDir],
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.html.is_none(),
+        "{}: a fleet recording has no HTML report yet; pick one target with --target",
+        args.recording.display()
+    );
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let mut recs = Vec::with_capacity(targets.len());
+    for t in targets {
+        let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
+            .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
+        recs.push((t.clone(), rec));
+    }
+    let config = AnalyzeConfig {
+        window_ns: args.window,
+        from: args.from,
+        to: args.to,
+        inputs: args.inputs.to_operator(),
+        recording_label: None,
+        verbose: args.verbose,
+        samples: args.samples,
+        slo: args.slo.clone().map(|s| s.0),
+    };
+    let label = args.recording.display().to_string();
+    let fleet = profile::analyze::fleet::analyze_fleet(&label, &recs, &catalog, &config)
+        .with_context(|| format!("analysing {label}"))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        out.write_all(profile::report::Json.render(&fleet)?.as_bytes())?;
+    } else {
+        let opts = TextOptions {
+            color: args.color.decide(&out),
+            verbose: args.verbose,
+        };
+        out.write_all(profile::report::fleet::render_fleet_summary(&fleet).as_bytes())?;
+        for t in &fleet.targets {
+            writeln!(out, "\n=== target {} ({}) ===\n", t.name, t.url)?;
+            out.write_all(render_text_with(&t.report, opts).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_window(text: &str) -> Result<i64, String> {
     let ns = parse_duration_ns(text)?;
     if ns <= 0 {

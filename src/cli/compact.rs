@@ -27,14 +27,38 @@ pub fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
             args.recording.display()
         );
     }
-    let summary = compact::compact(&args.recording, args.span)
-        .with_context(|| format!("compacting {}", args.recording.display()))?;
+    // A fleet recording is a recording per target: each is compacted on its own.
+    let targets = profile::recording::fleet::targets(&args.recording)
+        .with_context(|| format!("reading {}", args.recording.display()))?;
+    let mut summaries = Vec::new();
+    for t in &targets {
+        let summary = compact::compact(&t.dir, args.span)
+            .with_context(|| format!("compacting {}", t.dir.display()))?;
+        summaries.push((t.name.clone(), summary));
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &summary)?;
+        match summaries.as_slice() {
+            [(_, one)] if targets.len() == 1 && targets[0].dir == args.recording => {
+                serde_json::to_writer_pretty(&mut out, one)?
+            }
+            _ => serde_json::to_writer_pretty(
+                &mut out,
+                &summaries
+                    .iter()
+                    .map(|(name, s)| serde_json::json!({"target": name, "compaction": s}))
+                    .collect::<Vec<_>>(),
+            )?,
+        }
         writeln!(out)?;
     } else {
-        write!(out, "{}", render(&summary))?;
+        let fleet = targets.len() > 1 || targets.first().is_some_and(|t| t.dir != args.recording);
+        for (name, s) in &summaries {
+            if fleet {
+                writeln!(out, "target {name}:")?;
+            }
+            write!(out, "{}", render(s))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -282,7 +282,8 @@ impl Measure for Live {
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
     let record_args = RecordArgs {
-        url: args.url,
+        url: vec![args.url],
+        targets: None,
         out: None,
         duration: Some(args.duration),
         interval: args.interval,

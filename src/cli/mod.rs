@@ -8,6 +8,7 @@ mod catalog;
 mod compact;
 mod compare;
 mod diagnose;
+mod fleet_record;
 mod import;
 mod inputs;
 mod inspect;

@@ -29,8 +29,15 @@ const NOTHING_RECORDED: &str = "nothing was recorded";
 pub struct RecordArgs {
     /// The vLLM Prometheus endpoint, e.g. http://127.0.0.1:8000/metrics. A bearer token, if
     /// the server wants one, is read from the PROFILE_BEARER_TOKEN environment variable.
-    #[arg(long)]
-    pub(super) url: String,
+    /// Give it several times to record a fleet, one target per URL.
+    #[arg(long, required_unless_present = "targets")]
+    pub(super) url: Vec<String>,
+    /// A file of targets to record as one fleet: one a line, its URL, then optionally a name
+    /// and its own -m/--max-num-seqs, --tensor-parallel-size, --dtype, --cost-per-hour,
+    /// --gpu-memory-utilization (the flags given here apply to every target that gives none);
+    /// `#` starts a comment
+    #[arg(long, value_name = "FILE")]
+    pub(super) targets: Option<PathBuf>,
     /// Recording directory (created; an existing one must be empty)
     /// [default: recordings/<UTC start, e.g. 20261123T090102Z>]
     #[arg(long, value_name = "DIR")]
@@ -87,9 +94,12 @@ pub(super) enum GpuChoice {
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    if args.targets.is_some() || args.url.len() > 1 {
+        return super::fleet_record::run(args);
+    }
     let env = |name: &str| std::env::var(name).ok();
     let gpus = args.gpus.clone();
-    let url = args.url.clone();
+    let url = args.url.first().cloned().unwrap_or_default();
     let mut config = to_config(args, env).context(NOTHING_RECORDED)?;
     if config.timeout >= config.interval {
         eprintln!(
@@ -242,7 +252,7 @@ pub(super) fn to_config(
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let mut config = RecordConfig::new(args.url);
+    let mut config = RecordConfig::new(args.url.first().cloned().unwrap_or_default());
     config.out_dir = args.out;
     config.duration = args.duration;
     config.interval = args.interval;
@@ -340,7 +350,7 @@ fn status_line(p: &Progress) -> String {
     line
 }
 
-fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} B");

@@ -162,6 +162,7 @@ fn start_manifest(plan: &Plan, gpu_note: Option<String>) -> Manifest {
             incomplete: None,
         }),
         host: None,
+        targets: Vec::new(),
     }
 }
 

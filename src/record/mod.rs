@@ -13,6 +13,7 @@
 
 pub(crate) mod clock;
 mod events;
+pub mod fleet;
 mod gpu_loop;
 mod host_loop;
 mod http_loop;
@@ -69,6 +70,9 @@ pub struct RecordConfig {
     pub gpu_note: Option<String>,
     /// The process to sample from `/proc` (`--pid`, Linux only); `None`: no host sampling.
     pub host: Option<HostConfig>,
+    /// A stop handle shared with other recorders (a fleet's targets stop together); `None`
+    /// gives the recorder its own.
+    pub stop: Option<StopHandle>,
 }
 
 impl RecordConfig {
@@ -88,6 +92,7 @@ impl RecordConfig {
             analysis_inputs: AnalysisInputs::default(),
             gpu_note: None,
             host: None,
+            stop: None,
         }
     }
 }
@@ -396,7 +401,7 @@ impl Recorder {
             interval: config.interval,
             rotate: config.rotate,
             duration: config.duration,
-            stop: StopHandle::new(),
+            stop: config.stop.clone().unwrap_or_else(StopHandle::new),
             counters: Counters::default(),
             manifest: Mutex::new(manifest),
             model_known: AtomicBool::new(false),

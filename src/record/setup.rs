@@ -78,6 +78,7 @@ pub(super) fn start_manifest(
         totals: None,
         import: None,
         host: None,
+        targets: Vec::new(),
     }
 }
 

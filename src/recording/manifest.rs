@@ -83,6 +83,10 @@ pub struct Manifest {
     /// recording `profile record` made. New in format 1.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSource>,
+    /// The targets of a multi-target (fleet) recording, each recorded into its own
+    /// subdirectory; empty for a recording of one server. New in format 1.3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<FleetTarget>,
     /// The process sampled from `/proc` (`record --pid`); absent when none was, and in every
     /// recording older than format 1.4: such a recording has no host sampling at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +113,21 @@ pub struct HostTarget {
     /// The same on the recording's monotonic clock, ns since the start.
     #[serde(default)]
     pub exited_mono_ns: Option<i64>,
+}
+
+/// One server of a fleet recording, as listed in the fleet's manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetTarget {
+    /// Position in the fleet, from 0; also the stem of its directory.
+    pub id: u32,
+    /// The name it was given (or derived from its URL's host and port).
+    pub name: String,
+    /// The scraped URL.
+    pub url: String,
+    /// Its directory, relative to the fleet's: a complete recording of this target alone.
+    pub dir: String,
+    /// Its operator-given inputs (command-line flags merged under the target's own).
+    pub analysis_inputs: AnalysisInputs,
 }
 
 impl Manifest {

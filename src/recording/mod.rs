@@ -8,7 +8,8 @@ pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use manifest::{AnalysisInputs, HostTarget, ImportSource, Manifest, Sourced};
+pub mod fleet;
+pub use manifest::{AnalysisInputs, FleetTarget, HostTarget, ImportSource, Manifest, Sourced};
 pub use reader::{
     open, open_filtered, open_filtered_progress, FileReport, ReadProgress, Recording, Scrape,
     SeriesInfo, StoredSample,

@@ -51,6 +51,9 @@ pub(super) fn redact_manifest(m: &Manifest, r: &mut Redactor) -> Manifest {
     if let (Some(imp), Some(orig)) = (&mut out.import, &m.import) {
         imp.server_url = r.url(&orig.server_url);
     }
+    for (t, orig) in out.targets.iter_mut().zip(&m.targets) {
+        t.url = r.url(&orig.url);
+    }
     // Notes are written last so that they see every original registered above.
     out.gpu_note = m.gpu_note.as_deref().map(|n| r.text(n));
     if let (Some(imp), Some(orig)) = (&mut out.import, &m.import) {

@@ -16,6 +16,7 @@
 //!   with `verbose` the findings below the gate and why each silent rule stayed silent).
 
 mod diagnosis_text;
+pub mod fleet;
 pub mod format;
 pub mod html;
 pub mod json;

@@ -174,6 +174,7 @@ impl RecBuilder {
                 totals: None,
                 import: None,
                 host: None,
+                targets: Vec::new(),
             },
             series: self.series.clone(),
             scrapes: self.scrapes.clone(),

@@ -152,6 +152,7 @@ pub fn manifest() -> Manifest {
         totals: None,
         import: None,
         host: None,
+        targets: Vec::new(),
     }
 }
 

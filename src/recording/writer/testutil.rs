@@ -390,5 +390,6 @@ pub fn manifest() -> crate::recording::Manifest {
         }),
         import: None,
         host: None,
+        targets: Vec::new(),
     }
 }

@@ -1,0 +1,85 @@
+//! A fleet recording's analysis: each target analysed by [`super::analyze`] on its own
+//! recording, exactly as if it had been recorded alone, then one row per target and the
+//! fleet's sums. Nothing here reads files: the caller passes the targets' recordings.
+
+use super::{analyze, AnalyzeConfig, AnalyzeError};
+use crate::catalog::Catalog;
+use crate::recording::fleet::TargetDir;
+use crate::recording::Recording;
+use crate::report::fleet::{FleetReport, FleetRow, FleetTotals, TargetReport};
+use crate::report::{Report, SCHEMA_VERSION};
+
+/// Analyses every target with `config` (its label set to the target's directory, as
+/// analysing that directory alone would name it) and builds the fleet table and totals.
+pub fn analyze_fleet(
+    label: &str,
+    targets: &[(TargetDir, Recording)],
+    catalog: &Catalog,
+    config: &AnalyzeConfig,
+) -> Result<FleetReport, AnalyzeError> {
+    let mut reports: Vec<TargetReport> = Vec::with_capacity(targets.len());
+    for (t, rec) in targets {
+        let mut c = config.clone();
+        c.recording_label = Some(t.dir.display().to_string());
+        reports.push(TargetReport {
+            name: t.name.clone(),
+            url: t.url.clone(),
+            report: analyze(rec, catalog, &c)?,
+        });
+    }
+    let rows: Vec<FleetRow> = reports.iter().map(row).collect();
+    let totals = totals(&rows);
+    Ok(FleetReport {
+        schema_version: SCHEMA_VERSION.to_string(),
+        label: label.to_string(),
+        rows,
+        totals,
+        targets: reports,
+    })
+}
+
+fn row(t: &TargetReport) -> FleetRow {
+    let r: &Report = &t.report;
+    let top = r
+        .diagnosis
+        .as_ref()
+        .and_then(|d| d.recommendations().next());
+    FleetRow {
+        name: t.name.clone(),
+        url: t.url.clone(),
+        up: r.recording.scrapes_ok > 0,
+        model: r.recording.model_name.clone(),
+        generation_tokens_per_s: r.metrics.generation_tokens_per_s,
+        running_mean: r.metrics.running_mean,
+        max_num_seqs: r.inputs.max_num_seqs.as_ref().map(|s| s.value),
+        kv_cache_peak_pct: r.metrics.kv_cache_peak_pct,
+        ttft_p99_ms: r.metrics.ttft.p99_ms,
+        efficiency_pct: r.ceiling.efficiency.pct(),
+        cost_per_hour_usd: r.economics.cost_per_hour.as_ref().map(|c| c.usd_per_hour),
+        recoverable_usd_per_hour: r.economics.recoverable_usd_per_hour.map(|m| m.usd),
+        top_finding: top.map(|f| (format!("{:?}", f.rule), f.title.clone())),
+        top_fix: top.map(|f| f.fix.summary.clone()),
+    }
+}
+
+/// Sums a column over the targets that have it: `None` when none has it, with how many did.
+fn sum(rows: &[FleetRow], get: impl Fn(&FleetRow) -> Option<f64>) -> (Option<f64>, u32) {
+    let known: Vec<f64> = rows.iter().filter_map(get).collect();
+    let n = u32::try_from(known.len()).unwrap_or(u32::MAX);
+    ((!known.is_empty()).then(|| known.iter().sum()), n)
+}
+
+fn totals(rows: &[FleetRow]) -> FleetTotals {
+    let (tps, _) = sum(rows, |r| r.generation_tokens_per_s);
+    let (cost, cost_known) = sum(rows, |r| r.cost_per_hour_usd);
+    let (rec, recoverable_known) = sum(rows, |r| r.recoverable_usd_per_hour);
+    FleetTotals {
+        targets: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        targets_up: u32::try_from(rows.iter().filter(|r| r.up).count()).unwrap_or(u32::MAX),
+        generation_tokens_per_s: tps,
+        cost_per_hour_usd: cost,
+        cost_known,
+        recoverable_usd_per_hour: rec,
+        recoverable_known,
+    }
+}

@@ -1,0 +1,197 @@
+//! Fleets (issue 13): several servers recorded as one recording, each on its own schedule,
+//! analysed into a fleet table and each target's own report.
+
+use crate::support::http::{HttpServer, Response};
+use crate::support::{profile, refused_port};
+use profile::recording::fleet::targets;
+use profile::report::fleet::FleetReport;
+use profile::report::Report;
+use std::path::Path;
+
+const LOAD: &str = include_str!("fixtures/metrics/vllm-0.32-cpu-load.txt");
+const IDLE: &str = include_str!("fixtures/metrics/vllm-0.32-cpu-idle.txt");
+
+fn serve(body: &'static str) -> HttpServer {
+    HttpServer::start(move |_| Response::new(200, body))
+}
+
+fn json_of(args: &[&str]) -> String {
+    let out = profile().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Two live targets and one whose port refuses connections, 2 s at 250 ms: the live ones
+/// record every tick, the dead one records only failures and shows as down, and each target's
+/// report in the fleet equals the report of its directory analysed alone.
+#[test]
+fn fleet_with_a_dead_target_records_the_live_ones_on_schedule() {
+    let _serial = crate::support::exclusive();
+    let (a, b) = (serve(LOAD), serve(IDLE));
+    let dead = format!("http://127.0.0.1:{}/metrics", refused_port());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fleet");
+    let list = tmp.path().join("targets.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# two live, one dead\n{} busy -m 4\n\n{dead} gone\n",
+            a.url("/metrics")
+        ),
+    )
+    .unwrap();
+    let out = profile()
+        .args(["record", "--url", &b.url("/metrics"), "--targets"])
+        .arg(&list)
+        .args([
+            "--duration",
+            "2s",
+            "--interval",
+            "250ms",
+            "--gpus",
+            "none",
+            "-m",
+            "8",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let t = targets(&dir).unwrap();
+    let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+    let b_name = b
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert_eq!(names, [b_name.as_str(), "busy", "gone"]);
+    let manifest = profile::recording::open(&dir).unwrap().manifest;
+    assert_eq!(
+        manifest.format_version,
+        profile::recording::schema::FORMAT_VERSION
+    );
+    assert_eq!(manifest.targets.len(), 3);
+    // The target's own -m beats the fleet-wide one; the others take the flag.
+    let cap = |i: usize| {
+        manifest.targets[i]
+            .analysis_inputs
+            .max_num_seqs
+            .as_ref()
+            .map(|s| s.value)
+    };
+    assert_eq!((cap(0), cap(1), cap(2)), (Some(8), Some(4), Some(8)));
+
+    for (i, target) in t.iter().enumerate() {
+        let rec = profile::recording::open(&target.dir).unwrap();
+        let ok = rec.scrapes.iter().filter(|s| s.is_usable()).count();
+        if i < 2 {
+            // 2 s at 250 ms is 8 ticks; a loaded CI machine may skip one.
+            assert!(
+                rec.scrapes.len() >= 7 && ok == rec.scrapes.len(),
+                "{}: {ok}",
+                target.name
+            );
+            let seqs: Vec<u64> = rec.scrapes.iter().map(|s| s.meta.seq).collect();
+            assert_eq!(seqs[0], 0, "{}", target.name);
+        } else {
+            assert!(
+                rec.scrapes.len() >= 7 && ok == 0,
+                "dead target: {ok} good scrapes"
+            );
+        }
+    }
+
+    let text = json_of(&["analyze", dir.to_str().unwrap(), "--color", "never"]);
+    assert!(text.starts_with("Fleet "), "{text}");
+    assert!(text.contains("3 targets, 2 up"), "{text}");
+    for name in &names {
+        assert!(
+            text.contains(&format!("=== target {name} (")),
+            "{name} missing"
+        );
+    }
+    assert!(text.contains("DOWN: no scrape succeeded"), "{text}");
+
+    let fleet: FleetReport =
+        serde_json::from_str(&json_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(fleet.rows.len(), 3);
+    assert_eq!(
+        fleet.rows.iter().map(|r| r.up).collect::<Vec<_>>(),
+        [true, true, false]
+    );
+    assert_eq!(fleet.totals.targets_up, 2);
+    for (i, target) in t.iter().enumerate() {
+        let alone: Report = serde_json::from_str(&json_of(&[
+            "analyze",
+            target.dir.to_str().unwrap(),
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(fleet.targets[i].report, alone, "{}", target.name);
+        let picked: Report = serde_json::from_str(&json_of(&[
+            "analyze",
+            dir.to_str().unwrap(),
+            "--target",
+            &target.name,
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(picked, alone, "--target {}", target.name);
+    }
+    let err = profile()
+        .args(["analyze", dir.to_str().unwrap(), "--target", "nope"])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no target named \"nope\""));
+}
+
+/// A recording made before format 1.3 is one target: the directory itself.
+#[test]
+fn a_pre_fleet_recording_reads_as_one_target() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-kv-pressure");
+    let version = profile::recording::open(&dir)
+        .unwrap()
+        .manifest
+        .format_version;
+    assert!(version.as_str() < "1.3", "{version}");
+    let t = targets(&dir).unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].dir, dir);
+}
+
+/// A bad targets file stops `record` before anything is written, naming file and line.
+#[test]
+fn a_bad_targets_file_names_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("t.txt");
+    std::fs::write(
+        &list,
+        "http://127.0.0.1:1/metrics a\nhttp://127.0.0.1:2/metrics b -m x\n",
+    )
+    .unwrap();
+    let out = profile()
+        .args(["record", "--gpus", "none", "--targets"])
+        .arg(&list)
+        .arg("--out")
+        .arg(tmp.path().join("rec"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:2: -m \"x\"", list.display())),
+        "{err}"
+    );
+    assert!(!tmp.path().join("rec").exists());
+}
