@@ -23,8 +23,8 @@ pub struct ScrapeValues {
     pub engine_awake: Option<f64>,
     /// Cumulative values by slot (counters, histogram sums, counts and buckets).
     slots: Vec<f64>,
-    /// Whether a slot received at least one sample.
-    present: Vec<bool>,
+    /// How many series (finite samples) each slot received.
+    present: Vec<u32>,
     /// Per series: the extraction (`epoch`) that last saw it, to take only the first of a
     /// series sent twice in one body.
     seen: Vec<u32>,
@@ -62,7 +62,7 @@ impl ScrapeValues {
             waiting_deferred: None,
             engine_awake: None,
             slots: vec![0.0; n],
-            present: vec![false; n],
+            present: vec![0; n],
             seen: vec![0; resolved.roles.len()],
             epoch: 0,
             duplicates: 0,
@@ -79,7 +79,7 @@ impl ScrapeValues {
         self.waiting_deferred = None;
         self.engine_awake = None;
         self.slots.fill(0.0);
-        self.present.fill(false);
+        self.present.fill(0);
         self.duplicates = 0;
         self.per_engine.fill(EngineValues::default());
         self.epoch = self.epoch.wrapping_add(1);
@@ -92,12 +92,20 @@ impl ScrapeValues {
 
     /// The cumulative value of a slot, `None` when no sample fed it.
     pub(crate) fn slot(&self, i: usize) -> Option<f64> {
-        (*self.present.get(i)?).then(|| self.slots[i])
+        (*self.present.get(i)? > 0).then(|| self.slots[i])
     }
 
     /// A counter's cumulative value, summed over its series.
     pub fn counter(&self, c: CounterKind) -> Option<f64> {
         self.slot(Layout::counter_slot(c))
+    }
+
+    /// How many series (with a finite value) make up [`ScrapeValues::counter`] in this scrape.
+    pub fn counter_series(&self, c: CounterKind) -> u32 {
+        self.present
+            .get(Layout::counter_slot(c))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// A histogram's cumulative `(sum, count)`.
@@ -168,7 +176,7 @@ impl Resolved {
                     let i = i as usize;
                     if let (Some(slot), Some(p)) = (out.slots.get_mut(i), out.present.get_mut(i)) {
                         *slot += v;
-                        *p = true;
+                        *p += 1;
                     }
                 }
                 Role::Running => add(&mut out.running, v),

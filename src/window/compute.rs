@@ -264,6 +264,8 @@ fn delta(first: Option<f64>, last: Option<f64>) -> Option<f64> {
 #[derive(Debug, Clone, Copy, Default)]
 struct CounterTrack {
     prev: Option<f64>,
+    /// Series summed in `prev`.
+    prev_series: u32,
     increase: f64,
     first_t: Option<i64>,
     last_t: i64,
@@ -275,10 +277,20 @@ struct CounterTrack {
 }
 
 impl CounterTrack {
-    fn push(&mut self, t: i64, v: Option<f64>) {
+    /// Adds the scrape at `t`, whose value `v` sums `series` series. A scrape with fewer series
+    /// than the previous one lost one of them (a NaN, a missing sample): its sum would drop and
+    /// read as a reset, the whole remaining sum counted as new events. It is a gap instead
+    /// (ours: vLLM never removes a counter series while it runs; one that truly went away stops
+    /// this window's track, and the next window starts afresh). More series than before is a
+    /// series born (a label vLLM creates on first use): the sum's rise counts its events.
+    fn push(&mut self, t: i64, v: Option<f64>, series: u32) {
         let Some(v) = v.filter(|v| v.is_finite()) else {
             return;
         };
+        if self.prev.is_some() && series < self.prev_series {
+            return;
+        }
+        self.prev_series = series;
         match self.prev {
             Some(p) if v >= p => self.increase += v - p,
             Some(p) => {
@@ -496,7 +508,7 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         }
         let t = s.meta.completed_mono.0;
         for (track, c) in tracks.iter_mut().zip(CounterKind::ALL) {
-            track.push(t, cur.counter(c));
+            track.push(t, cur.counter(c), cur.counter_series(c));
         }
         if let Some(v) = cur.running {
             running.push((t, v));
@@ -518,7 +530,7 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
             if let Some(k) = v.kv_usage {
                 e_kv_peak[e] = fold(e_kv_peak[e], Some(k * FRACTION_TO_PCT), f64::max);
             }
-            e_preempt[e].push(t, v.preemptions);
+            e_preempt[e].push(t, v.preemptions, u32::from(v.preemptions.is_some()));
         }
         if let Some(v) = cur.kv_usage {
             kv.push((t, v * FRACTION_TO_PCT));

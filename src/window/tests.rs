@@ -696,3 +696,32 @@ fn deferred_waiting_and_a_sleeping_engine_are_read() {
         crate::aggregate::Gate::Idle
     );
 }
+
+#[test]
+fn one_series_of_a_counter_lost_from_a_scrape_is_a_gap_not_a_reset() {
+    // Two engines' generation counters; engine 1's value is NaN in the middle scrape, so the
+    // summed counter drops there. Before, that read as a reset and counted the whole
+    // remaining sum (~1,000 tokens) as new; now the scrape is a gap for this counter.
+    let mut b = RecBuilder::new();
+    let g0 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="0",model_name="m""#);
+    let g1 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="1",model_name="m""#);
+    b.scrape(0, &[(g0, 1000.0), (g1, 1000.0)]);
+    b.scrape(500, &[(g0, 1010.0), (g1, f64::NAN)]);
+    b.scrape(1000, &[(g0, 1020.0), (g1, 1020.0)]);
+    let w = &windows(&b).windows[0];
+    assert_eq!(w.generation_tokens_delta, Some(40.0));
+    assert_eq!(w.counter_resets, 0);
+}
+
+#[test]
+fn a_series_born_mid_window_counts_its_events_through_the_sum() {
+    // A second label of a counter that vLLM creates on first use: the sum rises by its
+    // value, which is what happened since the last scrape.
+    let mut b = RecBuilder::new();
+    let g0 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="0",model_name="m""#);
+    let g1 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="1",model_name="m""#);
+    b.scrape(0, &[(g0, 100.0)]);
+    b.scrape(500, &[(g0, 110.0), (g1, 5.0)]);
+    b.scrape(1000, &[(g0, 120.0), (g1, 9.0)]);
+    assert_eq!(windows(&b).windows[0].generation_tokens_delta, Some(29.0));
+}
