@@ -116,3 +116,70 @@ fn the_text_report_leads_with_what_was_lost() {
         "{text}"
     );
 }
+
+/// Unmounts the tmpfs when the test ends, passing or not.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk fills while recording (a 64 KiB tmpfs; the test needs root to mount it, as CI
+/// has): `record` exits 2 naming the file and the OS error once, and every file it finished
+/// before is kept and reads back.
+#[test]
+fn a_full_disk_stops_the_recorder_and_keeps_what_it_finished() {
+    use crate::support::http::{HttpServer, Response};
+    const BODY: &str = include_str!("fixtures/metrics/vllm-0.32-cpu-load.txt");
+    let server = HttpServer::start(|_| Response::new(200, BODY));
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root");
+    let _guard = Tmpfs(mnt.clone());
+    let dir = mnt.join("rec");
+    let out = profile()
+        .args(["record", "--url", &server.url("/metrics"), "--gpus", "none"])
+        .args(["--interval", "100ms", "--rotate", "1s", "--duration", "60s"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("No space left on device").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&*dir.to_string_lossy()), "{stderr}");
+    let rec = profile::recording::open(&dir).unwrap();
+    assert!(
+        rec.scrapes.len() >= 10,
+        "{} scrapes kept",
+        rec.scrapes.len()
+    );
+    // Allowed: a `.tmp` leftover of the write that failed, and the samples of the segment
+    // whose scrapes file could not be written (samples are renamed first, by design), which
+    // the reader names and skips. No finished file is damaged.
+    for f in rec.problems() {
+        let name = f.path.file_name().unwrap().to_string_lossy().into_owned();
+        let orphan = name.starts_with("samples-")
+            && f.problem
+                .as_deref()
+                .unwrap_or("")
+                .contains("found in no scrapes file")
+            && !dir.join(name.replace("samples-", "scrapes-")).exists();
+        assert!(
+            name.starts_with('.') || orphan,
+            "a finished file is damaged: {f:?}\n{stderr}"
+        );
+    }
+}
