@@ -10,11 +10,6 @@ use profile::recording::{AnalysisInputs, Sourced};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
-/// How often the wait for the end looks at the targets. Ours: short beside any recording.
-const POLL: Duration = Duration::from_millis(100);
 
 /// Parses a targets file: one target a line (`URL [NAME] [FLAG VALUE]...`), `#` comments and
 /// blank lines allowed. A bad line is an error naming the file and the line.
@@ -139,18 +134,7 @@ pub(super) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         FleetRecorder::start(FleetConfig { base, targets }).context("nothing was recorded")?;
     let dir = recorder.dir().to_path_buf();
     let stop = recorder.stop_handle();
-    let signals = AtomicU32::new(0);
-    signals::on_stop_signals(move |sig| {
-        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
-            stop.stop(sig.reason());
-        } else {
-            eprintln!("\nprofile: interrupted again, exiting without finishing the files");
-            std::process::exit(sig.exit_status());
-        }
-    })?;
-    while !recorder.is_finished() {
-        std::thread::sleep(POLL);
-    }
+    signals::stop_on_signals(stop)?;
     let result = recorder.wait();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", dir.display())?;

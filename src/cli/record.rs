@@ -10,7 +10,6 @@ use profile::recording::{AnalysisInputs, Sourced};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Environment variable holding the bearer token (never a flag: `ps` shows argv).
@@ -118,16 +117,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     })?;
     let dir = recorder.dir().to_path_buf();
     let stop = recorder.stop_handle();
-    let signals = AtomicU32::new(0);
-    signals::on_stop_signals(move |sig| {
-        // The first Ctrl-C or SIGTERM finishes the files; a second one gives up on them.
-        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
-            stop.stop(sig.reason());
-        } else {
-            eprintln!("\nprofile: interrupted again, exiting without finishing the files");
-            std::process::exit(sig.exit_status());
-        }
-    })?;
+    signals::stop_on_signals(stop)?;
 
     let tty = std::io::stderr().is_terminal();
     if tty {

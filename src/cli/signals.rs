@@ -10,6 +10,7 @@ use anyhow::Context;
 use profile::record::StopReason;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A stop signal the process received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,20 @@ pub(super) fn on_stop_signals(handler: impl Fn(StopSignal) + Send + 'static) -> 
         })
         .context("starting the signal thread")?;
     Ok(())
+}
+
+/// Stops a recording on SIGINT or SIGTERM: the first signal finishes the files (stored as
+/// what it was), a second one gives up on them and exits at once.
+pub(super) fn stop_on_signals(stop: profile::record::StopHandle) -> anyhow::Result<()> {
+    let signals = AtomicU32::new(0);
+    on_stop_signals(move |sig| {
+        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+            stop.stop(sig.reason());
+        } else {
+            eprintln!("\nprofile: interrupted again, exiting without finishing the files");
+            std::process::exit(sig.exit_status());
+        }
+    })
 }
 
 #[cfg(test)]
