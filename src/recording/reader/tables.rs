@@ -134,6 +134,16 @@ fn required<'a, T: ArrowPrimitiveType>(
     Ok(a)
 }
 
+/// The four clock columns every timed table has: requested and completed, wall and monotonic.
+fn times(b: &RecordBatch) -> Result<[&PrimitiveArray<Int64Type>; 4], String> {
+    Ok([
+        required(b, col::REQUESTED_AT_NS)?,
+        required(b, col::COMPLETED_AT_NS)?,
+        required(b, col::REQUESTED_MONO_NS)?,
+        required(b, col::COMPLETED_MONO_NS)?,
+    ])
+}
+
 fn opt<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, i: usize) -> Option<T::Native> {
     a.is_valid(i).then(|| a.value(i))
 }
@@ -190,12 +200,7 @@ pub(super) fn read_scrapes(path: &Path) -> Result<Decoded<Vec<ScrapeMeta>>, Prob
     let mut unknown_status = 0u64;
     for b in read_batches(path, Table::Scrapes)? {
         let seq = required::<UInt64Type>(&b, col::SEQ)?;
-        let t: [&PrimitiveArray<Int64Type>; 4] = [
-            required(&b, col::REQUESTED_AT_NS)?,
-            required(&b, col::COMPLETED_AT_NS)?,
-            required(&b, col::REQUESTED_MONO_NS)?,
-            required(&b, col::COMPLETED_MONO_NS)?,
-        ];
+        let t = times(&b)?;
         let status = StrCol::new(&b, col::STATUS)?;
         let http = prim::<UInt16Type>(&b, col::HTTP_STATUS)?;
         let error = StrCol::new(&b, col::ERROR)?;
@@ -428,12 +433,7 @@ pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
     for b in read_batches(path, Table::Gpu)? {
         let seq = required::<UInt64Type>(&b, col::SEQ)?;
         let index = required::<UInt32Type>(&b, col::GPU_INDEX)?;
-        let t: [&PrimitiveArray<Int64Type>; 4] = [
-            required(&b, col::REQUESTED_AT_NS)?,
-            required(&b, col::COMPLETED_AT_NS)?,
-            required(&b, col::REQUESTED_MONO_NS)?,
-            required(&b, col::COMPLETED_MONO_NS)?,
-        ];
+        let t = times(&b)?;
         let util = prim::<UInt32Type>(&b, col::UTIL_PCT)?;
         let mem_util = prim::<UInt32Type>(&b, col::MEM_UTIL_PCT)?;
         let power = prim::<Float64Type>(&b, col::POWER_W)?;
@@ -477,12 +477,7 @@ pub(super) fn read_host(path: &Path) -> Result<Decoded<Vec<HostSample>>, Problem
     let mut rows = Vec::new();
     for b in read_batches(path, Table::Host)? {
         let seq = required::<UInt64Type>(&b, col::SEQ)?;
-        let t: [&PrimitiveArray<Int64Type>; 4] = [
-            required(&b, col::REQUESTED_AT_NS)?,
-            required(&b, col::COMPLETED_AT_NS)?,
-            required(&b, col::REQUESTED_MONO_NS)?,
-            required(&b, col::COMPLETED_MONO_NS)?,
-        ];
+        let t = times(&b)?;
         let pid = required::<UInt32Type>(&b, col::PID)?;
         let ppid = prim::<UInt32Type>(&b, col::PPID)?;
         let status = StrCol::new(&b, col::HOST_STATUS)?;
