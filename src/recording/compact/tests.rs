@@ -3,6 +3,7 @@ use crate::recording::reader::open;
 use crate::recording::writer::testutil::{self, failed_meta, gpu_poll, ok_meta, Synth};
 use crate::recording::writer::{write_manifest, GpuWriter, ScrapeWriter};
 use crate::recording::{Recording, ScrapeStatus};
+use arrow_array::types::{Float64Type, Int32Type, UInt64Type};
 
 /// A recording of `segments` segments of 20 scrapes (5 s at 4 Hz; every 7th failed, a few
 /// idle) and one GPU polled with each scrape, rotated together.
