@@ -25,14 +25,17 @@ pub struct ScrapeValues {
     slots: Vec<f64>,
     /// How many series (finite samples) each slot received.
     present: Vec<u32>,
+    /// Per counter series (`Resolved::counters`): its finite value in this scrape, `NaN` when
+    /// the scrape had none.
+    counter_values: Vec<f64>,
     /// Per series: the extraction (`epoch`) that last saw it, to take only the first of a
     /// series sent twice in one body.
     seen: Vec<u32>,
     epoch: u32,
     /// Samples of this scrape skipped as repeats of a series already seen in it.
     pub duplicates: u32,
-    /// The same gauges and the preemption counter per data-parallel engine, in the order of
-    /// `mapping.engines`; empty with fewer than two engines.
+    /// The same gauges per data-parallel engine, in the order of `mapping.engines`; empty with
+    /// fewer than two engines (per-engine counters come from the per-series values).
     pub per_engine: Vec<EngineValues>,
 }
 
@@ -45,8 +48,6 @@ pub struct EngineValues {
     pub waiting: Option<f64>,
     /// This engine's KV-cache usage (fraction 0-1).
     pub kv_usage: Option<f64>,
-    /// This engine's cumulative preemptions.
-    pub preemptions: Option<f64>,
 }
 
 impl ScrapeValues {
@@ -63,6 +64,7 @@ impl ScrapeValues {
             engine_awake: None,
             slots: vec![0.0; n],
             present: vec![0; n],
+            counter_values: vec![f64::NAN; resolved.counters.len()],
             seen: vec![0; resolved.roles.len()],
             epoch: 0,
             duplicates: 0,
@@ -80,6 +82,7 @@ impl ScrapeValues {
         self.engine_awake = None;
         self.slots.fill(0.0);
         self.present.fill(0);
+        self.counter_values.fill(f64::NAN);
         self.duplicates = 0;
         self.per_engine.fill(EngineValues::default());
         self.epoch = self.epoch.wrapping_add(1);
@@ -100,12 +103,13 @@ impl ScrapeValues {
         self.slot(Layout::counter_slot(c))
     }
 
-    /// How many series (with a finite value) make up [`ScrapeValues::counter`] in this scrape.
-    pub fn counter_series(&self, c: CounterKind) -> u32 {
-        self.present
-            .get(Layout::counter_slot(c))
+    /// One counter series' value in this scrape, by its position in `Resolved::counters`;
+    /// `None` when the scrape had no finite value for it.
+    pub(crate) fn counter_series_value(&self, pos: usize) -> Option<f64> {
+        self.counter_values
+            .get(pos)
             .copied()
-            .unwrap_or(0)
+            .filter(|v| v.is_finite())
     }
 
     /// A histogram's cumulative `(sum, count)`.
@@ -163,16 +167,16 @@ impl Resolved {
                     Role::Running => add(&mut e.running, v),
                     Role::Waiting => add(&mut e.waiting, v),
                     Role::KvUsage => e.kv_usage = Some(e.kv_usage.map_or(v, |k| k.max(v))),
-                    Role::Slot(i)
-                        if i as usize == Layout::counter_slot(CounterKind::Preemptions) =>
-                    {
-                        add(&mut e.preemptions, v)
-                    }
                     _ => {}
                 }
             }
             match *role {
                 Role::Slot(i) => {
+                    if let Some(pos) = self.counter_of.get(s.series as usize).copied().flatten() {
+                        if let Some(c) = out.counter_values.get_mut(pos as usize) {
+                            *c = v;
+                        }
+                    }
                     let i = i as usize;
                     if let (Some(slot), Some(p)) = (out.slots.get_mut(i), out.present.get_mut(i)) {
                         *slot += v;

@@ -215,6 +215,22 @@ pub struct Resolved {
     /// Per series: its index in `mapping.engines`, when the recording has two or more engines
     /// (the per-engine view; with one engine the sums are the engine).
     pub(crate) engine_of: Vec<Option<u16>>,
+    /// Per series: its position in `counters` when it feeds a counter, so that resets are
+    /// found one series at a time (one engine restarting must not read as a reset of the sum).
+    pub(crate) counter_of: Vec<Option<u32>>,
+    /// Every series that feeds a counter, in series order.
+    pub(crate) counters: Vec<CounterSeries>,
+}
+
+/// One series that feeds a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CounterSeries {
+    /// The series id in the recording's dictionary.
+    pub series: u32,
+    /// The counter it feeds.
+    pub kind: CounterKind,
+    /// Its engine, as in `engine_of`.
+    pub engine: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,7 +423,27 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
                 .position(|x| *x == e)
                 .and_then(|i| u16::try_from(i).ok())
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut counter_of = vec![None; roles.len()];
+    let mut counters = Vec::new();
+    for (id, role) in roles.iter().enumerate() {
+        let Some(Role::Slot(slot)) = role else {
+            continue;
+        };
+        let (Some(&kind), Ok(series), Ok(pos)) = (
+            CounterKind::ALL.get(*slot as usize),
+            u32::try_from(id),
+            u32::try_from(counters.len()),
+        ) else {
+            continue;
+        };
+        counter_of[id] = Some(pos);
+        counters.push(CounterSeries {
+            series,
+            kind,
+            engine: engine_of[id],
+        });
+    }
     Resolved {
         mapping: VllmMapping {
             quantities,
@@ -416,6 +452,8 @@ pub fn resolve(series: &[SeriesInfo]) -> Resolved {
         },
         roles,
         engine_of,
+        counter_of,
+        counters,
         layout: Layout {
             n_slots: next,
             hists,

@@ -256,53 +256,44 @@ fn delta(first: Option<f64>, last: Option<f64>) -> Option<f64> {
     (d >= 0.0).then_some(d)
 }
 
-/// One counter followed across a window's good scrapes with Prometheus's `increase()`
-/// semantics: each step between two consecutive scrapes that both hold a finite value adds
-/// its difference, or, when the value fell (a counter reset: the server restarted), the new
-/// value itself. A scrape without the value is a gap the step spans; it never counts as 0.
-/// The rate's duration is the span of the samples that exist, first to last.
+/// One counter series followed across a window's good scrapes with Prometheus's
+/// `increase()` semantics: each step between two consecutive scrapes that both hold a finite
+/// value adds its difference, or, when the value fell (a counter reset: the process that
+/// serves it restarted), the new value itself. A scrape without the value is a gap the step
+/// spans; it never counts as 0. The rate's duration is the span of the samples that exist.
+/// Resets are found per series: one data-parallel engine restarting while another runs must
+/// not read as a reset of their sum (which would count the other engine's whole cumulative
+/// value as new events).
 #[derive(Debug, Clone, Copy, Default)]
 struct CounterTrack {
     prev: Option<f64>,
-    /// Series summed in `prev`.
-    prev_series: u32,
     increase: f64,
     first_t: Option<i64>,
     last_t: i64,
-    resets: u32,
-    /// Σ of the values just before each reset: what the server had counted before it
-    /// restarted, so that totals add up across restarts.
+    /// The value just before each reset, summed: what the series had counted before its
+    /// process restarted, so that totals add up across restarts.
     before_resets: f64,
-    first_reset_t: Option<i64>,
 }
 
 impl CounterTrack {
-    /// Adds the scrape at `t`, whose value `v` sums `series` series. A scrape with fewer series
-    /// than the previous one lost one of them (a NaN, a missing sample): its sum would drop and
-    /// read as a reset, the whole remaining sum counted as new events. It is a gap instead
-    /// (ours: vLLM never removes a counter series while it runs; one that truly went away stops
-    /// this window's track, and the next window starts afresh). More series than before is a
-    /// series born (a label vLLM creates on first use): the sum's rise counts its events.
-    fn push(&mut self, t: i64, v: Option<f64>, series: u32) {
+    /// Adds the scrape at `t`; `true` when the value fell (a reset).
+    fn push(&mut self, t: i64, v: Option<f64>) -> bool {
         let Some(v) = v.filter(|v| v.is_finite()) else {
-            return;
+            return false;
         };
-        if self.prev.is_some() && series < self.prev_series {
-            return;
-        }
-        self.prev_series = series;
+        let mut reset = false;
         match self.prev {
             Some(p) if v >= p => self.increase += v - p,
             Some(p) => {
                 self.increase += v;
-                self.resets += 1;
                 self.before_resets += p;
-                self.first_reset_t.get_or_insert(t);
+                reset = true;
             }
             None => self.first_t = Some(t),
         }
         self.prev = Some(v);
         self.last_t = t;
+        reset
     }
 
     /// The increase, when two samples exist.
@@ -310,12 +301,60 @@ impl CounterTrack {
         let first = self.first_t?;
         (self.last_t > first).then_some(self.increase)
     }
+}
+
+/// A counter's series combined: the sum of their increases, over the span from the earliest
+/// to the latest sample of any series that has two.
+#[derive(Debug, Clone, Copy, Default)]
+struct CounterSum {
+    delta: Option<f64>,
+    first_t: Option<i64>,
+    last_t: Option<i64>,
+    before_resets: f64,
+}
+
+impl CounterSum {
+    fn add(&mut self, t: &CounterTrack) {
+        self.before_resets += t.before_resets;
+        let (Some(d), Some(first)) = (t.delta(), t.first_t) else {
+            return;
+        };
+        self.delta = Some(self.delta.unwrap_or(0.0) + d);
+        self.first_t = Some(self.first_t.map_or(first, |f| f.min(first)));
+        self.last_t = Some(self.last_t.map_or(t.last_t, |l| l.max(t.last_t)));
+    }
 
     /// Seconds from the first to the last sample.
     fn span_s(&self) -> Option<f64> {
-        let first = self.first_t?;
-        (self.last_t > first).then(|| (self.last_t - first) as f64 / 1e9)
+        let (first, last) = (self.first_t?, self.last_t?);
+        (last > first).then(|| (last - first) as f64 / 1e9)
     }
+}
+
+/// Per counter series (positions as in `Resolved::counters`): the `seq` of the first usable
+/// scrape of the whole recording that carried a sample of it, finite or not; `u64::MAX` when
+/// none did. A series whose first finite value comes in that very scrape, after a usable
+/// scrape without it, was born there (vLLM creates a labelled counter on its first use) and
+/// counts from 0. A series seen before and missing since was lost, and its return is a gap
+/// closing, never a birth: counting a lost series' cumulative value as new is exactly the
+/// error that inflates throughput. (Ours: vLLM never removes a counter series while it runs.)
+pub(crate) fn first_seen(rec: &crate::recording::Recording, r: &Resolved) -> Vec<u64> {
+    let mut first = vec![u64::MAX; r.counters.len()];
+    let mut missing = first.len();
+    for s in rec.scrapes.iter().filter(|s| s.is_usable()) {
+        if missing == 0 {
+            break;
+        }
+        for smp in &s.samples {
+            if let Some(pos) = r.counter_of.get(smp.series as usize).copied().flatten() {
+                if let Some(f) = first.get_mut(pos as usize).filter(|f| **f == u64::MAX) {
+                    *f = s.meta.seq;
+                    missing -= 1;
+                }
+            }
+        }
+    }
+    first
 }
 
 /// Counter rate (spec "Per-window collection": (last − first) / window_duration_secs; `None`
@@ -485,8 +524,8 @@ fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
     g
 }
 
-/// Builds one window's snapshot.
-pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
+/// Builds one window's snapshot; `born` is [`first_seen`] of the recording.
+pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Window {
     let mut first = ScrapeValues::new(r);
     let mut cur = ScrapeValues::new(r);
     let (mut running, mut waiting, mut kv) = (Vec::new(), Vec::new(), Vec::new());
@@ -497,8 +536,9 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
     let mut e_running: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ne];
     let mut e_waiting: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ne];
     let mut e_kv_peak: Vec<Option<f64>> = vec![None; ne];
-    let mut e_preempt = vec![CounterTrack::default(); ne];
-    let mut tracks = [CounterTrack::default(); CounterKind::ALL.len()];
+    let mut tracks = vec![CounterTrack::default(); r.counters.len()];
+    let (mut counter_resets, mut first_reset_t) = (0u32, None);
+    let mut prev_t = None;
     let mut duplicate_samples = 0u32;
     for (i, s) in inp.scrapes.iter().enumerate() {
         r.extract(&s.samples, &mut cur);
@@ -507,9 +547,22 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
             duplicate_samples = duplicate_samples.saturating_add(cur.duplicates);
         }
         let t = s.meta.completed_mono.0;
-        for (track, c) in tracks.iter_mut().zip(CounterKind::ALL) {
-            track.push(t, cur.counter(c), cur.counter_series(c));
+        let mut reset = false;
+        for (pos, track) in tracks.iter_mut().enumerate() {
+            let v = cur.counter_series_value(pos);
+            if let (Some(p), None, true) = (prev_t, track.prev, v.is_some()) {
+                if born.get(pos) == Some(&s.meta.seq) {
+                    track.push(p, Some(0.0));
+                }
+            }
+            reset |= track.push(t, v);
         }
+        if reset {
+            // A restart resets every counter of the process at once: one event per scrape.
+            counter_resets += 1;
+            first_reset_t.get_or_insert(t);
+        }
+        prev_t = Some(t);
         if let Some(v) = cur.running {
             running.push((t, v));
         }
@@ -530,7 +583,6 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
             if let Some(k) = v.kv_usage {
                 e_kv_peak[e] = fold(e_kv_peak[e], Some(k * FRACTION_TO_PCT), f64::max);
             }
-            e_preempt[e].push(t, v.preemptions, u32::from(v.preemptions.is_some()));
         }
         if let Some(v) = cur.kv_usage {
             kv.push((t, v * FRACTION_TO_PCT));
@@ -550,21 +602,26 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
         }
         _ => None,
     };
-    let track = |c: CounterKind| &tracks[c as usize];
-    let d = |c: CounterKind| track(c).delta();
-    let rate = |c: CounterKind| counter_rate(track(c).delta(), track(c).span_s());
+    let mut sums = [CounterSum::default(); CounterKind::ALL.len()];
+    let mut e_preempt = vec![CounterSum::default(); ne];
+    for (cs, track) in r.counters.iter().zip(&tracks) {
+        sums[cs.kind as usize].add(track);
+        if cs.kind == CounterKind::Preemptions {
+            if let Some(e) = cs.engine.and_then(|e| e_preempt.get_mut(usize::from(e))) {
+                e.add(track);
+            }
+        }
+    }
+    let track = |c: CounterKind| &sums[c as usize];
+    let d = |c: CounterKind| track(c).delta;
+    let rate = |c: CounterKind| counter_rate(track(c).delta, track(c).span_s());
     let (gen, prompt, reqs, pre) = (
         d(CounterKind::GenerationTokens),
         d(CounterKind::PromptTokens),
         d(CounterKind::RequestSuccess),
         d(CounterKind::Preemptions),
     );
-    let counter_resets = tracks.iter().map(|t| t.resets).max().unwrap_or(0);
-    let first_reset_mono = tracks
-        .iter()
-        .filter_map(|t| t.first_reset_t)
-        .min()
-        .map(MonoNs);
+    let first_reset_mono = first_reset_t.map(MonoNs);
     let (hits, queries) = (d(CounterKind::PrefixHits), d(CounterKind::PrefixQueries));
     let hit_pct = match (hits, queries) {
         (Some(h), Some(q)) if q > 0.0 => Some(h / q * FRACTION_TO_PCT),
@@ -592,7 +649,7 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved) -> Window {
                 running_mean: time_weighted_mean(&e_running[e]),
                 waiting_mean: time_weighted_mean(&e_waiting[e]),
                 kv_cache_peak_pct: e_kv_peak[e],
-                preemptions_delta: e_preempt[e].delta(),
+                preemptions_delta: e_preempt[e].delta,
             })
             .collect(),
         swapped_last: last.swapped,

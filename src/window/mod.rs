@@ -296,9 +296,10 @@ pub fn build_windows_resolved(
             w.polls.push(p);
         }
     }
+    let born = compute::first_seen(rec, resolved);
     set.windows = inputs
         .par_iter()
-        .map(|inp| compute::compute(inp, resolved))
+        .map(|inp| compute::compute(inp, resolved, &born))
         .collect();
     host::fill(&mut set.windows, rec);
     Ok(set)
@@ -337,7 +338,7 @@ pub(crate) fn blank_window(index: u32) -> Window {
         failed: 0,
         polls: Vec::new(),
     };
-    compute::compute(&inp, &resolve(&[]))
+    compute::compute(&inp, &resolve(&[]), &[])
 }
 
 #[cfg(test)]

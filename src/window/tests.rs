@@ -725,3 +725,69 @@ fn a_series_born_mid_window_counts_its_events_through_the_sum() {
     b.scrape(1000, &[(g0, 120.0), (g1, 9.0)]);
     assert_eq!(windows(&b).windows[0].generation_tokens_delta, Some(29.0));
 }
+
+#[test]
+fn one_engine_restarting_is_a_reset_of_its_own_series_not_of_the_sum() {
+    // Engine 1 restarts (5,010 -> 3) while engine 0 runs on. Per series: engine 0 adds 30,
+    // engine 1 adds 10 + 3 + 10. Read as a sum (6,020 -> 1,023) the drop would be a reset of
+    // the sum, and increase() would count engine 0's whole 1,020 again.
+    let mut b = RecBuilder::new();
+    let g0 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="0",model_name="m""#);
+    let g1 = b.counter(GENERATION_TOKENS_TOTAL, r#"engine="1",model_name="m""#);
+    let p0 = b.counter(NUM_PREEMPTIONS_TOTAL, r#"engine="0",model_name="m""#);
+    let p1 = b.counter(NUM_PREEMPTIONS_TOTAL, r#"engine="1",model_name="m""#);
+    let rows = [
+        (1000.0, 5000.0, 7.0, 40.0),
+        (1010.0, 5010.0, 7.0, 42.0),
+        (1020.0, 3.0, 8.0, 1.0),
+        (1030.0, 13.0, 8.0, 2.0),
+    ];
+    for (i, (a, b1, c, d)) in rows.into_iter().enumerate() {
+        b.scrape(i as i64 * 250, &[(g0, a), (g1, b1), (p0, c), (p1, d)]);
+    }
+    let set = windows(&b);
+    let w = &set.windows[0];
+    assert_eq!(w.generation_tokens_delta, Some(53.0));
+    assert_eq!(
+        w.counter_resets, 1,
+        "both of engine 1's counters reset in one scrape"
+    );
+    assert_eq!(w.first_reset_mono, Some(MonoNs(500_000_000)));
+    assert_eq!(w.engines[0].preemptions_delta, Some(1.0));
+    assert_eq!(w.engines[1].preemptions_delta, Some(2.0 + 1.0 + 1.0));
+    assert_eq!(w.preemptions_delta, Some(5.0));
+    // Totals: what the counters say at the end (1,043) plus what engine 1 had counted before
+    // it restarted (5,010).
+    let agg = crate::aggregate::aggregate(&set);
+    assert_eq!(agg.generation_tokens_total, Some(6053.0));
+}
+
+#[test]
+fn a_series_born_in_a_later_window_counts_from_zero_but_a_lost_one_does_not() {
+    // `stop` exists from the start; `length` is born at 2.5 s (vLLM creates the label on its
+    // first use). `abort` is seen at 0 s, missing from the bodies at 0.5-3 s (lost), and back at
+    // 3.5 s with its cumulative 500: a gap closing, not 500 new requests.
+    let mut b = RecBuilder::new();
+    let stop = b.counter(REQUEST_SUCCESS_TOTAL, r#"finished_reason="stop""#);
+    let length = b.counter(REQUEST_SUCCESS_TOTAL, r#"finished_reason="length""#);
+    let abort = b.counter(REQUEST_SUCCESS_TOTAL, r#"finished_reason="abort""#);
+    for i in 0..8i64 {
+        let t = i * 500;
+        let mut s = vec![(stop, 10.0 + i as f64)];
+        if t >= 2500 {
+            s.push((length, 2.0 + (t - 2500) as f64 / 500.0));
+        }
+        if t == 0 || t >= 3500 {
+            s.push((abort, 500.0));
+        }
+        b.scrape(t, &s);
+    }
+    let set = windows(&b);
+    // Window 1 (its boundary scrape at 1.5 s, then 2-3.5 s): stop 13 -> 17 (+4), length born
+    // at 2.5 s with 2, then 3, 4 (+4), abort only at 3.5 s (no step).
+    assert_eq!(set.windows.len(), 2);
+    let w = &set.windows[1];
+    assert_eq!(w.requests_delta, Some(8.0));
+    assert_eq!(w.counter_resets, 0);
+    assert_eq!(set.windows[0].requests_delta, Some(3.0));
+}
