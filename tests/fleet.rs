@@ -195,3 +195,72 @@ fn a_bad_targets_file_names_its_line() {
     );
     assert!(!tmp.path().join("rec").exists());
 }
+
+/// Records `urls` as one fleet for `secs` seconds at 250 ms with cap 8 and returns the fleet
+/// report.
+fn record_fleet(dir: &Path, urls: &[String], secs: u32) -> FleetReport {
+    let mut cmd = profile();
+    cmd.arg("record");
+    for u in urls {
+        cmd.args(["--url", u]);
+    }
+    let out = cmd
+        .args(["--duration", &format!("{secs}s"), "--interval", "250ms"])
+        .args(["--gpus", "none", "-m", "8", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&json_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap()
+}
+
+/// Two replicas of one model, one queueing at its cap (8 running of 8, 16 waiting) while the
+/// other idles, for 8 s: the replica-imbalance finding names both and says the router is the
+/// fix. Two replicas both queueing, recorded at the same time, stay silent.
+#[test]
+fn replica_imbalance_fires_on_a_queue_beside_free_slots_and_not_on_balanced_replicas() {
+    let _serial = crate::support::exclusive();
+    let (busy, calm) = (serve(LOAD), serve(IDLE));
+    let (twin_a, twin_b) = (serve(LOAD), serve(LOAD));
+    let tmp = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tmp.path().join("imbalanced"), tmp.path().join("balanced"));
+    let urls1 = [busy.url("/metrics"), calm.url("/metrics")];
+    let urls2 = [twin_a.url("/metrics"), twin_b.url("/metrics")];
+    let balanced = std::thread::spawn(move || record_fleet(&d2, &urls2, 8));
+    let fleet = record_fleet(&d1, &urls1, 8);
+    let balanced = balanced.join().unwrap();
+
+    let out = &fleet.replica_imbalance;
+    assert_eq!(out.findings.len(), 1, "{out:?}");
+    let f = &out.findings[0];
+    assert_eq!(f.model, "tiny-llama");
+    assert_eq!(f.busy, fleet.rows[0].name);
+    assert_eq!(f.idle, fleet.rows[1].name);
+    assert!(
+        f.cells_fired >= 3 && f.cells_fired == f.cells_shared,
+        "{f:?}"
+    );
+    assert_eq!((f.busy_running_mean, f.busy_waiting_mean), (8.0, 16.0));
+    assert_eq!(f.idle_running_mean, 0.0);
+    assert!(f.fix.starts_with("Route by load"), "{}", f.fix);
+
+    let text = json_of(&["analyze", tmp.path().join("imbalanced").to_str().unwrap()]);
+    assert!(
+        text.contains(&format!(
+            "Replica imbalance (tiny-llama): {} queued",
+            f.busy
+        )),
+        "{text}"
+    );
+
+    assert!(balanced.replica_imbalance.findings.is_empty());
+    assert!(balanced
+        .replica_imbalance
+        .silent_reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("not triggered")));
+}

@@ -2,12 +2,14 @@
 //! recording, exactly as if it had been recorded alone, then one row per target and the
 //! fleet's sums. Nothing here reads files: the caller passes the targets' recordings.
 
-use super::{analyze, AnalyzeConfig, AnalyzeError};
+use super::{analyze_keeping_windows, AnalyzeConfig, AnalyzeError};
 use crate::catalog::Catalog;
 use crate::recording::fleet::TargetDir;
 use crate::recording::Recording;
 use crate::report::fleet::{FleetReport, FleetRow, FleetTotals, TargetReport};
 use crate::report::{Report, SCHEMA_VERSION};
+use crate::rules::replica_imbalance::{self, ReplicaTimeline};
+use crate::window::WindowSet;
 
 /// Analyses every target with `config` (its label set to the target's directory, as
 /// analysing that directory alone would name it) and builds the fleet table and totals.
@@ -18,13 +20,16 @@ pub fn analyze_fleet(
     config: &AnalyzeConfig,
 ) -> Result<FleetReport, AnalyzeError> {
     let mut reports: Vec<TargetReport> = Vec::with_capacity(targets.len());
+    let mut timelines: Vec<ReplicaTimeline> = Vec::with_capacity(targets.len());
     for (t, rec) in targets {
         let mut c = config.clone();
         c.recording_label = Some(t.dir.display().to_string());
+        let (report, set) = analyze_keeping_windows(rec, catalog, &c)?;
+        timelines.push(timeline(&t.name, rec, &report, &set));
         reports.push(TargetReport {
             name: t.name.clone(),
             url: t.url.clone(),
-            report: analyze(rec, catalog, &c)?,
+            report,
         });
     }
     let rows: Vec<FleetRow> = reports.iter().map(row).collect();
@@ -34,8 +39,32 @@ pub fn analyze_fleet(
         label: label.to_string(),
         rows,
         totals,
+        replica_imbalance: replica_imbalance::evaluate(&timelines),
         targets: reports,
     })
+}
+
+/// A target's windows as the replica-imbalance rule reads them: every window with a duration
+/// and both gauges, idle ones included, placed on the wall clock through the recording's start
+/// anchor (the monotonic clock of one recording means nothing to another).
+fn timeline(name: &str, rec: &Recording, report: &Report, set: &WindowSet) -> ReplicaTimeline {
+    let start = rec.manifest.started_at_ns;
+    ReplicaTimeline {
+        name: name.to_string(),
+        model: report.recording.model_name.clone(),
+        cap: report.inputs.max_num_seqs.as_ref().map(|s| s.value),
+        windows: set
+            .windows
+            .iter()
+            .filter(|w| w.duration_s.is_some())
+            .filter_map(|w| {
+                let mid = start
+                    .saturating_add(w.start_mono.0)
+                    .saturating_add(set.window_ns / 2);
+                Some((mid, w.running_mean?, w.waiting_mean?))
+            })
+            .collect(),
+    }
 }
 
 fn row(t: &TargetReport) -> FleetRow {

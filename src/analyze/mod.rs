@@ -43,7 +43,7 @@ use crate::report::{Report, Unavailable, SCHEMA_VERSION};
 use crate::units::MonoNs;
 use crate::vllm::resolve;
 use crate::window::{
-    build_windows_resolved, scrapes_in_range, TimeBound, WindowError, WindowOptions,
+    build_windows_resolved, scrapes_in_range, TimeBound, WindowError, WindowOptions, WindowSet,
 };
 
 pub use crate::window::DEFAULT_WINDOW_NS;
@@ -149,6 +149,16 @@ pub fn analyze(
     catalog: &Catalog,
     config: &AnalyzeConfig,
 ) -> Result<Report, AnalyzeError> {
+    analyze_keeping_windows(rec, catalog, config).map(|(report, _)| report)
+}
+
+/// [`analyze`], also handing back the windows the report was built on (the fleet analysis
+/// sets the targets' windows side by side).
+pub fn analyze_keeping_windows(
+    rec: &Recording,
+    catalog: &Catalog,
+    config: &AnalyzeConfig,
+) -> Result<(Report, WindowSet), AnalyzeError> {
     let mapping = resolve(&rec.series);
     let opts = WindowOptions {
         window_ns: window_ns(rec, config.window_ns)?,
@@ -215,7 +225,7 @@ pub fn analyze(
         (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
         _ => None,
     };
-    Ok(Report {
+    let report = Report {
         schema_version: SCHEMA_VERSION.to_string(),
         recording,
         inputs,
@@ -229,5 +239,6 @@ pub fn analyze(
         samples: series.filter(|_| config.samples),
         slo,
         host: crate::aggregate::host::summarize(rec),
-    })
+    };
+    Ok((report, set))
 }

@@ -3,6 +3,7 @@
 //! renderer only; `crate::analyze::fleet` fills them.
 
 use super::Report;
+use crate::rules::replica_imbalance::ReplicaImbalanceOutcome;
 use serde::{Deserialize, Serialize};
 
 /// A fleet's analysis.
@@ -16,6 +17,8 @@ pub struct FleetReport {
     pub rows: Vec<FleetRow>,
     /// Sums over the targets.
     pub totals: FleetTotals,
+    /// Replicas of one model queueing at their cap while another had free slots.
+    pub replica_imbalance: ReplicaImbalanceOutcome,
     /// Each target's full report, in target order.
     pub targets: Vec<TargetReport>,
 }
@@ -155,5 +158,25 @@ pub fn render_fleet_summary(r: &FleetReport) -> String {
         opt(t.recoverable_usd_per_hour, 2),
         part(t.recoverable_known),
     ));
+    for f in &r.replica_imbalance.findings {
+        let cap = |c: Option<f64>| c.map_or_else(|| "?".to_string(), |c| format!("{c:.0}"));
+        out.push_str(&format!(
+            "Replica imbalance ({}): {} queued at its cap ({:.1} running of {}, {:.1} waiting) \
+             while {} had free slots ({:.1} running of {}), in {} of {} shared {:.0} s cells\n  \
+             Fix: {}\n",
+            f.model,
+            f.busy,
+            f.busy_running_mean,
+            cap(f.busy_cap),
+            f.busy_waiting_mean,
+            f.idle,
+            f.idle_running_mean,
+            cap(f.idle_cap),
+            f.cells_fired,
+            f.cells_shared,
+            f.cell_s,
+            f.fix,
+        ));
+    }
     out
 }

@@ -36,6 +36,7 @@ mod r7_right_sizing;
 mod r8_frontend_bound;
 mod r9_engine_imbalance;
 mod rank;
+pub mod replica_imbalance;
 #[cfg(test)]
 mod testutil;
 
