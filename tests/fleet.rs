@@ -264,3 +264,125 @@ fn replica_imbalance_fires_on_a_queue_beside_free_slots_and_not_on_balanced_repl
         .as_deref()
         .is_some_and(|r| r.starts_with("not triggered")));
 }
+
+/// A replica whose generation counter grows by `per_scrape` tokens at every scrape (the load
+/// body otherwise: 8 running, KV 4%).
+fn growing(per_scrape: f64) -> HttpServer {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    let line = "vllm:generation_tokens_total{engine=\"0\",model_name=\"tiny-llama\"} 7969.0";
+    assert!(LOAD.contains(line));
+    HttpServer::start(move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as f64;
+        let now = format!(
+            "vllm:generation_tokens_total{{engine=\"0\",model_name=\"tiny-llama\"}} {:.1}",
+            7969.0 + i * per_scrape
+        );
+        Response::new(200, LOAD.replace(line, &now))
+    })
+}
+
+/// Two fleets compared target by target: `a` doubled its throughput, `b` lost half of it,
+/// `c` is new. The fleet is WORSE (one target got worse), `--fail-on worse` exits 1, each
+/// matched target carries its own comparison, and the totals sit side by side.
+#[test]
+fn compare_of_two_fleets_matches_targets_by_name() {
+    let _serial = crate::support::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let list = |path: &Path, rows: &[(&HttpServer, &str)]| {
+        let text: String = rows
+            .iter()
+            .map(|(s, name)| format!("{} {name}\n", s.url("/metrics")))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    };
+    let record = |targets: &Path, out: &Path| {
+        let o = profile()
+            .args(["record", "--targets"])
+            .arg(targets)
+            .args(["--duration", "5s", "--interval", "250ms", "--gpus", "none"])
+            .args(["-m", "8", "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a0, b0) = (growing(100.0), growing(100.0));
+    let (a1, b1, c1) = (growing(200.0), growing(50.0), growing(100.0));
+    let (lb, la) = (tmp.path().join("before.txt"), tmp.path().join("after.txt"));
+    list(&lb, &[(&a0, "a"), (&b0, "b")]);
+    list(&la, &[(&a1, "a"), (&b1, "b"), (&c1, "c")]);
+    let (before, after) = (tmp.path().join("before"), tmp.path().join("after"));
+    std::thread::scope(|s| {
+        s.spawn(|| record(&lb, &before));
+        record(&la, &after);
+    });
+
+    let json = json_of(&[
+        "compare",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+        "--json",
+    ]);
+    let c: profile::compare::fleet::FleetComparison = serde_json::from_str(&json).unwrap();
+    use profile::compare::fleet::Presence;
+    use profile::compare::Direction;
+    let dir_of = |name: &str| {
+        let t = c.targets.iter().find(|t| t.name == name).unwrap();
+        (
+            t.present,
+            t.comparison.as_ref().map(|c| c.verdict.direction),
+        )
+    };
+    assert_eq!(dir_of("a"), (Presence::Both, Some(Direction::Better)));
+    assert_eq!(dir_of("b"), (Presence::Both, Some(Direction::Worse)));
+    assert_eq!(dir_of("c"), (Presence::AfterOnly, None));
+    assert_eq!(c.direction, Direction::Worse);
+    assert_eq!(c.counts, (1, 0, 1));
+    let tput = c
+        .totals
+        .iter()
+        .find(|m| m.key == "generation_tokens_per_s")
+        .unwrap();
+    // Before: 2 x 400 tok/s; after: 800 + 200 + 400.
+    let near = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < want * 0.15);
+    assert!(
+        near(tput.before, 800.0) && near(tput.after, 1400.0),
+        "{tput:?}"
+    );
+    let up = c.totals.iter().find(|m| m.key == "targets_up").unwrap();
+    assert_eq!((up.before, up.after), (Some(2.0), Some(3.0)));
+
+    let out = profile()
+        .args(["compare", before.to_str().unwrap(), after.to_str().unwrap()])
+        .args(["--fail-on", "worse", "--color", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("fleet direction: WORSE (1 better, 0 plateau, 1 worse"),
+        "{text}"
+    );
+    assert!(text.contains("=== target a ===") && text.contains("=== target b ==="));
+    assert!(text.contains("in the later fleet only"), "{text}");
+
+    // One target of each, through --target, is the single comparison.
+    let one = json_of(&[
+        "compare",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+        "--target",
+        "a",
+        "--json",
+    ]);
+    let one: profile::compare::Comparison = serde_json::from_str(&one).unwrap();
+    assert_eq!(one.verdict.direction, Direction::Better);
+    // A fleet against one server is refused with the way out.
+    let err = profile()
+        .args(["compare", before.to_str().unwrap()])
+        .arg(before.join("targets/000"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--target"));
+}

@@ -217,7 +217,6 @@ pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--window`: a positive duration, in integer ns.
 /// A fleet recording: the fleet table and totals, then each target's own report.
 fn run_fleet(
     args: AnalyzeArgs,
@@ -266,6 +265,7 @@ fn run_fleet(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--window`: a positive duration, in integer ns.
 fn parse_window(text: &str) -> Result<i64, String> {
     let ns = parse_duration_ns(text)?;
     if ns <= 0 {

@@ -7,7 +7,12 @@ use super::inputs::InputArgs;
 use anyhow::Context;
 use profile::analyze::{analyze, AnalyzeConfig};
 use profile::catalog::Catalog;
-use profile::compare::{compare, render_html, render_json, render_text, CompareConfig, Direction};
+use profile::compare::fleet::compare_fleets;
+use profile::compare::{
+    compare, render_fleet_text, render_html, render_json, render_text, CompareConfig, Direction,
+};
+use profile::report::fleet::FleetReport;
+use profile::report::Render;
 use profile::report::Report;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,16 @@ pub struct CompareArgs {
     /// Read gpus.toml and models.toml from this directory instead of the built-in catalog.
     #[arg(long, value_name = "DIR")]
     catalog: Option<PathBuf>,
+    /// Of fleet recordings (or saved fleet reports), compare only this target (its name or
+    /// its URL); without it two fleets are compared target by target.
+    #[arg(long, value_name = "NAME")]
+    target: Option<String>,
+}
+
+/// One side of a comparison: a single server's report or a fleet's.
+enum Input {
+    One(Report),
+    Fleet(FleetReport),
 }
 
 /// `--fail-on`.
@@ -78,60 +93,182 @@ impl FailOn {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut catalog = None;
-    let mut report_of = |path: &Path| -> anyhow::Result<Report> {
-        if path.is_dir() || profile::bundle::is_bundle(path) {
-            let cat = match &catalog {
-                Some(c) => c,
-                None => catalog.insert(load_catalog(args.catalog.as_deref())?),
-            };
-            analyse(path, cat, &args)
-        } else {
-            read_report(path)
+    let mut input_of = |path: &Path| -> anyhow::Result<Input> {
+        let saved = !(path.is_dir() || profile::bundle::is_bundle(path));
+        if saved {
+            return read_input(path, args.target.as_deref());
+        }
+        let cat = match &catalog {
+            Some(c) => c,
+            None => catalog.insert(load_catalog(args.catalog.as_deref())?),
+        };
+        let fleet = profile::recording::fleet::targets(path)
+            .ok()
+            .filter(|t| t.iter().any(|t| t.dir != path));
+        match (fleet, &args.target) {
+            (Some(targets), Some(wanted)) => {
+                let t = profile::recording::fleet::pick(&targets, wanted)
+                    .with_context(|| no_target(path, wanted, targets.iter().map(|t| &t.name)))?;
+                Ok(Input::One(analyse(&t.dir, cat, &args)?))
+            }
+            (Some(targets), None) => Ok(Input::Fleet(analyse_fleet(path, &targets, cat, &args)?)),
+            (None, Some(wanted)) => anyhow::bail!(
+                "{}: --target {wanted:?} needs a fleet recording, and this is one server",
+                path.display()
+            ),
+            (None, None) => Ok(Input::One(analyse(path, cat, &args)?)),
         }
     };
-    let before = report_of(&args.before)?;
-    let after = report_of(&args.after)?;
+    let before = input_of(&args.before)?;
+    let after = input_of(&args.after)?;
     let config = CompareConfig {
         allow_different: args.allow_different,
     };
-    let comparison = compare(&before, &after, &config).with_context(|| {
-        format!(
-            "refusing to compare {} with {} (pass --allow-different to compare anyway)",
-            args.before.display(),
-            args.after.display()
-        )
-    })?;
-    if let Some(path) = &args.html {
-        write_html(path, &render_html(&comparison, &before, &after))?;
-    }
     let mut out = std::io::stdout().lock();
-    if args.json {
-        out.write_all(render_json(&comparison)?.as_bytes())?;
-    } else {
-        let color = args.color.decide(&out);
-        out.write_all(render_text(&comparison, color).as_bytes())?;
-    }
+    let direction = match (&before, &after) {
+        (Input::One(before), Input::One(after)) => {
+            let comparison = compare(before, after, &config).with_context(|| {
+                format!(
+                    "refusing to compare {} with {} (pass --allow-different to compare anyway)",
+                    args.before.display(),
+                    args.after.display()
+                )
+            })?;
+            if let Some(path) = &args.html {
+                write_html(path, &render_html(&comparison, before, after))?;
+            }
+            if args.json {
+                out.write_all(render_json(&comparison)?.as_bytes())?;
+            } else {
+                let color = args.color.decide(&out);
+                out.write_all(render_text(&comparison, color).as_bytes())?;
+            }
+            comparison.verdict.direction
+        }
+        (Input::Fleet(before), Input::Fleet(after)) => {
+            anyhow::ensure!(
+                args.html.is_none(),
+                "two fleets have no HTML comparison yet; pick one target with --target"
+            );
+            let comparison = compare_fleets(before, after, &config);
+            anyhow::ensure!(
+                comparison.targets.iter().any(|t| t.comparison.is_some()),
+                "{} and {} share no target that could be compared (targets are matched by \
+                 name; pass --allow-different when their models differ)",
+                args.before.display(),
+                args.after.display()
+            );
+            if args.json {
+                out.write_all(profile::report::Json.render(&comparison)?.as_bytes())?;
+            } else {
+                let color = args.color.decide(&out);
+                out.write_all(render_fleet_text(&comparison, color).as_bytes())?;
+            }
+            comparison.direction
+        }
+        (b, _) => {
+            let fleet = if matches!(b, Input::Fleet(_)) {
+                &args.before
+            } else {
+                &args.after
+            };
+            anyhow::bail!(
+                "{} is a fleet and the other side one server: pick the fleet's target to \
+                 compare with --target",
+                fleet.display()
+            )
+        }
+    };
     out.flush()?;
-    let direction = comparison.verdict.direction;
     Ok(match args.fail_on {
         Some(f) if f.trips(direction) => ExitCode::from(EXIT_FAIL_ON),
         _ => ExitCode::SUCCESS,
     })
 }
 
-fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
-    let rec = profile::bundle::open_any_filtered(dir, &profile::vllm::may_have_role)
-        .with_context(|| format!("reading recording {}", dir.display()))?;
-    let config = AnalyzeConfig {
+fn no_target<'a>(path: &Path, wanted: &str, names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    format!(
+        "{}: no target named {wanted:?} (targets: {})",
+        path.display(),
+        names.join(", ")
+    )
+}
+
+fn analysis_config(args: &CompareArgs, label: Option<String>) -> AnalyzeConfig {
+    AnalyzeConfig {
         window_ns: args.window,
         inputs: args.inputs.to_operator(),
-        recording_label: Some(dir.display().to_string()),
+        recording_label: label,
         // The HTML timelines need the per-window rows; the text and JSON do not show them.
         verbose: args.html.is_some(),
         // The intervals resample the active windows.
         samples: true,
         ..AnalyzeConfig::default()
-    };
+    }
+}
+
+fn analyse_fleet(
+    path: &Path,
+    targets: &[profile::recording::fleet::TargetDir],
+    catalog: &Catalog,
+    args: &CompareArgs,
+) -> anyhow::Result<FleetReport> {
+    let mut recs = Vec::with_capacity(targets.len());
+    for t in targets {
+        let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
+            .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
+        recs.push((t.clone(), rec));
+    }
+    let label = path.display().to_string();
+    profile::analyze::fleet::analyze_fleet(&label, &recs, catalog, &analysis_config(args, None))
+        .with_context(|| format!("analysing {label}"))
+}
+
+/// A saved report: a fleet's (with `--target`, the one target's report in it) or one server's.
+fn read_input(path: &Path, target: Option<&str>) -> anyhow::Result<Input> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (a recording directory, a bundle or a report JSON file)",
+            path.display()
+        )
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let is_fleet = value.get("rows").is_some() && value.get("targets").is_some();
+    if !is_fleet {
+        if let Some(wanted) = target {
+            anyhow::bail!(
+                "{}: --target {wanted:?} needs a fleet report, and this is one server's",
+                path.display()
+            );
+        }
+        return Ok(Input::One(read_report(path)?));
+    }
+    let fleet: FleetReport = serde_json::from_value(value).with_context(|| {
+        format!(
+            "{}: not a fleet report written by `profile analyze --json`",
+            path.display()
+        )
+    })?;
+    match target {
+        None => Ok(Input::Fleet(fleet)),
+        Some(wanted) => {
+            let t = fleet
+                .targets
+                .iter()
+                .find(|t| t.name == wanted)
+                .or_else(|| fleet.targets.iter().find(|t| t.url == wanted))
+                .with_context(|| no_target(path, wanted, fleet.targets.iter().map(|t| &t.name)))?;
+            Ok(Input::One(t.report.clone()))
+        }
+    }
+}
+
+fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
+    let rec = profile::bundle::open_any_filtered(dir, &profile::vllm::may_have_role)
+        .with_context(|| format!("reading recording {}", dir.display()))?;
+    let config = analysis_config(args, Some(dir.display().to_string()));
     analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))
 }
 

@@ -27,6 +27,7 @@
 //! Plateau is "within noise" when its interval holds 0 or reaches past either threshold.
 
 mod diff;
+pub mod fleet;
 pub mod noise;
 mod render;
 mod rows;
@@ -37,7 +38,7 @@ pub mod testutil;
 
 pub use diff::{diff_diagnoses, ChangeKind, DiagnosisDiff, FindingChange, NextStep};
 pub use noise::{Interval, Noise};
-pub use render::{render_html, render_json, render_text};
+pub use render::{render_fleet_text, render_html, render_json, render_text};
 
 use crate::report::format::signed;
 use crate::report::{Efficiency, Report};
@@ -220,6 +221,10 @@ pub enum DeltaUnit {
     Requests,
     /// Events per second.
     PerSecond,
+    /// US dollars per hour.
+    UsdPerHour,
+    /// A whole number of things (targets).
+    Count,
 }
 
 /// One figure side by side.

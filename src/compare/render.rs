@@ -26,8 +26,12 @@ impl Render<Comparison> for Text {
 fn precision(u: DeltaUnit) -> usize {
     match u {
         DeltaUnit::TokensPerSecond | DeltaUnit::Percent | DeltaUnit::Milliseconds => 1,
-        DeltaUnit::RequestsPerSecond | DeltaUnit::Requests | DeltaUnit::UsdPerMillionTokens => 2,
+        DeltaUnit::RequestsPerSecond
+        | DeltaUnit::Requests
+        | DeltaUnit::UsdPerMillionTokens
+        | DeltaUnit::UsdPerHour => 2,
         DeltaUnit::PerSecond => 3,
+        DeltaUnit::Count => 0,
     }
 }
 
@@ -38,8 +42,10 @@ fn unit_text(u: DeltaUnit) -> &'static str {
         DeltaUnit::Percent => "%",
         DeltaUnit::Milliseconds => "ms",
         DeltaUnit::UsdPerMillionTokens => "USD",
+        DeltaUnit::UsdPerHour => "USD/h",
         DeltaUnit::Requests => "",
         DeltaUnit::PerSecond => "/s",
+        DeltaUnit::Count => "",
     }
 }
 
@@ -289,6 +295,77 @@ pub fn render_text(c: &Comparison, color: bool) -> String {
     }
     for n in &c.notes {
         out.push_str(&wrap(&format!("note: {n}")));
+    }
+    out
+}
+
+/// Two fleets compared, as text: the fleet's direction first, the totals, one line per target,
+/// then each matched target's own comparison exactly as `compare` of the two alone prints it.
+pub fn render_fleet_text(c: &super::fleet::FleetComparison, color: bool) -> String {
+    use super::fleet::Presence;
+    let mut out = String::new();
+    let (better, plateau, worse) = c.counts;
+    out.push_str(&wrap(&format!(
+        "fleet direction: {} ({better} better, {plateau} plateau, {worse} worse of {} targets \
+         compared; any target WORSE makes the fleet WORSE)",
+        c.direction.label(),
+        better + plateau + worse
+    )));
+    out.push_str(&wrap(&format!("before: {}", c.before)));
+    out.push_str(&wrap(&format!("after:  {}", c.after)));
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.force_no_tty();
+    t.set_header(["fleet total", "before", "after", "change", "change %"]);
+    for m in &c.totals {
+        t.add_row(row_text(m).to_vec());
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.force_no_tty();
+    t.set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH as u16);
+    t.set_header(["target", "direction", "throughput", "TTFT p99", "why"]);
+    for tc in &c.targets {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |p| format!("{p:+.1}%"));
+        let row = match (&tc.present, &tc.comparison, &tc.refused) {
+            (Presence::BeforeOnly, ..) => [
+                "gone".to_string(),
+                "-".into(),
+                "-".into(),
+                "in the baseline only".into(),
+            ],
+            (Presence::AfterOnly, ..) => [
+                "new".to_string(),
+                "-".into(),
+                "-".into(),
+                "in the later fleet only".into(),
+            ],
+            (_, Some(cmp), _) => [
+                cmp.verdict.direction.label().to_string(),
+                pct(cmp.throughput_delta_pct),
+                pct(cmp.ttft_p99_delta_pct),
+                cmp.verdict.reason.clone(),
+            ],
+            (_, None, refused) => [
+                "refused".to_string(),
+                "-".into(),
+                "-".into(),
+                refused.clone().unwrap_or_default(),
+            ],
+        };
+        let [d, tp, ttft, why] = row;
+        t.add_row([tc.name.clone(), d, tp, ttft, why]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    for tc in &c.targets {
+        if let Some(cmp) = &tc.comparison {
+            out.push_str(&format!("\n=== target {} ===\n", tc.name));
+            out.push_str(&render_text(cmp, color));
+        }
     }
     out
 }
