@@ -69,7 +69,7 @@ pub struct CompareArgs {
 
 /// One side of a comparison: a single server's report or a fleet's.
 enum Input {
-    One(Report),
+    One(Box<Report>),
     Fleet(FleetReport),
 }
 
@@ -109,14 +109,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             (Some(targets), Some(wanted)) => {
                 let t = profile::recording::fleet::pick(&targets, wanted)
                     .with_context(|| no_target(path, wanted, targets.iter().map(|t| &t.name)))?;
-                Ok(Input::One(analyse(&t.dir, cat, &args)?))
+                Ok(Input::One(Box::new(analyse(&t.dir, cat, &args)?)))
             }
             (Some(targets), None) => Ok(Input::Fleet(analyse_fleet(path, &targets, cat, &args)?)),
             (None, Some(wanted)) => anyhow::bail!(
                 "{}: --target {wanted:?} needs a fleet recording, and this is one server",
                 path.display()
             ),
-            (None, None) => Ok(Input::One(analyse(path, cat, &args)?)),
+            (None, None) => Ok(Input::One(Box::new(analyse(path, cat, &args)?))),
         }
     };
     let before = input_of(&args.before)?;
@@ -243,7 +243,7 @@ fn read_input(path: &Path, target: Option<&str>) -> anyhow::Result<Input> {
                 path.display()
             );
         }
-        return Ok(Input::One(read_report(path)?));
+        return Ok(Input::One(Box::new(read_report(path)?)));
     }
     let fleet: FleetReport = serde_json::from_value(value).with_context(|| {
         format!(
@@ -260,7 +260,7 @@ fn read_input(path: &Path, target: Option<&str>) -> anyhow::Result<Input> {
                 .find(|t| t.name == wanted)
                 .or_else(|| fleet.targets.iter().find(|t| t.url == wanted))
                 .with_context(|| no_target(path, wanted, fleet.targets.iter().map(|t| &t.name)))?;
-            Ok(Input::One(t.report.clone()))
+            Ok(Input::One(Box::new(t.report.clone())))
         }
     }
 }
