@@ -197,6 +197,13 @@ pub struct Aggregate {
     pub prefix_queries_delta: Option<f64>,
     /// ΣΔhits/ΣΔqueries, percent (evaluable); `None` when ΣΔqueries <= 0.
     pub prefix_cache_hit_pct: Option<f64>,
+    /// Prompt tokens the engine computed per second (active, time-weighted): the prefill
+    /// work actually done, cache hits excluded (`prompt_tokens_by_source`, vLLM >= 0.18).
+    pub prompt_tokens_computed_per_s: Option<f64>,
+    /// ΣΔcached prompt tokens / ΣΔprompt tokens, percent, over the evaluable windows that
+    /// have both: prefix reuse in tokens, independent of the hit-rate counters; `None` when
+    /// no prompt token was counted.
+    pub prompt_tokens_cached_pct: Option<f64>,
 
     /// Highest KV usage, percent (evaluable).
     pub kv_cache_peak_pct: Option<f64>,
@@ -359,6 +366,16 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
     let queries = sum_of(&evaluable, |w| {
         w.prefix_hits_delta.zip(w.prefix_queries_delta).map(|p| p.1)
     });
+    let cached = sum_of(&evaluable, |w| {
+        w.prompt_tokens_cached_delta
+            .zip(w.prompt_tokens_delta)
+            .map(|p| p.0)
+    });
+    let prompted = sum_of(&evaluable, |w| {
+        w.prompt_tokens_cached_delta
+            .zip(w.prompt_tokens_delta)
+            .map(|p| p.1)
+    });
     let lv = |f: fn(&Window) -> Option<f64>| last_eval.and_then(f);
 
     Aggregate {
@@ -404,6 +421,11 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         prefix_queries_delta: queries,
         prefix_cache_hit_pct: match (hits, queries) {
             (Some(h), Some(q)) if q > 0.0 => Some(h / q * 100.0),
+            _ => None,
+        },
+        prompt_tokens_computed_per_s: time_weighted(&active, |w| w.prompt_tokens_computed_per_s),
+        prompt_tokens_cached_pct: match (cached, prompted) {
+            (Some(c), Some(p)) if p > 0.0 => Some(c / p * 100.0),
             _ => None,
         },
 

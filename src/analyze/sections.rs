@@ -225,6 +225,8 @@ fn quantity_names(q: Quantity) -> (&'static str, &'static str) {
         Quantity::EngineAwake => ("engine_awake", "engine sleep state"),
         Quantity::EstimatedFlops => ("estimated_flops", "estimated FLOPs per GPU"),
         Quantity::EstimatedReadBytes => ("estimated_read_bytes", "estimated bytes read per GPU"),
+        Quantity::PromptTokensComputed => ("prompt_tokens_computed", "prompt tokens computed"),
+        Quantity::PromptTokensCached => ("prompt_tokens_cached", "prompt tokens from cache"),
     }
 }
 
@@ -372,6 +374,8 @@ pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
         kv_cache_peak_pct: fin(agg.kv_cache_peak_pct),
         kv_cache_pct_last: fin(agg.kv_cache_pct_last),
         prefix_cache_hit_pct: fin(agg.prefix_cache_hit_pct),
+        prompt_tokens_computed_per_s: fin(agg.prompt_tokens_computed_per_s),
+        prompt_tokens_cached_pct: fin(agg.prompt_tokens_cached_pct),
         preemptions_per_s: fin(agg.preemptions_per_s),
         gpu_util_pct: fin(agg.gpu_util_pct),
         gpu_mem_util_pct: fin(agg.gpu_mem_util_pct),

@@ -351,6 +351,12 @@ pub struct Metrics {
     pub kv_cache_pct_last: Option<f64>,
     /// Prefix-cache hits / queries, percent.
     pub prefix_cache_hit_pct: Option<f64>,
+    /// Prompt tokens the engine computed per second, cache hits excluded (vLLM >= 0.18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_computed_per_s: Option<f64>,
+    /// Share of prompt tokens served from a cache, percent (vLLM >= 0.18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_cached_pct: Option<f64>,
     /// Preemptions per second.
     pub preemptions_per_s: Option<f64>,
     /// GPU utilisation, percent.

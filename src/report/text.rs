@@ -249,6 +249,10 @@ fn load(t: &mut Tables, r: &Report) {
             with_unit(m.generation_tokens_per_s, 1, "tok/s"),
         ),
         ("prompt", with_unit(m.prompt_tokens_per_s, 1, "tok/s")),
+        (
+            "prompt computed",
+            with_unit(m.prompt_tokens_computed_per_s, 1, "tok/s"),
+        ),
         ("requests finished", with_unit(m.requests_per_s, 2, "req/s")),
         ("running (mean)", num(m.running_mean, 2)),
         ("waiting (mean)", num(m.waiting_mean, 2)),
@@ -262,6 +266,10 @@ fn load(t: &mut Tables, r: &Report) {
         (
             "prefix-cache hits",
             with_unit(m.prefix_cache_hit_pct, 1, "%"),
+        ),
+        (
+            "prompt from cache",
+            with_unit(m.prompt_tokens_cached_pct, 1, "%"),
         ),
         ("preemptions", with_unit(m.preemptions_per_s, 3, "/s")),
         ("total generated", num(m.totals.generation_tokens, 0)),

@@ -49,6 +49,11 @@ pub mod names {
     pub const ITERATION_TOKENS_TOTAL: &str = "vllm:iteration_tokens_total";
     /// Counter: prompt tokens.
     pub const PROMPT_TOKENS_TOTAL: &str = "vllm:prompt_tokens_total";
+    /// Counter: prompt tokens by where their KV came from (`source` = `local_compute`,
+    /// `local_cache_hit`, `external_kv_transfer`; >= 0.18).
+    pub const PROMPT_TOKENS_BY_SOURCE_TOTAL: &str = "vllm:prompt_tokens_by_source_total";
+    /// Counter: prompt tokens served from a cache rather than computed (>= 0.18).
+    pub const PROMPT_TOKENS_CACHED_TOTAL: &str = "vllm:prompt_tokens_cached_total";
     /// Counter: finished requests, labelled by `finished_reason`.
     pub const REQUEST_SUCCESS_TOTAL: &str = "vllm:request_success_total";
     /// Counter: preemptions.
@@ -177,6 +182,10 @@ pub enum Quantity {
     EstimatedFlops,
     /// vLLM's estimated bytes read per GPU (counter): a measured bandwidth use.
     EstimatedReadBytes,
+    /// Prompt tokens the engine computed itself (counter): the true prefill work.
+    PromptTokensComputed,
+    /// Prompt tokens served from a cache (counter): prefix reuse measured in tokens.
+    PromptTokensCached,
 }
 
 const fn m(name: &'static str, kind: MetricKind, versions: &'static str) -> MetricName {
@@ -241,6 +250,27 @@ pub const ALIASES: &[(Quantity, &[MetricName])] = &[
     (
         Quantity::PromptTokens,
         &[m(PROMPT_TOKENS_TOTAL, Counter, "all")],
+    ),
+    (
+        Quantity::PromptTokensComputed,
+        &[ml(
+            PROMPT_TOKENS_BY_SOURCE_TOTAL,
+            Counter,
+            ">=0.18",
+            ("source", "local_compute"),
+        )],
+    ),
+    (
+        Quantity::PromptTokensCached,
+        &[
+            m(PROMPT_TOKENS_CACHED_TOTAL, Counter, ">=0.18"),
+            ml(
+                PROMPT_TOKENS_BY_SOURCE_TOTAL,
+                Counter,
+                ">=0.18 (local hits only)",
+                ("source", "local_cache_hit"),
+            ),
+        ],
     ),
     (
         Quantity::RequestSuccess,

@@ -82,9 +82,13 @@ pub enum CounterKind {
     EstimatedFlops = 7,
     /// vLLM's estimated bytes read per GPU.
     EstimatedReadBytes = 8,
+    /// Prompt tokens computed by the engine (not served from a cache).
+    PromptComputed = 9,
+    /// Prompt tokens served from a cache.
+    PromptCached = 10,
 }
 
-const N_COUNTERS: usize = 9;
+const N_COUNTERS: usize = 11;
 
 impl CounterKind {
     /// Every counter, in slot order.
@@ -98,6 +102,8 @@ impl CounterKind {
         CounterKind::ApiServerCpu,
         CounterKind::EstimatedFlops,
         CounterKind::EstimatedReadBytes,
+        CounterKind::PromptComputed,
+        CounterKind::PromptCached,
     ];
 
     fn from_quantity(q: Quantity) -> Option<CounterKind> {
@@ -111,6 +117,8 @@ impl CounterKind {
             Quantity::ApiServerCpu => CounterKind::ApiServerCpu,
             Quantity::EstimatedFlops => CounterKind::EstimatedFlops,
             Quantity::EstimatedReadBytes => CounterKind::EstimatedReadBytes,
+            Quantity::PromptTokensComputed => CounterKind::PromptComputed,
+            Quantity::PromptTokensCached => CounterKind::PromptCached,
             _ => return None,
         })
     }

@@ -122,6 +122,11 @@ pub struct Window {
     pub generation_tokens_delta: Option<f64>,
     /// Prompt tokens in the window.
     pub prompt_tokens_delta: Option<f64>,
+    /// Prompt tokens the engine computed in the window (`prompt_tokens_by_source`
+    /// `local_compute`): the prefill work done, cache hits excluded.
+    pub prompt_tokens_computed_delta: Option<f64>,
+    /// Prompt tokens served from a cache in the window (`prompt_tokens_cached`).
+    pub prompt_tokens_cached_delta: Option<f64>,
     /// Finished requests in the window.
     pub requests_delta: Option<f64>,
     /// Preemptions in the window.
@@ -130,6 +135,8 @@ pub struct Window {
     pub generation_tokens_per_s: Option<f64>,
     /// Prompt tokens per second.
     pub prompt_tokens_per_s: Option<f64>,
+    /// Prompt tokens computed by the engine per second (cache hits excluded).
+    pub prompt_tokens_computed_per_s: Option<f64>,
     /// Finished requests per second.
     pub requests_per_s: Option<f64>,
     /// Preemptions per second.
@@ -659,10 +666,13 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Wind
         max_num_seqs_last: last.max_num_seqs,
         generation_tokens_delta: gen,
         prompt_tokens_delta: prompt,
+        prompt_tokens_computed_delta: d(CounterKind::PromptComputed),
+        prompt_tokens_cached_delta: d(CounterKind::PromptCached),
         requests_delta: reqs,
         preemptions_delta: pre,
         generation_tokens_per_s: rate(CounterKind::GenerationTokens),
         prompt_tokens_per_s: rate(CounterKind::PromptTokens),
+        prompt_tokens_computed_per_s: rate(CounterKind::PromptComputed),
         requests_per_s: rate(CounterKind::RequestSuccess),
         preemptions_per_s: rate(CounterKind::Preemptions),
         counter_resets,
