@@ -9,7 +9,7 @@
 //! is spanned, not counted as zero. The rate divides by the span of the target's readings.
 
 use crate::recording::{HostSample, HostStatus, Recording};
-use crate::units::BYTES_PER_MIB;
+use crate::units::{MonoNs, BYTES_PER_MIB};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,14 +52,24 @@ pub struct HostSummary {
 
 /// Summarises the host readings of `rec`; `None` without host sampling.
 pub fn summarize(rec: &Recording) -> Option<HostSummary> {
+    summarize_where(rec, |_| true)
+}
+
+/// [`summarize`] over the readings completed at the monotonic times `keep` accepts (the
+/// analysis's `--from/--to`).
+pub fn summarize_where(rec: &Recording, keep: impl Fn(MonoNs) -> bool) -> Option<HostSummary> {
     let target = rec.manifest.host.as_ref()?;
     let hz = target.clock_ticks_per_s as f64;
+    let kept: Vec<&HostSample> = rec
+        .host_samples
+        .iter()
+        .filter(|s| keep(s.completed_mono))
+        .collect();
     let mut by_tick: BTreeMap<u64, Vec<&HostSample>> = BTreeMap::new();
-    for s in rec.host_samples.iter().filter(|s| s.reading.is_some()) {
+    for s in kept.iter().copied().filter(|s| s.reading.is_some()) {
         by_tick.entry(s.seq).or_default().push(s);
     }
-    let target_times: Vec<i64> = rec
-        .host_samples
+    let target_times: Vec<i64> = kept
         .iter()
         .filter(|s| s.pid == target.pid && s.status == HostStatus::Ok)
         .map(|s| s.completed_mono.0)
@@ -233,5 +243,26 @@ mod tests {
         assert_eq!((s.children_max, s.threads_peak), (Some(2), Some(7)));
         assert_eq!(s.rss_mib_peak, Some(7.0));
         assert!(s.wrapper_warning.is_none());
+    }
+
+    /// `--from/--to`: only the readings inside the range count. The target used 100 ticks a
+    /// second for its first 2 s and nothing after; the range 2-4 s shows an idle process.
+    #[test]
+    fn a_range_keeps_only_its_readings() {
+        let r = rec(
+            false,
+            &[
+                (0, 10, 0, 4096, 4),
+                (1, 10, 100, 4096, 4),
+                (2, 10, 200, 8192, 4),
+                (3, 10, 200, 8192, 4),
+                (4, 10, 200, 8192, 4),
+            ],
+        );
+        let all = summarize(&r).unwrap();
+        assert_eq!(all.cpu_cores, Some(0.5));
+        let late = summarize_where(&r, |m| m.0 >= 2_000_000_000).unwrap();
+        assert_eq!((late.ticks, late.cpu_cores), (3, Some(0.0)));
+        assert_eq!(late.rss_mib_mean, Some(8.0));
     }
 }

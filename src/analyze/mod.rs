@@ -238,7 +238,9 @@ pub fn analyze_keeping_windows(
         diagnosis: Some(diagnosis),
         samples: series.filter(|_| config.samples),
         slo,
-        host: crate::aggregate::host::summarize(rec),
+        host: crate::aggregate::host::summarize_where(rec, |m| {
+            crate::window::in_range(&opts, crate::units::WallNs(rec.manifest.started_at_ns), m)
+        }),
     };
     Ok((report, set))
 }

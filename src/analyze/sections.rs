@@ -313,6 +313,7 @@ fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
         power_w: fin(w.gpu.power_w_mean),
         vram_used_mib: fin(w.gpu.vram_peak_mib.or(w.gpu.vram_used_mib_last)),
         vram_total_mib: fin(w.gpu.vram_total_mib_last),
+        host_cpu_cores: fin(w.host_cpu_cores),
     }
 }
 

@@ -393,6 +393,7 @@ const SERIES: &[(&str, Pick)] = &[
     ("gpu_util", |w| w.gpu_util_pct),
     ("power", |w| w.power_w),
     ("vram", |w| w.vram_used_mib),
+    ("host_cpu", |w| w.host_cpu_cores),
 ];
 
 fn s(key: &'static str, label: &'static str, color: &'static str, prec: usize) -> SeriesSpec {
@@ -519,6 +520,19 @@ pub fn chart_specs(r: &Report, all: &[&Report]) -> Vec<ChartSpec> {
             unit: "MiB",
             series: vec![s("vram", "VRAM MiB", "#2ca02c", 0)],
             lines: vram_lines,
+            min_max: 1.0,
+        });
+    }
+    if all
+        .iter()
+        .any(|r| r.windows.rows.iter().any(|w| w.host_cpu_cores.is_some()))
+    {
+        v.push(ChartSpec {
+            id: "host_cpu",
+            title: "CPU of the sampled process (record --pid)",
+            unit: "cores",
+            series: vec![s("host_cpu", "PID CPU cores", "#17becf", 2)],
+            lines: vec![("one core".to_string(), 1.0, "#d62728")],
             min_max: 1.0,
         });
     }

@@ -280,6 +280,9 @@ pub struct WindowRow {
     /// VRAM total (smallest GPU), MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vram_total_mib: Option<f64>,
+    /// CPU of the `record --pid` process itself, cores (CPU seconds per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_cores: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

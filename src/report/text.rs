@@ -546,12 +546,19 @@ fn economics(t: &mut Tables, r: &Report) {
 }
 
 fn window_rows(t: &mut Tables, rows: &[WindowRow]) {
-    let mut tab = t.table(&[
+    // The sampled process's CPU only where `record --pid` recorded it, so that the table of
+    // every other recording stays as it was.
+    let host = rows.iter().any(|w| w.host_cpu_cores.is_some());
+    let mut head = vec![
         "window", "start s", "dur s", "gate", "scrapes", "running", "waiting", "KV %", "tok/s",
         "GPU %",
-    ]);
+    ];
+    if host {
+        head.push("PID CPU");
+    }
+    let mut tab = t.table(&head);
     for w in rows {
-        tab.add_row(vec![
+        let mut row = vec![
             w.index.to_string(),
             num(Some(w.start_s), 1),
             num(w.duration_s, 2),
@@ -562,7 +569,11 @@ fn window_rows(t: &mut Tables, rows: &[WindowRow]) {
             num(w.kv_cache_pct, 1),
             num(w.generation_tokens_per_s, 1),
             num(w.gpu_util_pct, 1),
-        ]);
+        ];
+        if host {
+            row.push(num(w.host_cpu_cores, 2));
+        }
+        tab.add_row(row);
     }
     t.push(tab);
 }

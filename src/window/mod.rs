@@ -148,7 +148,8 @@ pub fn bound_mono(b: &TimeBound, start_wall: WallNs) -> MonoNs {
     }
 }
 
-fn in_range(opts: &WindowOptions, start_wall: WallNs, mono: MonoNs) -> bool {
+/// Whether a reading completed at `mono` lies inside `--from/--to`.
+pub fn in_range(opts: &WindowOptions, start_wall: WallNs, mono: MonoNs) -> bool {
     let after = |b: &TimeBound| mono >= bound_mono(b, start_wall);
     let before = |b: &TimeBound| mono <= bound_mono(b, start_wall);
     opts.from.as_ref().is_none_or(after) && opts.to.as_ref().is_none_or(before)

@@ -31,10 +31,16 @@ fn config(server: &ReplayServer, out: &Path, host: HostConfig, ms: u64) -> Recor
 
 /// `profile analyze DIR --json`, read back as the typed report.
 fn analyzed(dir: &Path) -> profile::report::Report {
+    analyzed_with(dir, &[])
+}
+
+/// `profile analyze DIR --json ARGS...`, read back as the typed report.
+fn analyzed_with(dir: &Path, args: &[&str]) -> profile::report::Report {
     let out = crate::support::profile()
         .arg("analyze")
         .arg(dir)
         .arg("--json")
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -182,6 +188,32 @@ fn record_pid_with_children_sums_the_tree() {
     assert!(h.rss_mib_peak.unwrap() > 8.0);
     assert_eq!(h.wrapper_warning, None);
     assert!(!analyzed_text(&out).contains("WARNING"));
+
+    // Per window, the target's own CPU (the waiting parent: next to none), in -v and its JSON.
+    let v = analyzed_with(&out, &["-v"]);
+    let per_window: Vec<f64> = v
+        .windows
+        .rows
+        .iter()
+        .filter_map(|w| w.host_cpu_cores)
+        .collect();
+    assert!(!per_window.is_empty(), "no per-window host CPU");
+    assert!(per_window.iter().all(|c| *c < 0.1), "{per_window:?}");
+    let text = crate::support::profile()
+        .arg("analyze")
+        .arg(&out)
+        .args(["-v", "--color", "never"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("PID CPU"));
+    // --from/--to bound the host summary too.
+    let late = analyzed_with(&out, &["--from", "1500ms"]).host.unwrap();
+    assert!(
+        late.ticks < h.ticks && late.ticks > 0,
+        "{} of {}",
+        late.ticks,
+        h.ticks
+    );
 }
 
 /// A `sleep` is what a wrapper PID looks like (the inferscope post's `$!` of a shell): a
