@@ -638,7 +638,8 @@ mod tests {
         let bits = |s: &crate::recording::Scrape| -> Vec<(usize, u64, Option<i64>)> {
             s.samples
                 .iter()
-                .map(|x| (x.series as usize, x.value.to_bits(), x.timestamp_ms))
+                .enumerate()
+                .map(|(i, x)| (x.series as usize, x.value.to_bits(), s.timestamp_ms(i)))
                 .collect()
         };
         for (x, y) in a.scrapes.iter().zip(&b.scrapes) {

@@ -30,7 +30,7 @@ pub fn render_scrape(rec: &Recording, scrape: &Scrape) -> String {
     let mut families: Vec<FamilyOut<'_>> = Vec::new();
     // (family, type, help) -> position; looked up only, never iterated into output.
     let mut at: HashMap<(&str, MetricType, Option<&str>), usize> = HashMap::new();
-    for s in &scrape.samples {
+    for (n, s) in scrape.samples.iter().enumerate() {
         let Some(info) = rec.series.get(s.series as usize) else {
             continue;
         };
@@ -42,7 +42,9 @@ pub fn render_scrape(rec: &Recording, scrape: &Scrape) -> String {
             });
             families.len() - 1
         });
-        families[i].rows.push((info, s.value, s.timestamp_ms));
+        families[i]
+            .rows
+            .push((info, s.value, scrape.timestamp_ms(n)));
     }
     let mut out = String::with_capacity(scrape.samples.len() * 96);
     for f in &families {

@@ -29,11 +29,7 @@ pub fn series(
 
 /// A stored sample.
 pub fn sample(series: u32, value: f64) -> StoredSample {
-    StoredSample {
-        series,
-        value,
-        timestamp_ms: None,
-    }
+    StoredSample { series, value }
 }
 
 /// Wall clock at mono 0 in tests.
@@ -132,6 +128,7 @@ impl RecBuilder {
             },
             rows_read: samples.len() as u64,
             samples,
+            timestamps: Vec::new(),
         });
         self
     }

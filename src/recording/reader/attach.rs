@@ -137,12 +137,14 @@ pub(super) fn push_rows(
             if !kept.get(local as usize).copied().unwrap_or(false) {
                 continue;
             }
-            let timestamp_ms = if no_ts { None } else { chunk.timestamp_ms(i) };
-            scrape.samples.push(StoredSample {
-                series,
-                value,
-                timestamp_ms,
-            });
+            if !no_ts {
+                if let (Some(ts), Ok(at)) =
+                    (chunk.timestamp_ms(i), u32::try_from(scrape.samples.len()))
+                {
+                    scrape.timestamps.push((at, ts));
+                }
+            }
+            scrape.samples.push(StoredSample { series, value });
         }
     }
     orphans
