@@ -4,7 +4,8 @@
 //! plus a determinism check for every recording under `recordings/`.
 
 use crate::support::profile;
-use profile::gpu::{GpuInfo, GpuMetrics};
+use profile::gpu::fake::{FakeGpuSource, GpmReading};
+use profile::gpu::{GpuInfo, GpuMetrics, GpuSource};
 use profile::recording::writer::write_manifest;
 use profile::recording::{
     AnalysisInputs, GpuPoll, GpuWriter, Manifest, ScrapeMeta, ScrapeStatus, ScrapeWriter, Sourced,
@@ -120,6 +121,12 @@ fn body(i: u64) -> String {
 
 /// Writes a 10 s recording of an H100 serving Llama 3 70B, with a recorded cost and dtype.
 fn write_recording(dir: &Path) {
+    write_recording_with_gpm(dir, Vec::new());
+}
+
+/// The same recording, its GPU polls answered by a fake GPU whose GPM fields follow `gpm`
+/// (cycling; none when empty, as on a GPU without GPM).
+fn write_recording_with_gpm(dir: &Path, gpm: Vec<GpmReading>) {
     std::fs::create_dir_all(dir).unwrap();
     let manifest = Manifest {
         format_version: "1.0".into(),
@@ -165,6 +172,15 @@ fn write_recording(dir: &Path) {
     write_manifest(dir, &manifest).unwrap();
     let mut scrapes = ScrapeWriter::new(dir).unwrap();
     let mut gpus = GpuWriter::new(dir).unwrap();
+    let reading = GpuMetrics {
+        util_pct: Some(90),
+        power_w: Some(400.0),
+        vram_total_bytes: Some(85_520_809_984),
+        ..GpuMetrics::default()
+    };
+    let mut fake = FakeGpuSource::new(vec![FakeGpuSource::device(0, "NVIDIA H100 80GB HBM3")])
+        .with_script(0, vec![reading])
+        .with_gpm(0, gpm);
     for i in 0..=40u64 {
         let t = i as i64 * 250_000_000;
         let text = body(i);
@@ -189,12 +205,7 @@ fn write_recording(dir: &Path) {
             completed_at: WallNs(T0 + t),
             requested_mono: MonoNs(t - 1_000_000),
             completed_mono: MonoNs(t),
-            metrics: GpuMetrics {
-                util_pct: Some(90),
-                power_w: Some(400.0),
-                vram_total_bytes: Some(85_520_809_984),
-                ..GpuMetrics::default()
-            },
+            metrics: fake.poll(0),
         })
         .unwrap();
     }
@@ -265,6 +276,71 @@ fn analyze_a_written_recording_as_text_and_json() {
         "no colour when stdout is not a terminal"
     );
     assert!(text.contains("not available"));
+}
+
+/// GPM on the catalogued H100: the three means in the metrics, and the measured DRAM share
+/// set beside the bandwidth-bound decode ceiling; without GPM none of it appears, not even
+/// as a key in the JSON.
+#[test]
+fn gpm_dram_share_stands_beside_the_decode_ceiling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with = tmp.path().join("gpm");
+    // The first poll has no GPM (no previous sample), then 40/20/80 and 60/30/70 alternate:
+    // over the 40 later polls the means are 50, 25 and 75.
+    let a = [Some(40.0), Some(20.0), Some(80.0)];
+    let b = [Some(60.0), Some(30.0), Some(70.0)];
+    let mut script = vec![[None; 3]];
+    script.extend((0..40).map(|i| if i % 2 == 0 { a } else { b }));
+    write_recording_with_gpm(&with, script);
+    let dir_s = with.to_str().unwrap();
+    let r: Report = serde_json::from_str(&stdout_of(&["analyze", dir_s, "--json"])).unwrap();
+    let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 0.5);
+    assert!(r.ceiling.decode_tps.is_some());
+    assert!(close(r.metrics.gpu_sm_active_pct, 50.0), "{:?}", r.metrics);
+    assert!(
+        close(r.metrics.gpu_sm_occupancy_pct, 25.0),
+        "{:?}",
+        r.metrics
+    );
+    assert!(
+        close(r.metrics.gpu_dram_bw_util_pct, 75.0),
+        "{:?}",
+        r.metrics
+    );
+    assert_eq!(
+        r.ceiling.measured_dram_bw_util_pct,
+        r.metrics.gpu_dram_bw_util_pct
+    );
+    let text = stdout_of(&["analyze", dir_s]);
+    let line = text
+        .lines()
+        .find(|l| l.contains("measured DRAM bandwidth use (GPM)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let pct = r.ceiling.measured_dram_bw_util_pct.unwrap();
+    assert!(
+        line.contains(&format!(
+            "{pct:.1} % of peak (NVML GPM; the decode ceiling assumes 100 %)"
+        )),
+        "{line}"
+    );
+    assert!(text.contains("SM active (GPM)") && text.contains("DRAM bandwidth (GPM)"));
+
+    // The same recording without GPM: no field, no row.
+    let without = tmp.path().join("plain");
+    write_recording(&without);
+    let without_s = without.to_str().unwrap();
+    let json = stdout_of(&["analyze", without_s, "--json"]);
+    for key in [
+        "gpu_sm_active_pct",
+        "gpu_sm_occupancy_pct",
+        "gpu_dram_bw_util_pct",
+        "measured_dram_bw_util_pct",
+    ] {
+        assert!(!json.contains(key), "{key} in a report without GPM");
+    }
+    let r: Report = serde_json::from_str(&json).unwrap();
+    assert!(r.ceiling.decode_tps.is_some() && r.metrics.gpu_util_pct.is_some());
+    assert!(!stdout_of(&["analyze", without_s]).contains("GPM"));
 }
 
 #[test]

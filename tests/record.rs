@@ -160,6 +160,117 @@ fn records_scrapes_and_gpu_polls_one_get_per_tick() {
     assert!(totals.bytes_written > 0);
 }
 
+/// GPM readings from a fake GPU go through the recorder, the files and the analysis into the
+/// report: GPU 0 has GPM on every other poll (as a real one has none at its first poll),
+/// GPU 1 has none at all, and the report's means are GPU 0's values, not diluted by zeros.
+#[test]
+fn gpm_readings_reach_the_report_and_a_gpu_without_gpm_adds_none() {
+    let _serial = crate::support::exclusive();
+    let server = TestServer::start(|_| Reply::Metrics);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let c = config(&server, &dir, 100, 2_500);
+    let gpm = [Some(62.5), Some(31.5), Some(48.0)];
+    let gpu = FakeGpuSource::new(vec![
+        FakeGpuSource::device(0, "Fake H"),
+        FakeGpuSource::device(1, "Fake A"),
+    ])
+    .with_gpm(0, vec![[None; 3], gpm]);
+    record(c, Some(Box::new(gpu))).unwrap();
+
+    let rec = recording::open(&dir).unwrap();
+    let fields = |p: &profile::recording::GpuPoll| {
+        let m = &p.metrics;
+        [m.sm_active_pct, m.sm_occupancy_pct, m.dram_bw_util_pct]
+    };
+    let gpu0: Vec<_> = rec.gpu_polls.iter().filter(|p| p.gpu_index == 0).collect();
+    assert!(gpu0.len() >= 20, "{} polls", gpu0.len());
+    for (n, p) in gpu0.iter().enumerate() {
+        let want = if n % 2 == 0 { [None; 3] } else { gpm };
+        assert_eq!(fields(p), want, "poll {n}");
+    }
+    let gpu1 = rec.gpu_polls.iter().filter(|p| p.gpu_index == 1);
+    assert!(gpu1.map(fields).all(|f| f == [None; 3]));
+
+    let out = crate::support::profile()
+        .args(["analyze", "--json"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: profile::report::Report = serde_json::from_slice(&out).unwrap();
+    assert!(r.windows.active > 0, "{:?}", r.windows);
+    // Time-weighted over windows of unequal length: equal up to rounding.
+    let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 1e-9);
+    let m = &r.metrics;
+    assert!(close(m.gpu_sm_active_pct, 62.5), "{m:?}");
+    assert!(close(m.gpu_sm_occupancy_pct, 31.5), "{m:?}");
+    assert!(close(m.gpu_dram_bw_util_pct, 48.0), "{m:?}");
+    // Fake GPUs have no catalog entry, so no ceiling to set the DRAM share beside.
+    assert_eq!(r.ceiling.measured_dram_bw_util_pct, None);
+
+    // Per window (-v): every window with a GPM value has GPU 0's.
+    let out = crate::support::profile()
+        .args(["analyze", "--json", "-v"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: profile::report::Report = serde_json::from_slice(&out).unwrap();
+    let with_gpm: Vec<_> = v
+        .windows
+        .rows
+        .iter()
+        .filter(|w| w.gpu_sm_active_pct.is_some())
+        .collect();
+    assert!(with_gpm.len() >= 2, "{:?}", v.windows.rows);
+    assert!(with_gpm.iter().all(|w| close(w.gpu_sm_active_pct, 62.5)
+        && close(w.gpu_sm_occupancy_pct, 31.5)
+        && close(w.gpu_dram_bw_util_pct, 48.0)));
+
+    // The HTML timeline carries the GPM series in the utilisation chart.
+    let html = tmp.path().join("gpm.html");
+    crate::support::profile()
+        .arg("analyze")
+        .arg(&dir)
+        .arg("--html")
+        .arg(&html)
+        .assert()
+        .success();
+    let page = std::fs::read_to_string(&html).unwrap();
+    for key in ["\"sm_active\":[", "\"sm_occupancy\":[", "\"dram_bw\":["] {
+        assert!(page.contains(key), "no {key} series");
+    }
+    assert!(page.contains("DRAM bandwidth % of peak (GPM)"));
+
+    let out = crate::support::profile()
+        .arg("analyze")
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name:?} row:\n{text}"))
+            .to_string()
+    };
+    assert!(row("SM active (GPM)").contains("62.5 %"), "{text}");
+    assert!(row("SM occupancy (GPM)").contains("31.5 %"), "{text}");
+    assert!(
+        row("DRAM bandwidth (GPM)").contains("48.0 % of peak"),
+        "{text}"
+    );
+    assert!(!text.contains("measured DRAM bandwidth use"), "{text}");
+}
+
 #[test]
 fn every_failure_is_a_row_and_recording_goes_on() {
     let _serial = crate::support::exclusive();

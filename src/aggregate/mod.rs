@@ -149,6 +149,12 @@ pub struct Aggregate {
     pub gpu_util_pct: Option<f64>,
     /// Memory-controller utilisation, percent (active, time-weighted).
     pub gpu_mem_util_pct: Option<f64>,
+    /// GPM SM activity, percent (active, time-weighted over the windows that have it).
+    pub gpu_sm_active_pct: Option<f64>,
+    /// GPM SM occupancy, percent (active, time-weighted).
+    pub gpu_sm_occupancy_pct: Option<f64>,
+    /// GPM DRAM bandwidth use, percent of peak (active, time-weighted).
+    pub gpu_dram_bw_util_pct: Option<f64>,
     /// Power draw, watts (active, time-weighted).
     pub power_w: Option<f64>,
     /// Requests running (active, time-weighted mean of window means).
@@ -395,6 +401,9 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
 
         gpu_util_pct: time_weighted(&active, |w| w.gpu.util_pct_mean),
         gpu_mem_util_pct: time_weighted(&active, |w| w.gpu.mem_util_pct_mean),
+        gpu_sm_active_pct: time_weighted(&active, |w| w.gpu.sm_active_pct_mean),
+        gpu_sm_occupancy_pct: time_weighted(&active, |w| w.gpu.sm_occupancy_pct_mean),
+        gpu_dram_bw_util_pct: time_weighted(&active, |w| w.gpu.dram_bw_util_pct_mean),
         power_w: time_weighted(&active, |w| w.gpu.power_w_mean),
         running_mean: time_weighted(&active, |w| w.running_mean),
         waiting_mean: time_weighted(&active, |w| w.waiting_mean),

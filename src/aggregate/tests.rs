@@ -172,6 +172,39 @@ fn active_means_are_time_weighted() {
 }
 
 #[test]
+fn gpm_means_are_time_weighted_over_the_active_windows_that_have_them() {
+    let mut w0 = win(0, Some(2.0), Some(4.0), Some(50.0), Some(50.0));
+    w0.gpu.sm_active_pct_mean = Some(60.0);
+    w0.gpu.sm_occupancy_pct_mean = Some(20.0);
+    w0.gpu.dram_bw_util_pct_mean = Some(70.0);
+    // An active window without GPM (the device's first poll): left out, not a 0.
+    let mut w1 = win(1, Some(1.0), Some(1.0), Some(50.0), Some(80.0));
+    w1.gpu.sm_active_pct_mean = Some(90.0);
+    let w2 = win(2, Some(3.0), Some(2.0), Some(50.0), Some(80.0));
+    // Idle: excluded from active means.
+    let mut w3 = win(3, Some(2.0), Some(0.0), Some(50.0), Some(90.0));
+    w3.gpu.dram_bw_util_pct_mean = Some(5.0);
+    let a = aggregate(&set_of(vec![w0, w1, w2, w3], true));
+    assert_eq!(a.windows_active, 3);
+    assert!(close(a.gpu_sm_active_pct, (60.0 * 2.0 + 90.0) / 3.0));
+    assert!(close(a.gpu_sm_occupancy_pct, 20.0));
+    assert!(close(a.gpu_dram_bw_util_pct, 70.0));
+    // No window with GPM: None.
+    let b = aggregate(&set_of(
+        vec![win(0, Some(2.0), Some(4.0), None, Some(50.0))],
+        true,
+    ));
+    assert_eq!(
+        (
+            b.gpu_sm_active_pct,
+            b.gpu_sm_occupancy_pct,
+            b.gpu_dram_bw_util_pct
+        ),
+        (None, None, None)
+    );
+}
+
+#[test]
 fn histogram_means_weigh_by_count_and_p99_merges_buckets() {
     let mut w0 = win(0, Some(2.0), Some(1.0), Some(50.0), None);
     w0.ttft_s.delta_sum = Some(1.0);

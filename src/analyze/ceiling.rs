@@ -267,6 +267,12 @@ impl Roof {
             prefill_floor_suppressed: suppressed && rl.prefill_floor_ms.is_some(),
             measured_tflops_per_gpu: moved(flops).map(|f| f / 1e12),
             measured_mbu_pct,
+            // Measured by the GPUs themselves, beside the ceiling that assumes all of it.
+            measured_dram_bw_util_pct: if has_ceiling {
+                fin(agg.gpu_dram_bw_util_pct)
+            } else {
+                None
+            },
         }
     }
 }

@@ -314,6 +314,9 @@ fn window_row(set: &WindowSet, w: &Window) -> WindowRow {
         vram_used_mib: fin(w.gpu.vram_peak_mib.or(w.gpu.vram_used_mib_last)),
         vram_total_mib: fin(w.gpu.vram_total_mib_last),
         host_cpu_cores: fin(w.host_cpu_cores),
+        gpu_sm_active_pct: fin(w.gpu.sm_active_pct_mean),
+        gpu_sm_occupancy_pct: fin(w.gpu.sm_occupancy_pct_mean),
+        gpu_dram_bw_util_pct: fin(w.gpu.dram_bw_util_pct_mean),
     }
 }
 
@@ -380,6 +383,9 @@ pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
         preemptions_per_s: fin(agg.preemptions_per_s),
         gpu_util_pct: fin(agg.gpu_util_pct),
         gpu_mem_util_pct: fin(agg.gpu_mem_util_pct),
+        gpu_sm_active_pct: fin(agg.gpu_sm_active_pct),
+        gpu_sm_occupancy_pct: fin(agg.gpu_sm_occupancy_pct),
+        gpu_dram_bw_util_pct: fin(agg.gpu_dram_bw_util_pct),
         power_w: fin(agg.power_w),
         vram_used_mib: fin(agg.vram_used_mib),
         vram_total_mib: fin(agg.vram_total_mib),

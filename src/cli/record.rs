@@ -222,7 +222,7 @@ pub(super) fn open_gpus(
         GpuChoice::Some(s) => s,
     };
     match nvml::open(selection) {
-        Ok(source) => Ok(Some(Box::new(source))),
+        Ok(source) => Ok(Some(Box::new(source.with_poll_interval(config.interval)))),
         Err(e @ GpuError::Unavailable(_)) => {
             eprintln!("profile: no GPU data: {e}; recording vLLM only");
             config.gpu_note = Some(e.to_string());

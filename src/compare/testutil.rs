@@ -93,6 +93,7 @@ pub fn minimal_report(label: &str) -> Report {
             prefill_floor_suppressed: false,
             measured_tflops_per_gpu: None,
             measured_mbu_pct: None,
+            measured_dram_bw_util_pct: None,
         },
         economics: Economics {
             tokens_per_watt: None,

@@ -4,9 +4,15 @@
 //! Each device answers its polls from a script: the n-th poll of a device returns the n-th
 //! entry of its script, cycling when the script is shorter than the recording. Entries are
 //! plain `GpuMetrics`, so a script can hold `None` fields and error texts as NVML would.
+//! The GPM fields are `None` unless scripted, in a full script or with
+//! [`FakeGpuSource::with_gpm`], as on a GPU without GPM.
 
 use super::{GpuInfo, GpuMetrics, GpuSource};
 use std::time::Duration;
+
+/// One poll's GPM fields for [`FakeGpuSource::with_gpm`]: SM active, SM occupancy and DRAM
+/// bandwidth use, percent, in the order of `GpuMetrics`.
+pub type GpmReading = [Option<f64>; 3];
 
 /// A GPU source that replays scripted readings.
 #[derive(Debug, Clone)]
@@ -14,6 +20,7 @@ pub struct FakeGpuSource {
     devices: Vec<GpuInfo>,
     driver_version: Option<String>,
     scripts: Vec<Vec<GpuMetrics>>,
+    gpm: Vec<Vec<GpmReading>>,
     polls: Vec<u64>,
     delay: Duration,
 }
@@ -27,6 +34,7 @@ impl FakeGpuSource {
             devices,
             driver_version: Some("fake-1.0".to_string()),
             scripts: vec![Vec::new(); n],
+            gpm: vec![Vec::new(); n],
             polls: vec![0; n],
             delay: Duration::ZERO,
         }
@@ -49,6 +57,16 @@ impl FakeGpuSource {
     pub fn with_script(mut self, position: usize, script: Vec<GpuMetrics>) -> FakeGpuSource {
         if let Some(s) = self.scripts.get_mut(position) {
             *s = script;
+        }
+        self
+    }
+
+    /// Sets the GPM fields of the device at `position`, over whatever else it answers (its
+    /// script or plausible readings): the n-th poll gets the n-th reading, cycling. Positions
+    /// past the devices are ignored.
+    pub fn with_gpm(mut self, position: usize, readings: Vec<GpmReading>) -> FakeGpuSource {
+        if let Some(g) = self.gpm.get_mut(position) {
+            *g = readings;
         }
         self
     }
@@ -79,6 +97,9 @@ impl FakeGpuSource {
             temperature_c: Some(55 + wave / 2),
             sm_clock_mhz: Some(1980),
             error: None,
+            sm_active_pct: None,
+            sm_occupancy_pct: None,
+            dram_bw_util_pct: None,
         }
     }
 
@@ -110,12 +131,28 @@ impl GpuSource for FakeGpuSource {
         let this = *n;
         *n += 1;
         let script = self.scripts.get(position).map(Vec::as_slice).unwrap_or(&[]);
-        if script.is_empty() {
-            return FakeGpuSource::plausible(this);
+        let mut m = match cyclic(script, this) {
+            Some(m) => m.clone(),
+            None if script.is_empty() => FakeGpuSource::plausible(this),
+            None => GpuMetrics::default(),
+        };
+        let gpm = self.gpm.get(position).map(Vec::as_slice).unwrap_or(&[]);
+        if let Some(&[active, occupancy, dram]) = cyclic(gpm, this) {
+            m.sm_active_pct = active;
+            m.sm_occupancy_pct = occupancy;
+            m.dram_bw_util_pct = dram;
         }
-        let at = usize::try_from(this % script.len() as u64).unwrap_or(0);
-        script.get(at).cloned().unwrap_or_default()
+        m
     }
+}
+
+/// The `n`-th entry of a script that repeats; `None` for an empty one.
+fn cyclic<T>(script: &[T], n: u64) -> Option<&T> {
+    if script.is_empty() {
+        return None;
+    }
+    let at = usize::try_from(n % script.len() as u64).ok()?;
+    script.get(at)
 }
 
 #[cfg(test)]
@@ -147,5 +184,31 @@ mod tests {
         assert_ne!(FakeGpuSource::plausible(0), FakeGpuSource::plausible(1));
         assert!(fake.poll(5).error.is_some());
         assert_eq!(fake.devices()[1].index, 3);
+    }
+
+    #[test]
+    fn gpm_fields_are_none_unless_scripted() {
+        let mut fake = FakeGpuSource::new(vec![
+            FakeGpuSource::device(0, "A"),
+            FakeGpuSource::device(1, "B"),
+        ])
+        .with_gpm(1, vec![[None, None, None], [Some(80.0), Some(40.0), None]]);
+        let plain = fake.poll(0);
+        assert_eq!(
+            (
+                plain.sm_active_pct,
+                plain.sm_occupancy_pct,
+                plain.dram_bw_util_pct
+            ),
+            (None, None, None)
+        );
+        assert_eq!(fake.poll(1), FakeGpuSource::plausible(0));
+        let second = fake.poll(1);
+        assert_eq!(second.sm_active_pct, Some(80.0));
+        assert_eq!(second.sm_occupancy_pct, Some(40.0));
+        assert_eq!(second.dram_bw_util_pct, None);
+        // The rest of the reading is the device's plausible one.
+        assert_eq!(second.util_pct, FakeGpuSource::plausible(1).util_pct);
+        assert_eq!(fake.poll(1).sm_active_pct, None, "cycles");
     }
 }

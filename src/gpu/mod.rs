@@ -1,7 +1,9 @@
 //! GPU state through NVML, behind a trait so that tests and GPU-less machines use a fake.
 //!
 //! Every field is optional: a GPU that does not support a query gives `None` (stored as a
-//! Parquet null), never 0.
+//! Parquet null), never 0. The three GPM fields (`sm_active_pct`, `sm_occupancy_pct`,
+//! `dram_bw_util_pct`) exist only on GPUs with NVML's GPU Performance Monitoring (Hopper and
+//! newer), and only from a device's second poll on: each is computed between two samples.
 
 pub mod fake;
 pub mod nvml;
@@ -47,6 +49,17 @@ pub struct GpuMetrics {
     /// The errors of the fields that failed, joined, if any failed for a reason other than
     /// "not supported".
     pub error: Option<String>,
+    /// GPM: percent of the time since the previous poll that the SMs had at least one warp
+    /// assigned, averaged over all SMs (`NVML_GPM_METRIC_SM_UTIL`, 0-100). Unlike
+    /// `util_pct`, a kernel on one SM does not read as 100.
+    pub sm_active_pct: Option<f64>,
+    /// GPM: warps resident on the SMs as a percent of the most they can hold, averaged over
+    /// the time since the previous poll and over all SMs (`NVML_GPM_METRIC_SM_OCCUPANCY`).
+    pub sm_occupancy_pct: Option<f64>,
+    /// GPM: DRAM bandwidth used since the previous poll, percent of the device's peak
+    /// (`NVML_GPM_METRIC_DRAM_BW_UTIL`). Unlike `mem_util_pct` (time memory was busy at
+    /// all), this is a share of the bandwidth.
+    pub dram_bw_util_pct: Option<f64>,
 }
 
 /// Why no GPU source could be opened.

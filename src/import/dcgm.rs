@@ -109,6 +109,12 @@ pub fn metrics(fields: &BTreeMap<&str, f64>) -> GpuMetrics {
         temperature_c: get(GPU_TEMP).and_then(small),
         sm_clock_mhz: get(SM_CLOCK).and_then(small),
         error: None,
+        // Not imported yet: the exporter's `DCGM_FI_PROF_SM_ACTIVE` and `SM_OCCUPANCY`
+        // describe the same quantities as ratios, but whether they match NVML GPM's figures
+        // has not been checked, and `DRAM_ACTIVE` already stands in for `mem_util_pct`.
+        sm_active_pct: None,
+        sm_occupancy_pct: None,
+        dram_bw_util_pct: None,
     }
 }
 

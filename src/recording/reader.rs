@@ -1053,4 +1053,62 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// A `gpu` file of format 1.4 has no GPM columns: its polls read as they were written,
+    /// with the three GPM fields `None`, not 0.
+    #[test]
+    fn a_gpu_file_from_before_gpm_reads_with_the_gpm_fields_none() {
+        use arrow_array::RecordBatch;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = new_recording();
+        write_hostile(dir.path(), 1);
+        let want: Vec<GpuPoll> = open(dir.path()).unwrap().gpu_polls;
+        assert!(want.iter().all(|p| p.metrics.sm_active_pct.is_some()));
+        let path = dir.path().join("gpu-000000.parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        let gpm = [
+            schema::col::SM_ACTIVE_PCT,
+            schema::col::SM_OCCUPANCY_PCT,
+            schema::col::DRAM_BW_UTIL_PCT,
+        ];
+        let keep: Vec<usize> = (0..batches[0].num_columns())
+            .filter(|&i| !gpm.contains(&batches[0].schema().field(i).name().as_str()))
+            .collect();
+        assert_eq!(keep.len(), batches[0].num_columns() - 3);
+        let old_schema = Arc::new(batches[0].schema().project(&keep).unwrap());
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(
+                [(schema::VERSION_KEY, "1.4"), (schema::TABLE_KEY, "gpu")]
+                    .map(|(k, v)| {
+                        parquet::file::metadata::KeyValue::new(k.to_string(), v.to_string())
+                    })
+                    .to_vec(),
+            ))
+            .build();
+        let file = fs::File::create(&path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, old_schema.clone(), Some(props)).unwrap();
+        for b in &batches {
+            w.write(&b.project(&keep).unwrap()).unwrap();
+        }
+        w.close().unwrap();
+
+        let got = open(dir.path()).unwrap();
+        assert!(got.problems().next().is_none(), "{:?}", got.files);
+        let expected: Vec<GpuPoll> = want
+            .into_iter()
+            .map(|mut p| {
+                p.metrics.sm_active_pct = None;
+                p.metrics.sm_occupancy_pct = None;
+                p.metrics.dram_bw_util_pct = None;
+                p
+            })
+            .collect();
+        assert_eq!(got.gpu_polls, expected);
+        assert!(got.gpu_polls[0].metrics.util_pct.is_some());
+    }
 }

@@ -13,7 +13,7 @@ use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 /// Recording format version: `MAJOR.MINOR`. A reader accepts any minor of its major.
-pub const FORMAT_VERSION: &str = "1.4";
+pub const FORMAT_VERSION: &str = "1.5";
 /// The major version this build reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The manifest's file name.
@@ -150,6 +150,12 @@ pub mod col {
     pub const TEMPERATURE_C: &str = "temperature_c";
     /// `gpu`: SM clock, MHz.
     pub const SM_CLOCK_MHZ: &str = "sm_clock_mhz";
+    /// `gpu`: GPM SM activity, percent (format 1.5).
+    pub const SM_ACTIVE_PCT: &str = "sm_active_pct";
+    /// `gpu`: GPM SM occupancy, percent (format 1.5).
+    pub const SM_OCCUPANCY_PCT: &str = "sm_occupancy_pct";
+    /// `gpu`: GPM DRAM bandwidth use, percent of peak (format 1.5).
+    pub const DRAM_BW_UTIL_PCT: &str = "dram_bw_util_pct";
     /// `host`: the process's PID.
     pub const PID: &str = "pid";
     /// `host`: its parent's PID.
@@ -232,6 +238,10 @@ fn gpu_schema() -> SchemaRef {
         Field::new(col::TEMPERATURE_C, DataType::UInt32, true),
         Field::new(col::SM_CLOCK_MHZ, DataType::UInt32, true),
         Field::new(col::ERROR, DataType::Utf8, true),
+        // Format 1.5, at the end so that every earlier column keeps its place.
+        Field::new(col::SM_ACTIVE_PCT, DataType::Float64, true),
+        Field::new(col::SM_OCCUPANCY_PCT, DataType::Float64, true),
+        Field::new(col::DRAM_BW_UTIL_PCT, DataType::Float64, true),
     ]);
     Arc::new(Schema::new(f))
 }

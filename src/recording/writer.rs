@@ -395,6 +395,9 @@ fn gpu_batch(p: &[GpuPoll]) -> Result<RecordBatch, arrow_schema::ArrowError> {
                 .map(|g| g.metrics.error.as_deref())
                 .collect::<StringArray>(),
         ),
+        f64s(|g| g.metrics.sm_active_pct),
+        f64s(|g| g.metrics.sm_occupancy_pct),
+        f64s(|g| g.metrics.dram_bw_util_pct),
     ];
     RecordBatch::try_new(Table::Gpu.schema(), cols)
 }
@@ -445,7 +448,7 @@ mod tests {
         assert_eq!(names(dir.path()), vec!["manifest.json"]);
         let text = fs::read_to_string(dir.path().join("manifest.json")).unwrap();
         assert!(
-            text.contains("\n  \"format_version\": \"1.4\""),
+            text.contains("\n  \"format_version\": \"1.5\""),
             "not pretty: {text}"
         );
         let back: Manifest = serde_json::from_str(&text).unwrap();

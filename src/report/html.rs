@@ -287,6 +287,10 @@ fn roofline(b: &mut String, r: &Report) {
             "measured bandwidth use (vLLM est)",
             with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
         ),
+        (
+            "measured DRAM bandwidth use (GPM)",
+            super::text::dram_bw_text(c.measured_dram_bw_util_pct),
+        ),
     ];
     kv_present(b, &rows, &super::text::no_ceiling_why(r));
 }
@@ -396,6 +400,24 @@ const SERIES: &[(&str, Pick)] = &[
     ("host_cpu", |w| w.host_cpu_cores),
 ];
 
+/// Series a timeline carries only when some window has them: the GPM figures, which most GPUs
+/// lack, so that a timeline without them is the same bytes as before they existed.
+const SPARSE_SERIES: &[(&str, Pick)] = &[
+    ("sm_active", |w| w.gpu_sm_active_pct),
+    ("sm_occupancy", |w| w.gpu_sm_occupancy_pct),
+    ("dram_bw", |w| w.gpu_dram_bw_util_pct),
+];
+
+/// Whether any window of these reports has a GPM figure.
+fn has_gpm(all: &[&Report]) -> bool {
+    all.iter().any(|r| {
+        r.windows
+            .rows
+            .iter()
+            .any(|w| SPARSE_SERIES.iter().any(|(_, pick)| pick(w).is_some()))
+    })
+}
+
 fn s(key: &'static str, label: &'static str, color: &'static str, prec: usize) -> SeriesSpec {
     SeriesSpec {
         key,
@@ -497,7 +519,7 @@ pub fn chart_specs(r: &Report, all: &[&Report]) -> Vec<ChartSpec> {
             id: "gpu_util",
             title: "GPU utilisation",
             unit: "%",
-            series: vec![s("gpu_util", "GPU util %", "#1f77b4", 1)],
+            series: gpu_util_series(has_gpm(all)),
             lines: vec![],
             min_max: 100.0,
         });
@@ -539,6 +561,20 @@ pub fn chart_specs(r: &Report, all: &[&Report]) -> Vec<ChartSpec> {
     v
 }
 
+/// The utilisation chart's series: NVML's kernel-running figure, and beside it the GPM
+/// figures that say how much of the SMs and of the DRAM bandwidth was in use.
+fn gpu_util_series(gpm: bool) -> Vec<SeriesSpec> {
+    let mut v = vec![s("gpu_util", "GPU util %", "#1f77b4", 1)];
+    if gpm {
+        v.extend([
+            s("sm_active", "SM active % (GPM)", "#2ca02c", 1),
+            s("sm_occupancy", "SM occupancy % (GPM)", "#9467bd", 1),
+            s("dram_bw", "DRAM bandwidth % of peak (GPM)", "#d62728", 1),
+        ]);
+    }
+    v
+}
+
 /// The chart containers, with a legend of what the shading means.
 pub fn chart_divs(b: &mut String, charts: &[ChartSpec]) {
     b.push_str(
@@ -566,7 +602,8 @@ pub fn timeline(r: &Report, label: &str, x0: Option<f64>) -> String {
     let mut x = Vec::new();
     let mut active = Vec::new();
     let mut failed = Vec::new();
-    let mut series: Vec<Vec<Option<f64>>> = vec![Vec::new(); SERIES.len()];
+    let all_series: Vec<&(&str, Pick)> = SERIES.iter().chain(SPARSE_SERIES).collect();
+    let mut series: Vec<Vec<Option<f64>>> = vec![Vec::new(); all_series.len()];
     for (a, z) in buckets {
         let bucket = &rows[a..z];
         let first = &bucket[0];
@@ -582,7 +619,7 @@ pub fn timeline(r: &Report, label: &str, x0: Option<f64>) -> String {
             active.push(Some(f64::from(u8::from(act))));
             failed.push(Some(0.0));
         }
-        for (i, (_, pick)) in SERIES.iter().enumerate() {
+        for (i, (_, pick)) in all_series.iter().enumerate() {
             let vals: Vec<(usize, f64)> = bucket
                 .iter()
                 .enumerate()
@@ -630,7 +667,10 @@ pub fn timeline(r: &Report, label: &str, x0: Option<f64>) -> String {
     }
     o.push(']');
     o.push_str(",\"series\":{");
-    for (i, (key, _)) in SERIES.iter().enumerate() {
+    for (i, (key, _)) in all_series.iter().enumerate() {
+        if i >= SERIES.len() && series[i].iter().all(Option::is_none) {
+            continue;
+        }
         if i > 0 {
             o.push(',');
         }

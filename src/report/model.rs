@@ -283,6 +283,15 @@ pub struct WindowRow {
     /// CPU of the `record --pid` process itself, cores (CPU seconds per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu_cores: Option<f64>,
+    /// Mean GPM SM activity, percent (GPUs with GPM only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_sm_active_pct: Option<f64>,
+    /// Mean GPM SM occupancy, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_sm_occupancy_pct: Option<f64>,
+    /// Mean GPM DRAM bandwidth use, percent of peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_dram_bw_util_pct: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,6 +375,16 @@ pub struct Metrics {
     pub gpu_util_pct: Option<f64>,
     /// GPU memory-controller utilisation, percent.
     pub gpu_mem_util_pct: Option<f64>,
+    /// GPM SM activity: percent of the time the SMs had a warp assigned, all GPUs (Hopper and
+    /// newer; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_sm_active_pct: Option<f64>,
+    /// GPM SM occupancy: resident warps as a percent of the SMs' maximum, all GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_sm_occupancy_pct: Option<f64>,
+    /// GPM DRAM bandwidth use, percent of the GPUs' peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_dram_bw_util_pct: Option<f64>,
     /// Power draw of all GPUs, watts.
     pub power_w: Option<f64>,
     /// VRAM in use at the last evaluable poll (fullest GPU), MiB.
@@ -476,6 +495,11 @@ pub struct Ceiling {
     /// measured bandwidth use (MBU) beside the bandwidth-bound decode ceiling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_mbu_pct: Option<f64>,
+    /// The DRAM bandwidth NVML's GPM measured in use, percent of the GPUs' peak (active
+    /// windows), beside the bandwidth-bound decode ceiling, which assumes all of it; only
+    /// when both exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_dram_bw_util_pct: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -330,6 +330,15 @@ fn gpu(t: &mut Tables, r: &Report) {
     let rows = vec![
         ("utilisation", with_unit(m.gpu_util_pct, 1, "%")),
         ("memory controller", with_unit(m.gpu_mem_util_pct, 1, "%")),
+        ("SM active (GPM)", with_unit(m.gpu_sm_active_pct, 1, "%")),
+        (
+            "SM occupancy (GPM)",
+            with_unit(m.gpu_sm_occupancy_pct, 1, "%"),
+        ),
+        (
+            "DRAM bandwidth (GPM)",
+            with_unit(m.gpu_dram_bw_util_pct, 1, "% of peak"),
+        ),
         ("power (all GPUs)", with_unit(m.power_w, 1, "W")),
         ("VRAM used", with_unit(m.vram_used_mib, 0, "MiB")),
         ("VRAM peak", with_unit(m.vram_peak_mib, 0, "MiB")),
@@ -387,6 +396,17 @@ fn range_text(r: Option<&CeilingEstimate>, prec: usize, unit: &str) -> String {
             num(Some(r.lower), prec),
             num(Some(r.upper), prec)
         )),
+        None => MISSING.to_string(),
+    }
+}
+
+/// The GPUs' measured DRAM bandwidth share, set against the decode ceiling's assumption.
+pub(super) fn dram_bw_text(pct: Option<f64>) -> String {
+    match pct {
+        Some(_) => format!(
+            "{} % of peak (NVML GPM; the decode ceiling assumes 100 %)",
+            num(pct, 1)
+        ),
         None => MISSING.to_string(),
     }
 }
@@ -478,6 +498,10 @@ fn ceiling(t: &mut Tables, r: &Report) {
         (
             "measured bandwidth use (vLLM est)",
             with_unit(c.measured_mbu_pct, 1, "% of catalog bandwidth"),
+        ),
+        (
+            "measured DRAM bandwidth use (GPM)",
+            dram_bw_text(c.measured_dram_bw_util_pct),
         ),
         ("prefill floor", prefill_floor),
         ("weights", est(with_unit(c.weight_gb, 1, "GB"))),

@@ -43,8 +43,8 @@ pub struct HistWindow {
     pub buckets: Vec<Bucket>,
 }
 
-/// NVML polls over one window. With several GPUs: utilisation is the mean over every poll of
-/// every GPU, power the sum of the per-GPU means (the server's draw), VRAM used and temperature
+/// NVML polls over one window. With several GPUs: utilisation (the GPM figures too) is the
+/// mean over every poll of every GPU, power the sum of the per-GPU means (the server's draw), VRAM used and temperature
 /// the largest per-GPU value (the fullest, hottest GPU), VRAM total and SM clock the smallest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GpuWindow {
@@ -56,6 +56,12 @@ pub struct GpuWindow {
     pub util_pct_mean: Option<f64>,
     /// Mean memory-controller utilisation, percent.
     pub mem_util_pct_mean: Option<f64>,
+    /// Mean GPM SM activity, percent, over polls that have it (Hopper and newer).
+    pub sm_active_pct_mean: Option<f64>,
+    /// Mean GPM SM occupancy, percent.
+    pub sm_occupancy_pct_mean: Option<f64>,
+    /// Mean GPM DRAM bandwidth use, percent of peak.
+    pub dram_bw_util_pct_mean: Option<f64>,
     /// Mean power draw, watts (summed over GPUs).
     pub power_w_mean: Option<f64>,
     /// VRAM in use at the last poll, MiB.
@@ -475,12 +481,34 @@ fn mean_of(sum: f64, n: u32) -> Option<f64> {
     (n > 0).then(|| sum / f64::from(n))
 }
 
+/// A running mean of the finite values given to it.
+#[derive(Default)]
+struct Mean {
+    sum: f64,
+    n: u32,
+}
+
+impl Mean {
+    fn add(&mut self, v: Option<f64>) {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            self.sum += v;
+            self.n += 1;
+        }
+    }
+
+    fn get(&self) -> Option<f64> {
+        mean_of(self.sum, self.n)
+    }
+}
+
 fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
     let mut g = GpuWindow {
         polls: polls.len() as u32,
         ..GpuWindow::default()
     };
     let (mut util, mut util_n, mut mem, mut mem_n) = (0.0, 0u32, 0.0, 0u32);
+    let (mut sm_active, mut sm_occupancy, mut dram_bw) =
+        (Mean::default(), Mean::default(), Mean::default());
     let mut per_gpu: BTreeMap<u32, GpuAcc> = BTreeMap::new();
     let mib = |b: Option<u64>| b.map(|b| b as f64 / BYTES_PER_MIB);
     for p in polls {
@@ -493,6 +521,9 @@ fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
             mem += f64::from(u);
             mem_n += 1;
         }
+        sm_active.add(m.sm_active_pct);
+        sm_occupancy.add(m.sm_occupancy_pct);
+        dram_bw.add(m.dram_bw_util_pct);
         g.vram_peak_mib = fold(g.vram_peak_mib, mib(m.vram_used_bytes), f64::max);
         g.temperature_peak_c = fold(
             g.temperature_peak_c,
@@ -519,6 +550,9 @@ fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
     g.gpus = per_gpu.len() as u32;
     g.util_pct_mean = mean_of(util, util_n);
     g.mem_util_pct_mean = mean_of(mem, mem_n);
+    g.sm_active_pct_mean = sm_active.get();
+    g.sm_occupancy_pct_mean = sm_occupancy.get();
+    g.dram_bw_util_pct_mean = dram_bw.get();
     for a in per_gpu.values() {
         g.power_w_mean = fold(g.power_w_mean, mean_of(a.power_sum, a.power_n), |x, y| {
             x + y

@@ -222,6 +222,9 @@ pub fn build_windows_resolved(
             || m.vram_total_bytes.is_some()
             || m.temperature_c.is_some()
             || m.sm_clock_mhz.is_some()
+            || m.sm_active_pct.is_some()
+            || m.sm_occupancy_pct.is_some()
+            || m.dram_bw_util_pct.is_some()
     });
     let anchor = scrapes
         .iter()

@@ -376,6 +376,46 @@ fn gpu_polls_join_windows_by_time() {
 }
 
 #[test]
+fn gpm_window_means_count_only_the_polls_that_have_them() {
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    b.scrape(0, &[(run, 1.0)]).scrape(1900, &[(run, 1.0)]);
+    let gpm = |active, occupancy, dram| GpuMetrics {
+        util_pct: Some(100),
+        sm_active_pct: active,
+        sm_occupancy_pct: occupancy,
+        dram_bw_util_pct: dram,
+        ..GpuMetrics::default()
+    };
+    // GPU 0's first poll has no GPM values; a NaN from a foreign writer is not a value.
+    b.gpu(200, 0, gpm(None, None, None));
+    b.gpu(700, 0, gpm(Some(40.0), Some(10.0), Some(f64::NAN)));
+    b.gpu(1200, 0, gpm(Some(60.0), None, Some(80.0)));
+    b.gpu(1200, 1, gpm(Some(20.0), Some(30.0), Some(50.0)));
+    let set = windows(&b);
+    let g = &set.windows[0].gpu;
+    assert!(close(g.sm_active_pct_mean, 40.0)); // (40 + 60 + 20) / 3
+    assert!(close(g.sm_occupancy_pct_mean, 20.0)); // (10 + 30) / 2
+    assert!(close(g.dram_bw_util_pct_mean, 65.0)); // (80 + 50) / 2
+    assert!(close(g.util_pct_mean, 100.0));
+
+    // A GPU without GPM: the means are None, not 0.
+    let mut b = RecBuilder::new();
+    let run = b.gauge(NUM_REQUESTS_RUNNING, "");
+    b.scrape(0, &[(run, 1.0)]).scrape(1900, &[(run, 1.0)]);
+    b.gpu(200, 0, gpu_metrics(90, 300.0));
+    let g = &windows(&b).windows[0].gpu;
+    assert_eq!(
+        (
+            g.sm_active_pct_mean,
+            g.sm_occupancy_pct_mean,
+            g.dram_bw_util_pct_mean
+        ),
+        (None, None, None)
+    );
+}
+
+#[test]
 fn from_to_restricts_scrapes_by_offset_or_wall_clock() {
     let mut b = RecBuilder::new();
     let gen = b.counter(GENERATION_TOKENS_TOTAL, "");

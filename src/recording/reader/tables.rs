@@ -122,6 +122,18 @@ fn prim<'a, T: ArrowPrimitiveType>(
     })
 }
 
+/// A column of type `T` that may hold nulls and that files of an older minor version lack
+/// (`None`); present with another type, it is an error like any column.
+fn prim_since<'a, T: ArrowPrimitiveType>(
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<Option<&'a PrimitiveArray<T>>, String> {
+    if b.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    prim::<T>(b, name).map(Some)
+}
+
 /// A column of type `T` that must not hold nulls.
 fn required<'a, T: ArrowPrimitiveType>(
     b: &'a RecordBatch,
@@ -443,6 +455,11 @@ pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
         let temp = prim::<UInt32Type>(&b, col::TEMPERATURE_C)?;
         let clock = prim::<UInt32Type>(&b, col::SM_CLOCK_MHZ)?;
         let error = StrCol::new(&b, col::ERROR)?;
+        // Format 1.5: a file written before it has no GPM columns, read as `None`.
+        let sm_active = prim_since::<Float64Type>(&b, col::SM_ACTIVE_PCT)?;
+        let sm_occupancy = prim_since::<Float64Type>(&b, col::SM_OCCUPANCY_PCT)?;
+        let dram_bw = prim_since::<Float64Type>(&b, col::DRAM_BW_UTIL_PCT)?;
+        let since = |a: Option<&PrimitiveArray<Float64Type>>, i| a.and_then(|a| opt(a, i));
         for i in 0..b.num_rows() {
             rows.push(GpuPoll {
                 seq: seq.value(i),
@@ -461,6 +478,9 @@ pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
                     temperature_c: opt(temp, i),
                     sm_clock_mhz: opt(clock, i),
                     error: error.get(i)?.map(str::to_string),
+                    sm_active_pct: since(sm_active, i),
+                    sm_occupancy_pct: since(sm_occupancy, i),
+                    dram_bw_util_pct: since(dram_bw, i),
                 },
             });
         }

@@ -61,6 +61,9 @@ pub fn gpu_poll(seq: u64, gpu_index: u32, sparse: bool) -> GpuPoll {
             temperature_c: (!sparse).then_some(64),
             sm_clock_mhz: Some(1980),
             error: sparse.then(|| "mem_util: NVML error \"unknown\"".to_string()),
+            sm_active_pct: Some(62.5 + seq as f64 / 8.0),
+            sm_occupancy_pct: (!sparse).then_some(31.25),
+            dram_bw_util_pct: (!sparse).then_some(48.0),
         },
     }
 }
