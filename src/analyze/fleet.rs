@@ -86,8 +86,23 @@ fn row(t: &TargetReport) -> FleetRow {
         efficiency_pct: r.ceiling.efficiency.pct(),
         cost_per_hour_usd: r.economics.cost_per_hour.as_ref().map(|c| c.usd_per_hour),
         recoverable_usd_per_hour: r.economics.recoverable_usd_per_hour.map(|m| m.usd),
-        top_finding: top.map(|f| (format!("{:?}", f.rule), f.title.clone())),
-        top_fix: top.map(|f| f.fix.summary.clone()),
+        // An availability finding leads the target's own report, so it leads its row too: a
+        // replica that stopped answering under load is the first thing to know about it.
+        top_finding: match r.availability.first() {
+            Some(a) => Some((
+                a.kind.title().to_string(),
+                match a.duration_s {
+                    Some(d) => format!("at +{:.0} s for {d:.0} s", a.at_s),
+                    None => format!("at +{:.0} s", a.at_s),
+                },
+            )),
+            None => top.map(|f| (format!("{:?}", f.rule), f.title.clone())),
+        },
+        top_fix: match (r.availability.first(), top) {
+            (Some(_), Some(f)) => Some(format!("then: {}", f.fix.summary)),
+            (Some(_), None) => None,
+            (None, f) => f.map(|f| f.fix.summary.clone()),
+        },
     }
 }
 
