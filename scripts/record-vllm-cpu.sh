@@ -14,6 +14,13 @@
 #   LOAD_ARGS   extra load_gen.py flags ["--min-tokens 128 --max-tokens 384 --prefix-words 400"]
 #   IDLE_AFTER  seconds recorded after the last request finished [15]
 #   RECORD_ARGS extra `profile record` flags [""]
+#   RECORD_PID  "server": also sample the vLLM API server process and every process below it
+#               (`record --pid PID --children`: the engine core is its child, the worker that
+#               runs the model the engine core's) [""]. The PID is the one start_server.sh
+#               wrote, checked to be the Python server itself and not a launcher
+#               (start_server.sh runs it under `setsid`, which execs in place)
+#   MAX_MODEL_LEN server --max-model-len [1024]; the model allows up to its
+#               max_position_embeddings (2048 for make_tiny_model.py's default)
 #   PROFILE_BIN a built `profile` to record with [build target/release/profile]
 #   RAMP        ramp mode: space-separated client counts, e.g. "1 2 4 8 16 24" [""]; each
 #               step adds clients (one more load_gen.py per step, all ending together) and
@@ -28,6 +35,8 @@ VENV=${VENV:-/tmp/vllmcpu/venv}
 MODEL=${MODEL:-/tmp/vllmcpu/small-llama}
 PORT=${PORT:-8000}
 MAX_NUM_SEQS=${MAX_NUM_SEQS:-8}
+MAX_MODEL_LEN=${MAX_MODEL_LEN:-1024}
+RECORD_PID=${RECORD_PID:-}
 IDLE_BEFORE=${IDLE_BEFORE:-10}
 LOAD_S=${LOAD_S:-45}
 CONC=${CONC:-24}
@@ -67,14 +76,32 @@ stop_server() {
 }
 trap stop_server EXIT
 
-echo "== starting vLLM on 127.0.0.1:$PORT (max-num-seqs $MAX_NUM_SEQS ${EXTRA_ARGS:-})"
-VENV=$VENV MAX_NUM_SEQS=$MAX_NUM_SEQS EXTRA_ARGS=${EXTRA_ARGS:-} \
+echo "== starting vLLM on 127.0.0.1:$PORT (max-num-seqs $MAX_NUM_SEQS, max-model-len $MAX_MODEL_LEN ${EXTRA_ARGS:-})"
+VENV=$VENV MAX_NUM_SEQS=$MAX_NUM_SEQS MAX_MODEL_LEN=$MAX_MODEL_LEN EXTRA_ARGS=${EXTRA_ARGS:-} \
   "$TOOLS/start_server.sh" "$PORT" "$MODEL" "$RUN/server"
+
+HOST_ARGS=""
+case "$RECORD_PID" in
+  "") ;;
+  server)
+    SPID=$(cat "$RUN/server/server.pid")
+    # A launcher (a shell, `timeout`) would hold the server as a child: sample the process
+    # whose command line is the API server, so the CPU figures are the server's own.
+    if ! tr '\0' ' ' < "/proc/$SPID/cmdline" | grep -q 'vllm.entrypoints.openai.api_server'; then
+      echo "PID $SPID is not the vLLM API server: $(tr '\0' ' ' < "/proc/$SPID/cmdline")"; exit 1
+    fi
+    # setsid made it a session leader, so its session is its process tree.
+    echo "== sampling the API server PID $SPID ($(cat "/proc/$SPID/comm")) and every process below it:"
+    ps -o pid=,ppid=,nlwp=,rss=,comm= -s "$SPID" || true
+    HOST_ARGS="--pid $SPID --children"
+    ;;
+  *) echo "RECORD_PID must be empty or \"server\": $RECORD_PID"; exit 1 ;;
+esac
 
 echo "== recording into $OUT"
 # shellcheck disable=SC2086
 "$PROFILE" record --url "http://127.0.0.1:$PORT/metrics" --out "$OUT" \
-  -m "$MAX_NUM_SEQS" --dtype bfloat16 ${RECORD_ARGS:-} &
+  -m "$MAX_NUM_SEQS" --dtype bfloat16 $HOST_ARGS ${RECORD_ARGS:-} &
 REC=$!
 sleep "$IDLE_BEFORE"
 if [ -n "$RAMP" ]; then
@@ -111,7 +138,7 @@ wait "$REC"
 {
   echo "server: $(grep -A1 '^# command' "$RUN/server/server_cmd.txt" | tail -1)"
   echo "load: $LOAD_DESC"
-  echo "record: profile record --url http://127.0.0.1:$PORT/metrics -m $MAX_NUM_SEQS --dtype bfloat16 ${RECORD_ARGS:-}"
+  echo "record: profile record --url http://127.0.0.1:$PORT/metrics -m $MAX_NUM_SEQS --dtype bfloat16 $HOST_ARGS ${RECORD_ARGS:-}"
   echo "timing: ${IDLE_BEFORE}s idle, load, ${IDLE_AFTER}s idle after the last request"
 } > "$OUT/HOW.txt"
 "$PROFILE" inspect "$OUT"

@@ -1,5 +1,5 @@
 //! The host process sampled by `record --pid` over the whole recording: CPU rate, RSS and
-//! threads of the target alone and of its tree (target + direct children, summed), and the
+//! threads of the target alone and of its tree (target + every process below it, summed), and the
 //! wrapper-PID warning. `None` for a recording without host sampling (before format 1.4, or
 //! without `--pid`), never zeros.
 //!
@@ -27,11 +27,11 @@ pub struct HostSummary {
     pub pid: u32,
     /// Its command name at start.
     pub comm: String,
-    /// Whether its direct children were sampled (`--children`).
+    /// Whether the processes below it were sampled (`--children`).
     pub children_sampled: bool,
     /// Ticks at which the target was read.
     pub ticks: u64,
-    /// Most children seen at one tick (with `--children`).
+    /// Most processes below the target seen at one tick (with `--children`).
     pub children_max: Option<u32>,
     /// CPU of the target and its sampled children, cores (CPU seconds per second).
     pub cpu_cores: Option<f64>,

@@ -98,7 +98,7 @@ pub struct DiagnoseArgs {
     /// Also sample this process from /proc during each measurement (Linux only)
     #[arg(long, value_name = "PID")]
     pid: Option<u32>,
-    /// With --pid, sample its direct children too
+    /// With --pid, sample every process below it too (children, grandchildren, ...)
     #[arg(long, requires = "pid")]
     children: bool,
 }

@@ -80,7 +80,8 @@ pub struct RecordArgs {
     /// vLLM server's PID (Linux only)
     #[arg(long, value_name = "PID")]
     pub(super) pid: Option<u32>,
-    /// With --pid, sample its direct children too (vLLM's engine core runs in a child)
+    /// With --pid, sample every process below it too: vLLM's engine core is a child of the
+    /// API server, and the worker that runs the model a child of the engine core
     #[arg(long, requires = "pid")]
     pub(super) children: bool,
 }

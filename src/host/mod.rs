@@ -1,10 +1,11 @@
-//! Host process sampling: one reading of a process (and, when asked, of its direct children)
+//! Host process sampling: one reading of a process (and, when asked, of every process below it)
 //! from Linux's `/proc/PID/stat` and `/proc/PID/status`, as raw counters. The recorder stores
 //! each reading as one row per process; analysis sums and differentiates them later, so a child
 //! that comes or goes between two ticks is a change in the rows, not a wrong total.
 //!
 //! Only Linux has this `/proc`; elsewhere [`check_supported`] says so.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// The kernel's `USER_HZ`, the unit of `utime`/`stime`/`starttime` in `/proc/PID/stat`. It is
@@ -151,6 +152,27 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Every descendant of `pid` (its children, theirs, and so on), sorted. Direct children are not
+/// enough for vLLM: the API server starts the engine core, and the engine core starts the
+/// worker process that runs the model (vLLM 0.32's CPU build, under long-prompt load: the
+/// grandchild `VLLM::Worker` at 0.97 cores, the API server and engine core at 0.11 together).
+/// vLLM's multiprocessing executor, which tensor parallelism uses on GPUs too, starts its
+/// workers from the engine core in the same way.
+pub fn descendants_of(pid: u32) -> Vec<u32> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in children_of(p) {
+            // A PID listed twice (reused while the tree was walked) is read once, and never
+            // the target again.
+            if c != pid && seen.insert(c) {
+                todo.push(c);
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
 /// Parses `/proc/PID/stat`. The command name sits in parentheses and may itself hold spaces
 /// and parentheses, so the fields after it are found from the last `)`.
 pub fn parse_stat(text: &str) -> Result<ProcReading, String> {
@@ -258,5 +280,40 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(kids.contains(&id), "{kids:?} lacks {id}");
+    }
+
+    /// A shell that keeps a `sleep` as its child: the sleep is a grandchild of this test, so
+    /// `children_of` leaves it out and `descendants_of` has both.
+    #[test]
+    fn finds_a_grandchild() {
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let mut grand = Vec::new();
+        // Up to 5 s for the shell to fork, on a loaded machine.
+        for _ in 0..250 {
+            grand = children_of(sh.id());
+            if !grand.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let all = descendants_of(me);
+        let direct = children_of(me);
+        for g in &grand {
+            let _ = std::process::Command::new("kill")
+                .arg(g.to_string())
+                .status();
+        }
+        sh.kill().unwrap();
+        sh.wait().unwrap();
+        assert_eq!(grand.len(), 1, "the shell's sleep: {grand:?}");
+        assert!(all.contains(&sh.id()) && all.contains(&grand[0]), "{all:?}");
+        assert!(
+            direct.contains(&sh.id()) && !direct.contains(&grand[0]),
+            "{direct:?}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The host thread (`record --pid`): one reading of the target process per tick, and with
-//! `--children` one of each direct child, on the same anchored schedule as the scrapes and GPU
+//! `--children` one of each process below it (children, grandchildren, ...), on the same anchored schedule as the scrapes and GPU
 //! polls. Its own thread, so that a slow `/proc` (a process stuck in the kernel) delays neither.
 //!
 //! When the target is gone the tick stores one `exited` row, the manifest records when (at
@@ -18,7 +18,8 @@ use std::sync::PoisonError;
 pub struct HostConfig {
     /// The process to sample.
     pub pid: u32,
-    /// Whether to sample its direct children too, summed at analysis.
+    /// Whether to sample every process below it too (children at any depth), summed at
+    /// analysis.
     pub children: bool,
 }
 
@@ -92,7 +93,7 @@ fn sample_loop(
             }
             writer.push(row);
             if config.children {
-                for pid in host::children_of(config.pid) {
+                for pid in host::descendants_of(config.pid) {
                     // A child that went between the listing and the read is simply not there.
                     let Ok(r) = host::read_process(pid) else {
                         continue;

@@ -98,7 +98,7 @@ pub struct Manifest {
 pub struct HostTarget {
     /// The PID given.
     pub pid: u32,
-    /// Whether its direct children were sampled too (`--children`).
+    /// Whether the processes below it were sampled too (`--children`).
     pub children: bool,
     /// Its command name at start (`comm`).
     pub comm: String,

@@ -151,7 +151,8 @@ impl HostStatus {
 }
 
 /// One reading of one sampled process: one row of `host-*.parquet` (format 1.4). The target
-/// PID is `manifest.host.pid`; every other PID of a tick is one of its direct children.
+/// PID is `manifest.host.pid`; every other PID of a tick is a process below it (its `ppid`
+/// says where in the tree).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSample {
     /// Tick number, from 0, in schedule order (shared by the rows of one tick).

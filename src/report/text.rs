@@ -374,7 +374,7 @@ fn host(t: &mut Tables, r: &Report) {
         ("RSS mean", with_unit(h.rss_mib_mean, 0, "MiB")),
         ("RSS peak", with_unit(h.rss_mib_peak, 0, "MiB")),
         ("threads peak", count(h.threads_peak)),
-        ("children (most at once)", count(h.children_max)),
+        ("processes below it (most at once)", count(h.children_max)),
         ("exited after", with_unit(h.exited_after_s, 1, "s")),
     ];
     t.kv_present(

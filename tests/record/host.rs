@@ -346,3 +346,33 @@ fn an_older_recording_has_no_host_sampling() {
     // ... and its report has no host section at all.
     assert_eq!(analyzed(&dir).host, None);
 }
+
+/// The shipped recording of a real vLLM 0.32 server (CPU build), sampled with `--pid <API
+/// server> --children`: the process that runs the model is `VLLM::Worker`, a child of the
+/// engine core and so a grandchild of the target, and it used most of the tree's CPU. A
+/// recorder that read direct children only would have missed it.
+#[test]
+fn the_real_server_tree_reaches_the_model_worker() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-prefill-host");
+    let rec = recording::open(&dir).unwrap();
+    let h = rec.manifest.host.clone().unwrap();
+    assert_eq!((h.comm.as_str(), h.children), ("python", true));
+    let first = |comm: &str| {
+        rec.host_samples
+            .iter()
+            .filter_map(|s| s.reading.as_ref())
+            .find(|r| r.comm == comm)
+            .unwrap_or_else(|| panic!("no {comm} row"))
+            .clone()
+    };
+    let engine = first("VLLM::EngineCor");
+    let worker = first("VLLM::Worker");
+    assert_eq!(engine.ppid, h.pid);
+    assert_eq!(worker.ppid, engine.pid);
+    let worker_cpu = cpu_cores(&rec, |s| s.pid == worker.pid);
+    let rest_cpu = cpu_cores(&rec, |s| s.pid != worker.pid);
+    assert!(worker_cpu > 2.0 * rest_cpu, "{worker_cpu} vs {rest_cpu}");
+    let report = analyzed(&dir).host.unwrap();
+    assert_eq!(report.children_max, Some(3));
+    assert_eq!(report.wrapper_warning, None);
+}
