@@ -7,6 +7,7 @@ mod compare;
 mod diagnose;
 mod faults;
 mod fleet;
+mod fleet_replay;
 mod fuzz_corpus;
 mod html;
 mod import;
