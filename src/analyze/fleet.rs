@@ -73,10 +73,11 @@ fn row(t: &TargetReport) -> FleetRow {
         .diagnosis
         .as_ref()
         .and_then(|d| d.recommendations().next());
+    let up = r.recording.scrapes_ok > 0;
     FleetRow {
         name: t.name.clone(),
         url: t.url.clone(),
-        up: r.recording.scrapes_ok > 0,
+        up,
         model: r.recording.model_name.clone(),
         generation_tokens_per_s: r.metrics.generation_tokens_per_s,
         running_mean: r.metrics.running_mean,
@@ -88,17 +89,18 @@ fn row(t: &TargetReport) -> FleetRow {
         recoverable_usd_per_hour: r.economics.recoverable_usd_per_hour.map(|m| m.usd),
         // An availability finding leads the target's own report, so it leads its row too: a
         // replica that stopped answering under load is the first thing to know about it.
-        top_finding: match r.availability.first() {
+        top_finding: match r.availability.first().filter(|_| up) {
             Some(a) => Some((
                 a.kind.title().to_string(),
                 match a.duration_s {
-                    Some(d) => format!("at +{:.0} s for {d:.0} s", a.at_s),
-                    None => format!("at +{:.0} s", a.at_s),
+                    // `+ 0.0` turns a -0.0 start into 0 for printing.
+                    Some(d) => format!("at +{:.0} s for {d:.0} s", a.at_s + 0.0),
+                    None => format!("at +{:.0} s", a.at_s + 0.0),
                 },
             )),
             None => top.map(|f| (format!("{:?}", f.rule), f.title.clone())),
         },
-        top_fix: match (r.availability.first(), top) {
+        top_fix: match (r.availability.first().filter(|_| up), top) {
             (Some(_), Some(f)) => Some(format!("then: {}", f.fix.summary)),
             (Some(_), None) => None,
             (None, f) => f.map(|f| f.fix.summary.clone()),
