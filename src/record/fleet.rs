@@ -13,6 +13,7 @@ use crate::recording::manifest::Totals;
 use crate::recording::writer::write_manifest;
 use crate::recording::{AnalysisInputs, FleetTarget, Manifest};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why a fleet records no GPU: which GPU serves which target is not known here. Ours: a
 /// host's polls stored under one target would be read as that target's GPUs.
@@ -106,6 +107,15 @@ fn target_table(config: &FleetConfig) -> Result<Vec<FleetTarget>, RecordError> {
     Ok(table)
 }
 
+/// Target `i` of `n` rotates `i/n` of a period ahead of the first: with every target on the
+/// same schedule, 64 targets encoded and wrote their segments at the same instant, skipping
+/// 5% of the ticks around each rotation on a 2-core machine (docs/benchmarks.md, section 5).
+fn rotation_phase(i: usize, n: usize, rotate: Duration) -> Duration {
+    let (i, n) = (i as u128, n.max(1) as u128);
+    let ns = rotate.as_nanos() * i / n;
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
 impl FleetRecorder {
     /// Checks every target, creates the fleet directory, writes the fleet manifest and starts
     /// every target's recorder (the starts run side by side: each asks its server for its
@@ -118,8 +128,10 @@ impl FleetRecorder {
             None => Path::new("recordings").join(clock::wall_now().to_compact_utc()),
         };
         let stop = StopHandle::new();
-        for t in &table {
+        let n = table.len();
+        for (i, t) in table.iter().enumerate() {
             let mut c = config.base.clone();
+            c.rotate_phase = rotation_phase(i, n, c.rotate);
             c.url = t.url.clone();
             c.out_dir = Some(dir.join(&t.dir));
             c.analysis_inputs = t.analysis_inputs.clone();
@@ -253,6 +265,23 @@ impl FleetRecorder {
 mod tests {
     use super::*;
     use crate::recording::Sourced;
+
+    /// Four targets at 60 s rotate 0, 15, 30 and 45 s apart; one target is not shifted; on
+    /// the shifted clock, target 1's first rotation comes at 45 s, not 60 s.
+    #[test]
+    fn rotations_are_spread_over_the_period() {
+        let p = |i, n| rotation_phase(i, n, Duration::from_secs(60));
+        assert_eq!(
+            (0..4).map(|i| p(i, 4).as_secs()).collect::<Vec<_>>(),
+            [0, 15, 30, 45]
+        );
+        assert_eq!(p(0, 1), Duration::ZERO);
+        let seg = |at: u64, phase| {
+            clock::segment_of(Duration::from_secs(60), Duration::from_secs(at) + phase)
+        };
+        assert_eq!((seg(44, p(1, 4)), seg(45, p(1, 4))), (0, 1));
+        assert_eq!((seg(59, p(0, 4)), seg(60, p(0, 4))), (0, 1));
+    }
 
     fn target(name: Option<&str>, url: &str) -> TargetConfig {
         TargetConfig {

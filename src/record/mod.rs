@@ -55,6 +55,10 @@ pub struct RecordConfig {
     pub interval: Duration,
     /// File rotation period.
     pub rotate: Duration,
+    /// How far this recorder's rotations are shifted ahead on its clock (0 for one server): the
+    /// fleet recorder spreads its targets' rotations over the period, so that they do not all
+    /// encode their segments at the same instant. Below `rotate`.
+    pub rotate_phase: Duration,
     /// Cap on a scrape body, bytes; a bigger body is an `oversize` row.
     pub max_body_bytes: u64,
     /// Whole-request timeout of one scrape (connect included). Keep it below `interval`, or a
@@ -85,6 +89,7 @@ impl RecordConfig {
             duration: None,
             interval: Duration::from_millis(250),
             rotate: Duration::from_secs(60),
+            rotate_phase: Duration::ZERO,
             max_body_bytes: 16 * 1024 * 1024,
             timeout: Duration::from_millis(200),
             version_timeout: Duration::from_secs(1),
@@ -227,6 +232,7 @@ struct Shared {
     clock: Clock,
     interval: Duration,
     rotate: Duration,
+    rotate_phase: Duration,
     duration: Option<Duration>,
     stop: StopHandle,
     counters: Counters,
@@ -322,7 +328,7 @@ fn run_ticks<E>(shared: &Shared, mut step: impl FnMut(Step) -> Result<(), E>) ->
         if !shared.clock.sleep_until(due, &shared.stop) {
             return Ok(());
         }
-        let due_segment = clock::segment_of(shared.rotate, due);
+        let due_segment = clock::segment_of(shared.rotate, due + shared.rotate_phase);
         if due_segment > segment {
             step(Step::Rotate)?;
             segment = due_segment;
@@ -400,6 +406,7 @@ impl Recorder {
             clock,
             interval: config.interval,
             rotate: config.rotate,
+            rotate_phase: config.rotate_phase,
             duration: config.duration,
             stop: config.stop.clone().unwrap_or_else(StopHandle::new),
             counters: Counters::default(),
