@@ -2,7 +2,7 @@
 //! analysed into a fleet table and each target's own report.
 
 use crate::support::http::{HttpServer, Response};
-use crate::support::{profile, refused_port};
+use crate::support::{profile, refused_port, stdout_of};
 use profile::recording::fleet::targets;
 use profile::report::fleet::FleetReport;
 use profile::report::Report;
@@ -13,16 +13,6 @@ const IDLE: &str = include_str!("fixtures/metrics/vllm-0.32-cpu-idle.txt");
 
 fn serve(body: &'static str) -> HttpServer {
     HttpServer::start(move |_| Response::new(200, body))
-}
-
-fn json_of(args: &[&str]) -> String {
-    let out = profile().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Two live targets and one whose port refuses connections, 2 s at 250 ms: the live ones
@@ -111,7 +101,7 @@ fn fleet_with_a_dead_target_records_the_live_ones_on_schedule() {
         }
     }
 
-    let text = json_of(&["analyze", dir.to_str().unwrap(), "--color", "never"]);
+    let text = stdout_of(&["analyze", dir.to_str().unwrap(), "--color", "never"]);
     assert!(text.starts_with("Fleet "), "{text}");
     assert!(text.contains("3 targets, 2 up"), "{text}");
     for name in &names {
@@ -123,7 +113,7 @@ fn fleet_with_a_dead_target_records_the_live_ones_on_schedule() {
     assert!(text.contains("DOWN: no scrape succeeded"), "{text}");
 
     let fleet: FleetReport =
-        serde_json::from_str(&json_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap();
+        serde_json::from_str(&stdout_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!(fleet.rows.len(), 3);
     assert_eq!(
         fleet.rows.iter().map(|r| r.up).collect::<Vec<_>>(),
@@ -131,14 +121,14 @@ fn fleet_with_a_dead_target_records_the_live_ones_on_schedule() {
     );
     assert_eq!(fleet.totals.targets_up, 2);
     for (i, target) in t.iter().enumerate() {
-        let alone: Report = serde_json::from_str(&json_of(&[
+        let alone: Report = serde_json::from_str(&stdout_of(&[
             "analyze",
             target.dir.to_str().unwrap(),
             "--json",
         ]))
         .unwrap();
         assert_eq!(fleet.targets[i].report, alone, "{}", target.name);
-        let picked: Report = serde_json::from_str(&json_of(&[
+        let picked: Report = serde_json::from_str(&stdout_of(&[
             "analyze",
             dir.to_str().unwrap(),
             "--target",
@@ -215,7 +205,7 @@ fn record_fleet(dir: &Path, urls: &[String], secs: u32) -> FleetReport {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&json_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap()
+    serde_json::from_str(&stdout_of(&["analyze", dir.to_str().unwrap(), "--json"])).unwrap()
 }
 
 /// Two replicas of one model, one queueing at its cap (8 running of 8, 16 waiting) while the
@@ -248,7 +238,7 @@ fn replica_imbalance_fires_on_a_queue_beside_free_slots_and_not_on_balanced_repl
     assert_eq!(f.idle_running_mean, 0.0);
     assert!(f.fix.starts_with("Route by load"), "{}", f.fix);
 
-    let text = json_of(&["analyze", tmp.path().join("imbalanced").to_str().unwrap()]);
+    let text = stdout_of(&["analyze", tmp.path().join("imbalanced").to_str().unwrap()]);
     assert!(
         text.contains(&format!(
             "Replica imbalance (tiny-llama): {} queued",
@@ -317,7 +307,7 @@ fn compare_of_two_fleets_matches_targets_by_name() {
         record(&la, &after);
     });
 
-    let json = json_of(&[
+    let json = stdout_of(&[
         "compare",
         before.to_str().unwrap(),
         after.to_str().unwrap(),
@@ -367,7 +357,7 @@ fn compare_of_two_fleets_matches_targets_by_name() {
     assert!(text.contains("in the later fleet only"), "{text}");
 
     // One target of each, through --target, is the single comparison.
-    let one = json_of(&[
+    let one = stdout_of(&[
         "compare",
         before.to_str().unwrap(),
         after.to_str().unwrap(),

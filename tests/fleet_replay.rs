@@ -5,7 +5,7 @@
 //! must have been scraped on schedule and answered fast, never held behind the hung target,
 //! which timed out every one of its scrapes.
 
-use crate::support::{profile, refused_port};
+use crate::support::{profile, refused_port, stdout_of};
 use profile::recording::fleet::targets;
 use profile::recording::ScrapeStatus;
 use profile::report::fleet::FleetReport;
@@ -89,16 +89,6 @@ fn wait_listening(r: &mut Replay) {
     panic!("replay on port {} never listened", r.port);
 }
 
-fn json_of(args: &[&str]) -> String {
-    let out = profile().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The rule ids of a report's significant findings, in rank order; the first is the one the
 /// fleet table shows.
 fn significant(r: &Report) -> Vec<String> {
@@ -122,7 +112,7 @@ fn replayed_recordings_recorded_as_a_fleet_keep_their_diagnoses() {
         .map(|name| {
             let path = recording(name);
             let r: Report =
-                serde_json::from_str(&json_of(&["analyze", "--json", path.to_str().unwrap()]))
+                serde_json::from_str(&stdout_of(&["analyze", "--json", path.to_str().unwrap()]))
                     .unwrap();
             significant(&r)
         })
@@ -254,7 +244,7 @@ fn replayed_recordings_recorded_as_a_fleet_keep_their_diagnoses() {
     }
 
     let fleet: FleetReport =
-        serde_json::from_str(&json_of(&["analyze", "--json", dir.to_str().unwrap()])).unwrap();
+        serde_json::from_str(&stdout_of(&["analyze", "--json", dir.to_str().unwrap()])).unwrap();
     let names: Vec<&str> = fleet.rows.iter().map(|r| r.name.as_str()).collect();
     let want: Vec<String> = urls
         .iter()

@@ -9,6 +9,18 @@ pub fn profile() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("profile").unwrap()
 }
 
+/// Runs `profile ARGS...`, asserts that it succeeded (showing its stderr when not), and
+/// returns its stdout.
+pub fn stdout_of(args: &[&str]) -> String {
+    let out = profile().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Held by the tests that assert a recorder's schedule (ticks at exact times) and by the ones
 /// that start heavy processes (Chromium, Prometheus): on a 2-core CI machine a browser started
 /// beside a 50 ms schedule makes the schedule miss ticks that it would not miss in production.
