@@ -7,10 +7,8 @@
 //! is listed, never compared; a target the single comparison refuses (a different model
 //! without `--allow-different`) carries the refusal and counts for no direction.
 
-use super::{
-    compare, pct_change, pp_change, CompareConfig, Comparison, DeltaUnit, Direction, Goal,
-    MetricDelta,
-};
+use super::rows::row as total_row;
+use super::{compare, CompareConfig, Comparison, DeltaUnit, Direction, Goal, MetricDelta};
 use crate::report::fleet::{FleetReport, FleetTotals};
 use crate::report::SCHEMA_VERSION;
 use serde::{Deserialize, Serialize};
@@ -57,29 +55,6 @@ pub struct FleetComparison {
     pub totals: Vec<MetricDelta>,
     /// Every target, in the baseline's order, then the later fleet's new ones.
     pub targets: Vec<TargetComparison>,
-}
-
-fn total_row(
-    key: &str,
-    name: &str,
-    unit: DeltaUnit,
-    goal: Goal,
-    b: Option<f64>,
-    a: Option<f64>,
-) -> MetricDelta {
-    MetricDelta {
-        key: key.to_string(),
-        name: name.to_string(),
-        unit,
-        goal,
-        before: b,
-        after: a,
-        delta: pp_change(b, a),
-        delta_pct: pct_change(b, a),
-        estimated: false,
-        delta_interval: None,
-        delta_pct_interval: None,
-    }
 }
 
 /// A total is compared only when it covers the same share of each fleet: a sum over 3 of 4

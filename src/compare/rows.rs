@@ -4,25 +4,35 @@
 use super::{pct_change, pp_change, DeltaUnit, Goal, MetricDelta};
 use crate::report::Report;
 
+/// One figure side by side, its deltas computed, no interval yet.
+pub(super) fn row(
+    key: &str,
+    name: &str,
+    unit: DeltaUnit,
+    goal: Goal,
+    before: Option<f64>,
+    after: Option<f64>,
+) -> MetricDelta {
+    MetricDelta {
+        key: key.to_string(),
+        name: name.to_string(),
+        unit,
+        goal,
+        before,
+        after,
+        delta: pp_change(before, after),
+        delta_pct: pct_change(before, after),
+        estimated: false,
+        delta_interval: None,
+        delta_pct_interval: None,
+    }
+}
+
 /// The side-by-side figures, in the order the table shows them.
 pub(super) fn metric_rows(b: &Report, a: &Report) -> Vec<MetricDelta> {
     use DeltaUnit as U;
     use Goal as G;
     let (mb, ma) = (&b.metrics, &a.metrics);
-    let row =
-        |key: &str, name: &str, unit, goal, before: Option<f64>, after: Option<f64>| MetricDelta {
-            key: key.to_string(),
-            name: name.to_string(),
-            unit,
-            goal,
-            before,
-            after,
-            delta: pp_change(before, after),
-            delta_pct: pct_change(before, after),
-            estimated: false,
-            delta_interval: None,
-            delta_pct_interval: None,
-        };
     let usd = |r: &Report| r.economics.usd_per_million_tokens;
     let eff = |r: &Report| r.ceiling.efficiency.pct();
     vec![
