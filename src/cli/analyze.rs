@@ -228,12 +228,7 @@ fn run_fleet(
         args.recording.display()
     );
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let mut recs = Vec::with_capacity(targets.len());
-    for t in targets {
-        let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
-            .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
-        recs.push((t.clone(), rec));
-    }
+    let recs = open_targets(targets)?;
     let config = AnalyzeConfig {
         window_ns: args.window,
         from: args.from,
@@ -263,6 +258,25 @@ fn run_fleet(
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every target of a fleet, read with the analysis's series filter.
+pub(super) fn open_targets(
+    targets: &[profile::recording::fleet::TargetDir],
+) -> anyhow::Result<
+    Vec<(
+        profile::recording::fleet::TargetDir,
+        profile::recording::Recording,
+    )>,
+> {
+    targets
+        .iter()
+        .map(|t| {
+            let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
+                .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
+            Ok((t.clone(), rec))
+        })
+        .collect()
 }
 
 /// `--window`: a positive duration, in integer ns.

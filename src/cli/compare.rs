@@ -214,12 +214,7 @@ fn analyse_fleet(
     catalog: &Catalog,
     args: &CompareArgs,
 ) -> anyhow::Result<FleetReport> {
-    let mut recs = Vec::with_capacity(targets.len());
-    for t in targets {
-        let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
-            .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
-        recs.push((t.clone(), rec));
-    }
+    let recs = super::analyze::open_targets(targets)?;
     let label = path.display().to_string();
     profile::analyze::fleet::analyze_fleet(&label, &recs, catalog, &analysis_config(args, None))
         .with_context(|| format!("analysing {label}"))
