@@ -38,12 +38,13 @@ use crate::availability;
 use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
-use crate::recording::Recording;
+use crate::recording::{Deferred, ReadProgress, Recording};
 use crate::report::{Report, Unavailable, SCHEMA_VERSION};
 use crate::units::MonoNs;
 use crate::vllm::resolve;
 use crate::window::{
-    build_windows_resolved, scrapes_in_range, TimeBound, WindowError, WindowOptions, WindowSet,
+    build_windows_resolved, build_windows_streaming, scrapes_in_range, TimeBound, WindowError,
+    WindowOptions, WindowSet,
 };
 
 pub use crate::window::DEFAULT_WINDOW_NS;
@@ -160,20 +161,55 @@ pub fn analyze_keeping_windows(
     config: &AnalyzeConfig,
 ) -> Result<(Report, WindowSet), AnalyzeError> {
     let mapping = resolve(&rec.series);
-    let opts = WindowOptions {
+    let opts = window_options(rec, config)?;
+    let set = build_windows_resolved(rec, &mapping, &opts)?;
+    let report = report_on_windows(rec, &set, &opts, catalog, config)?;
+    Ok((report, set))
+}
+
+/// [`analyze`] of a recording whose samples are not read yet: its windows are built as the
+/// samples are read, a few segments at a time, so that memory holds the windows and the
+/// scrapes' metadata but never the whole recording's samples. The report is [`analyze`]'s
+/// on the same recording, byte for byte; the recording comes back without samples.
+pub fn analyze_deferred(
+    mut deferred: Deferred,
+    catalog: &Catalog,
+    config: &AnalyzeConfig,
+    progress: &dyn Fn(ReadProgress),
+) -> Result<(Report, Recording), AnalyzeError> {
+    let mapping = resolve(&deferred.recording.series);
+    let opts = window_options(&deferred.recording, config)?;
+    let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress)?;
+    let rec = deferred.recording;
+    let report = report_on_windows(&rec, &set, &opts, catalog, config)?;
+    Ok((report, rec))
+}
+
+fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptions, AnalyzeError> {
+    Ok(WindowOptions {
         window_ns: window_ns(rec, config.window_ns)?,
         from: config.from,
         to: config.to,
-    };
-    let set = build_windows_resolved(rec, &mapping, &opts)?;
-    let agg = aggregate(&set);
+    })
+}
+
+/// Every stage after the windows: aggregation, availability, inputs, ceiling, economics,
+/// rules, capacity.
+fn report_on_windows(
+    rec: &Recording,
+    set: &WindowSet,
+    opts: &WindowOptions,
+    catalog: &Catalog,
+    config: &AnalyzeConfig,
+) -> Result<Report, AnalyzeError> {
+    let agg = aggregate(set);
     let resets: Vec<MonoNs> = set
         .windows
         .iter()
         .filter_map(|w| w.first_reset_mono)
         .collect();
     let availability = availability::assess(
-        &scrapes_in_range(rec, &opts),
+        &scrapes_in_range(rec, opts),
         rec.manifest.interval_ms,
         &resets,
         set.anchor_mono,
@@ -194,9 +230,9 @@ pub fn analyze_keeping_windows(
     })?;
 
     let mut un: Vec<Unavailable> = Vec::new();
-    let recording = sections::recording_facts(rec, &set, &agg, config);
-    let inputs = sections::inputs(&set, &resolved, &mut un);
-    let windows = sections::window_summary(&set, &agg, config.verbose);
+    let recording = sections::recording_facts(rec, set, &agg, config);
+    let inputs = sections::inputs(set, &resolved, &mut un);
+    let windows = sections::window_summary(set, &agg, config.verbose);
     let metrics = sections::metrics(&agg, &set.mapping);
     sections::explain_windows_and_gpu(rec, &windows, &agg, &mut un);
     sections::explain_import(rec, &mut un);
@@ -209,7 +245,7 @@ pub fn analyze_keeping_windows(
     let ceiling = roof.section(rec, &agg, catalog, (gpu, model), &resolved, &mut un);
     let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
     let diagnosis = diagnose::diagnosis(
-        &set,
+        set,
         &agg,
         &diagnose::RuleContext {
             rec,
@@ -220,7 +256,7 @@ pub fn analyze_keeping_windows(
             roof: &roof,
         },
     );
-    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(&set));
+    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(set));
     let slo = match (&config.slo, &series) {
         (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
         _ => None,
@@ -239,8 +275,8 @@ pub fn analyze_keeping_windows(
         samples: series.filter(|_| config.samples),
         slo,
         host: crate::aggregate::host::summarize_where(rec, |m| {
-            crate::window::in_range(&opts, crate::units::WallNs(rec.manifest.started_at_ns), m)
+            crate::window::in_range(opts, crate::units::WallNs(rec.manifest.started_at_ns), m)
         }),
     };
-    Ok((report, set))
+    Ok(report)
 }

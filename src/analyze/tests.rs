@@ -1,4 +1,4 @@
-use crate::analyze::{analyze, AnalyzeConfig, AnalyzeError};
+use crate::analyze::{analyze, analyze_deferred, AnalyzeConfig, AnalyzeError};
 use crate::catalog::Catalog;
 use crate::gpu::{GpuInfo, GpuMetrics};
 use crate::recording::{Recording, Sourced};
@@ -522,6 +522,44 @@ fn thread_count_does_not_change_the_output() {
     let one = in_pool(1);
     assert_eq!(one, in_pool(2));
     assert_eq!(one, in_pool(4));
+}
+
+/// The CLI's path: samples read as the windows need them, one file at a time here so that
+/// windows straddle the loads, and dropped behind. It must give the report of the recording
+/// read whole, byte for byte, with and without a range.
+#[test]
+fn a_recording_read_as_the_analysis_goes_gives_the_report_of_one_read_whole() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings");
+    let ranged = AnalyzeConfig {
+        verbose: true,
+        samples: true,
+        from: Some(crate::window::TimeBound::Offset(crate::units::MonoNs(
+            9_000_000_000,
+        ))),
+        to: Some(crate::window::TimeBound::Offset(crate::units::MonoNs(
+            70_000_000_000,
+        ))),
+        ..AnalyzeConfig::default()
+    };
+    let whole = AnalyzeConfig {
+        verbose: true,
+        samples: true,
+        ..AnalyzeConfig::default()
+    };
+    for name in ["vllm-cpu-0.32-ramp", "vllm-cpu-0.32-prefill-host"] {
+        let dir = root.join(name);
+        let full = crate::recording::open(&dir).unwrap();
+        for cfg in [&whole, &ranged] {
+            let want = render_json(&run(&full, cfg)).unwrap();
+            let deferred = crate::recording::open_deferred(&dir)
+                .unwrap()
+                .with_files_per_load(1);
+            let (got, rec) = analyze_deferred(deferred, &cat(), cfg, &|_| {}).unwrap();
+            assert_eq!(render_json(&got).unwrap(), want, "{name}");
+            assert!(rec.scrapes.iter().all(|s| s.samples.is_empty()));
+            assert_eq!(rec.scrapes.len(), full.scrapes.len());
+        }
+    }
 }
 
 #[test]

@@ -361,6 +361,20 @@ pub fn open_any_filtered_progress(
     Ok(rec)
 }
 
+/// A recording directory or bundle, for [`crate::analyze::analyze_deferred`]: a directory's
+/// samples are left to be read as the analysis goes; a bundle is unpacked to a scratch
+/// directory and read whole there (with the series `keep` accepts), since the scratch
+/// directory is gone when this returns.
+pub fn open_any_deferred(
+    path: &Path,
+    keep: &(dyn Fn(&crate::recording::SeriesInfo) -> bool + Sync),
+) -> Result<recording::Deferred, BundleError> {
+    if path.is_dir() {
+        return Ok(recording::open_deferred(path)?);
+    }
+    open_any_filtered(path, keep).map(recording::Deferred::loaded)
+}
+
 /// A private directory under the system temp dir, removed (with its contents) on drop. Named
 /// by process id and a counter; creation fails over to the next name if one exists, so two
 /// processes never share one.

@@ -4,7 +4,7 @@
 
 use super::inputs::InputArgs;
 use anyhow::Context;
-use profile::analyze::{analyze, AnalyzeConfig};
+use profile::analyze::{analyze_deferred, AnalyzeConfig};
 use profile::capacity::{parse_slo, SloTarget};
 use profile::catalog::Catalog;
 use profile::report::{render_json, render_text_with, Html, Render, TextOptions};
@@ -179,13 +179,9 @@ pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     let catalog = load_catalog(args.catalog.as_deref())?;
     let progress = Progress::start();
-    let rec = profile::bundle::open_any_filtered_progress(
-        &args.recording,
-        &profile::vllm::may_have_role,
-        &|p| progress.show(p),
-    )
-    .with_context(|| format!("reading recording {}", args.recording.display()))?;
-    progress.done();
+    let deferred =
+        profile::bundle::open_any_deferred(&args.recording, &profile::vllm::may_have_role)
+            .with_context(|| format!("reading recording {}", args.recording.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,
         from: args.from,
@@ -197,8 +193,10 @@ pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         samples: args.samples,
         slo: args.slo.clone().map(|s| s.0),
     };
-    let report = analyze(&rec, &catalog, &config)
-        .with_context(|| format!("analysing {}", args.recording.display()))?;
+    let analysed = analyze_deferred(deferred, &catalog, &config, &|p| progress.show(p));
+    progress.done();
+    let (report, _) =
+        analysed.with_context(|| format!("analysing {}", args.recording.display()))?;
     if let Some(path) = &args.html {
         write_html(path, &Html.render(&report)?)?;
     }

@@ -12,6 +12,7 @@ mod tables;
 use super::schema::{self, SampleRow, Table};
 use super::{GpuPoll, HostSample, Manifest, RecordingError, ScrapeMeta, ScrapeStatus};
 use crate::promtext::MetricType;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs;
@@ -357,6 +358,15 @@ pub fn open_filtered_progress(
     keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
     progress: &(dyn Fn(ReadProgress) + Sync),
 ) -> Result<Recording, RecordingError> {
+    let deferred = open_deferred(dir)?;
+    let mask: Vec<bool> = deferred.recording.series.iter().map(keep).collect();
+    Ok(deferred.load_all(&mask, progress))
+}
+
+/// Reads a recording but for its sample values (see [`Deferred`]): the first of the reader's
+/// two passes. Every file is read and checked as [`open`] does; a samples file's values are
+/// decoded only when [`Deferred::load_next`] reaches it.
+pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
     let entries = list(dir)?;
     let manifest_path = dir.join(schema::MANIFEST_FILE);
     if !manifest_path.exists() && entries.iter().all(|e| e.table.is_none()) {
@@ -469,14 +479,12 @@ pub fn open_filtered_progress(
 
     let mut series: Vec<SeriesInfo> = Vec::new();
     let mut series_ids: HashMap<SeriesKey, SeriesId> = HashMap::new();
-    let mut kept: Vec<bool> = Vec::new();
     let sample_files: Vec<usize> = (0..entries.len())
         .filter(|&i| table_of(i) == Some(Table::Samples))
         .collect();
-    let mut files_done = 0usize;
-    let mut rows_read = 0u64;
+    // The first pass: every samples file's series and scrapes, not its values.
+    let mut pending: Vec<PendingFile> = Vec::new();
     for group in decode_groups(&sample_files, &entries) {
-        files_done += group.len();
         // Files after a fatal one need not be read: the read fails anyway.
         let group: Vec<usize> = group
             .iter()
@@ -486,61 +494,47 @@ pub fn open_filtered_progress(
         let decoded: Vec<_> = group
             .par_iter()
             .map(|&i| {
-                let d = tables::read_samples(&entries[i].path);
+                let d = tables::read_sample_keys(&entries[i].path);
                 let located = d
                     .as_ref()
                     .ok()
-                    .map(|d| attach::locate(&seqs, unique_seqs, &d.rows));
+                    .map(|d| attach::locate(&seqs, unique_seqs, d.rows.seq.iter()));
                 (i, d, located)
             })
             .collect();
-        // Series ids in file order, then the rows: in parallel where the files' scrapes do
-        // not overlap (each scrape then gets rows from one file of the group only, so the
-        // order within a scrape is the same as one file after another), else one by one.
-        let mut work = Vec::with_capacity(decoded.len());
         for (i, d, located) in decoded {
-            let (Some(data), Some(located)) = (settle(i, d, &mut files[i], &mut fatal), located)
+            let (Some(keys), Some(located)) = (settle(i, d, &mut files[i], &mut fatal), located)
             else {
                 continue;
             };
-            let ids =
-                attach::global_ids(data.series, &mut series, &mut series_ids, &mut kept, keep);
-            work.push((i, data.chunks, located, ids));
-        }
-        let ranges: Vec<_> = work.iter().map(|w| w.2.range).collect();
-        let orphans: Vec<(usize, u64)> = match attach::split_by_file(&mut scrapes, &ranges) {
-            Some(parts) => work
-                .par_iter()
-                .zip(parts)
-                .map(|((i, chunks, located, (global, kept)), (part, base))| {
-                    let ids = (global.as_slice(), kept.as_slice());
-                    (*i, attach::push_rows(chunks, located, ids, part, base))
-                })
-                .collect(),
-            None => work
+            let global = attach::global_ids(keys.series, &mut series, &mut series_ids);
+            let runs: Vec<(u32, SeriesId)> = keys
+                .runs
                 .iter()
-                .map(|(i, chunks, located, (global, kept))| {
-                    let ids = (global.as_slice(), kept.as_slice());
-                    (*i, attach::push_rows(chunks, located, ids, &mut scrapes, 0))
-                })
-                .collect(),
-        };
-        rows_read += work.iter().map(|w| w.2.at.len() as u64).sum::<u64>();
-        progress(ReadProgress {
-            files_done,
-            files_total: sample_files.len(),
-            rows: rows_read,
-        });
-        for (i, orphans) in orphans {
+                .map(|&(n, local)| (n, global.get(local as usize).copied().unwrap_or(0)))
+                .collect();
+            let (counts, orphans) = located.counts();
+            if let Some((lo, _)) = located.range {
+                for (scrape, n) in scrapes[lo..].iter_mut().zip(&counts) {
+                    scrape.rows_read += u64::from(*n);
+                }
+            }
             if orphans > 0 {
-                let note = format!(
-                    "{orphans} rows belong to scrapes found in no scrapes file (missing or \
-                     damaged); skipped"
+                note_problem(
+                    &mut files[i],
+                    format!(
+                        "{orphans} rows belong to scrapes found in no scrapes file (missing or \
+                         damaged); skipped"
+                    ),
                 );
-                let report = &mut files[i];
-                report.problem = Some(match report.problem.take() {
-                    Some(p) => format!("{p}; {note}"),
-                    None => note,
+            }
+            if located.range.is_some() {
+                pending.push(PendingFile {
+                    path: entries[i].path.clone(),
+                    bytes: entries[i].bytes,
+                    runs,
+                    range: located.range,
+                    counts,
                 });
             }
         }
@@ -550,16 +544,215 @@ pub fn open_filtered_progress(
     }
     files.extend(missing);
     files.sort_by(|a, b| a.path.cmp(&b.path));
-
-    Ok(Recording {
-        dir: dir.to_path_buf(),
-        manifest,
-        series,
-        scrapes,
-        gpu_polls,
-        host_samples,
-        files,
+    // Stable: files covering the same scrapes keep their name order.
+    pending.sort_by_key(|p| p.range.map(|r| r.0));
+    let files_total = pending.len();
+    Ok(Deferred {
+        recording: Recording {
+            dir: dir.to_path_buf(),
+            manifest,
+            series,
+            scrapes,
+            gpu_polls,
+            host_samples,
+            files,
+        },
+        pending,
+        next: 0,
+        seqs,
+        unique_seqs,
+        files_total,
+        rows_done: 0,
+        files_per_load: None,
     })
+}
+
+/// Adds `note` to a file's problem.
+fn note_problem(report: &mut FileReport, note: String) {
+    report.problem = Some(match report.problem.take() {
+        Some(p) => format!("{p}; {note}"),
+        None => note,
+    });
+}
+
+/// A samples file between the reader's two passes: which series its rows hold and which
+/// scrapes they belong to.
+struct PendingFile {
+    /// Its path, as in `Recording::files`.
+    path: PathBuf,
+    bytes: u64,
+    /// Its rows in file order as runs of one series: `(rows, series)`.
+    runs: Vec<(u32, SeriesId)>,
+    /// The lowest and highest index of the scrapes its rows belong to.
+    range: Option<(usize, usize)>,
+    /// Its rows per scrape over `range`: counted into `rows_read` by the first pass, taken
+    /// back when the values cannot be read.
+    counts: Vec<u32>,
+}
+
+/// A recording read but for its sample values: the manifest, every series, scrape (with
+/// `rows_read` counted), GPU poll and host reading, and every file's report. The values are
+/// then read a few files at a time ([`Deferred::load_next`]), in scrape order, keeping only
+/// the series asked for, so that a caller can fold each batch into its result and drop it:
+/// memory then stays flat however long the recording.
+pub struct Deferred {
+    /// The recording; its scrapes' `samples` fill in as files are loaded.
+    pub recording: Recording,
+    pending: Vec<PendingFile>,
+    next: usize,
+    seqs: Vec<u64>,
+    unique_seqs: bool,
+    files_total: usize,
+    rows_done: u64,
+    files_per_load: Option<usize>,
+}
+
+impl Deferred {
+    /// Loads at most `n` samples files per [`Deferred::load_next`] (default: enough to keep
+    /// every thread busy): less memory in flight, less parallel decoding.
+    pub fn with_files_per_load(mut self, n: usize) -> Deferred {
+        self.files_per_load = Some(n.max(1));
+        self
+    }
+
+    /// A recording already read whole, as a `Deferred` with nothing left to load.
+    pub fn loaded(recording: Recording) -> Deferred {
+        Deferred {
+            recording,
+            pending: Vec::new(),
+            next: 0,
+            seqs: Vec::new(),
+            unique_seqs: true,
+            files_total: 0,
+            rows_done: 0,
+            files_per_load: None,
+        }
+    }
+
+    /// Whether every samples file has been loaded.
+    pub fn is_done(&self) -> bool {
+        self.next >= self.pending.len()
+    }
+
+    /// Loads the next few samples files, keeping the samples of the series whose id `keep`
+    /// marks `true`, and returns the index into `recording.scrapes` below which every scrape
+    /// holds all its kept samples (the length of the scrapes once all are loaded). A file whose
+    /// values cannot be read is reported in `recording.files`, and its rows are taken back
+    /// from its scrapes' `rows_read`, so that analysis sees those scrapes as having lost rows.
+    pub fn load_next(&mut self, keep: &[bool], progress: &dyn Fn(ReadProgress)) -> usize {
+        let threads = rayon::current_num_threads().max(1) as u64;
+        let budget = threads * SAMPLES_BYTES_AT_ONCE_PER_THREAD;
+        let start = self.next;
+        let at_once = self.files_per_load.unwrap_or_else(samples_files_at_once);
+        let mut bytes = 0u64;
+        while self.next < self.pending.len()
+            && (self.next == start
+                || (self.next - start < at_once && bytes + self.pending[self.next].bytes <= budget))
+        {
+            bytes += self.pending[self.next].bytes;
+            self.next += 1;
+        }
+        let group = &self.pending[start..self.next];
+        let kept = |id: SeriesId| keep.get(id as usize).copied().unwrap_or(false);
+        let decoded: Vec<_> = group
+            .par_iter()
+            .map(|p| {
+                let (selection, kept_runs) = selection(&p.runs, kept);
+                let want: u64 = kept_runs.iter().map(|r| u64::from(r.0)).sum();
+                if want == 0 {
+                    return Ok((Vec::new(), kept_runs));
+                }
+                match tables::read_sample_values(&p.path, selection) {
+                    Ok(d) if d.row_count == want => Ok((d.rows, kept_runs)),
+                    Ok(d) => Err(format!(
+                        "damaged data: {} of the {want} rows asked for could be read",
+                        d.row_count
+                    )),
+                    Err(tables::Problem::Damaged(why)) => Err(why),
+                    Err(tables::Problem::Fatal(e)) => Err(e.to_string()),
+                }
+            })
+            .collect();
+        let rec = &mut self.recording;
+        let mut work = Vec::with_capacity(group.len());
+        for (p, d) in group.iter().zip(decoded) {
+            match d {
+                Ok((chunks, runs)) => {
+                    self.rows_done += p.counts.iter().map(|&n| u64::from(n)).sum::<u64>();
+                    work.push((chunks, runs, p.range));
+                }
+                Err(why) => {
+                    if let Some((lo, _)) = p.range {
+                        for (scrape, n) in rec.scrapes[lo..].iter_mut().zip(&p.counts) {
+                            scrape.rows_read = scrape.rows_read.saturating_sub(u64::from(*n));
+                        }
+                    }
+                    if let Some(f) = rec.files.iter_mut().find(|f| f.path == p.path) {
+                        f.rows = 0;
+                        note_problem(f, format!("{why}; its scrapes count as having lost rows"));
+                    }
+                }
+            }
+        }
+        let ranges: Vec<_> = work.iter().map(|w| w.2).collect();
+        let seqs = (self.seqs.as_slice(), self.unique_seqs);
+        match attach::split_by_file(&mut rec.scrapes, &ranges) {
+            Some(parts) => {
+                work.par_iter()
+                    .zip(parts)
+                    .for_each(|((chunks, runs, _), (part, base))| {
+                        attach::push_values(chunks, runs, seqs, part, base)
+                    })
+            }
+            None => {
+                for (chunks, runs, _) in &work {
+                    attach::push_values(chunks, runs, seqs, &mut rec.scrapes, 0);
+                }
+            }
+        }
+        progress(ReadProgress {
+            files_done: self.next,
+            files_total: self.files_total,
+            rows: self.rows_done,
+        });
+        match self.pending.get(self.next).and_then(|p| p.range) {
+            Some((lo, _)) => lo,
+            None => rec.scrapes.len(),
+        }
+    }
+
+    /// Loads every samples file (see [`Deferred::load_next`]) and returns the recording.
+    pub fn load_all(mut self, keep: &[bool], progress: &dyn Fn(ReadProgress)) -> Recording {
+        while !self.is_done() {
+            self.load_next(keep, progress);
+        }
+        self.recording
+    }
+}
+
+/// The rows of `runs` to read (those of the series `kept` says yes to), as a Parquet row
+/// selection, and the kept runs in order.
+fn selection(
+    runs: &[(u32, SeriesId)],
+    kept: impl Fn(SeriesId) -> bool,
+) -> (RowSelection, Vec<(u32, SeriesId)>) {
+    let mut selectors: Vec<RowSelector> = Vec::new();
+    let mut kept_runs = Vec::new();
+    for &(n, id) in runs {
+        let take = kept(id);
+        if take {
+            kept_runs.push((n, id));
+        }
+        match selectors.last_mut() {
+            Some(s) if s.skip != take => s.row_count += n as usize,
+            _ => selectors.push(if take {
+                RowSelector::select(n as usize)
+            } else {
+                RowSelector::skip(n as usize)
+            }),
+        }
+    }
+    (RowSelection::from(selectors), kept_runs)
 }
 
 #[cfg(test)]
@@ -775,6 +968,69 @@ mod tests {
         assert_eq!(got.series, want.series);
         for (g, w) in got.scrapes.iter().zip(&want.scrapes) {
             assert_eq!(got.sample_rows(g), want.sample_rows(w));
+        }
+    }
+
+    /// A samples file whose series read but whose values do not (a null in `value`) is found
+    /// out by the second pass: it is reported, and its scrapes count as having lost their
+    /// rows, so analysis sees them as failed rather than empty.
+    #[test]
+    fn values_that_cannot_be_read_lose_their_scrapes_rows() {
+        use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = new_recording();
+        write_hostile(dir.path(), 2);
+        let path = dir.path().join("samples-000001.parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        let schema = batches[0].schema();
+        let at = schema.index_of(schema::col::VALUE).unwrap();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[at] = Field::new(schema::col::VALUE, DataType::Float64, true);
+        let nullable = Arc::new(Schema::new(fields));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(
+                [
+                    (schema::VERSION_KEY, schema::FORMAT_VERSION),
+                    (schema::TABLE_KEY, "samples"),
+                ]
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.into(), v.to_string()))
+                .to_vec(),
+            ))
+            .build();
+        let file = fs::File::create(&path).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, nullable.clone(), Some(props)).unwrap();
+        for b in &batches {
+            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+            let n = cols[at].len();
+            let values: Float64Array = (0..n).map(|i| (i > 0).then_some(1.0)).collect();
+            cols[at] = Arc::new(values);
+            w.write(&RecordBatch::try_new(nullable.clone(), cols).unwrap())
+                .unwrap();
+        }
+        w.close().unwrap();
+        let rec = open(dir.path()).unwrap();
+        let problem = rec
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .and_then(|f| f.problem.clone())
+            .unwrap();
+        assert!(problem.contains("holds nulls"), "{problem}");
+        for s in &rec.scrapes[..3] {
+            assert_eq!(s.rows_lost(), None);
+        }
+        for s in rec.scrapes[3..]
+            .iter()
+            .filter(|s| s.meta.status == ScrapeStatus::Ok)
+        {
+            assert_eq!(s.rows_lost(), s.meta.sample_count);
+            assert!(s.samples.is_empty() && !s.is_usable());
         }
     }
 

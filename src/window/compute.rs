@@ -344,32 +344,6 @@ impl CounterSum {
     }
 }
 
-/// Per counter series (positions as in `Resolved::counters`): the `seq` of the first usable
-/// scrape of the whole recording that carried a sample of it, finite or not; `u64::MAX` when
-/// none did. A series whose first finite value comes in that very scrape, after a usable
-/// scrape without it, was born there (vLLM creates a labelled counter on its first use) and
-/// counts from 0. A series seen before and missing since was lost, and its return is a gap
-/// closing, never a birth: counting a lost series' cumulative value as new is exactly the
-/// error that inflates throughput. (Ours: vLLM never removes a counter series while it runs.)
-pub(crate) fn first_seen(rec: &crate::recording::Recording, r: &Resolved) -> Vec<u64> {
-    let mut first = vec![u64::MAX; r.counters.len()];
-    let mut missing = first.len();
-    for s in rec.scrapes.iter().filter(|s| s.is_usable()) {
-        if missing == 0 {
-            break;
-        }
-        for smp in &s.samples {
-            if let Some(pos) = r.counter_of.get(smp.series as usize).copied().flatten() {
-                if let Some(f) = first.get_mut(pos as usize).filter(|f| **f == u64::MAX) {
-                    *f = s.meta.seq;
-                    missing -= 1;
-                }
-            }
-        }
-    }
-    first
-}
-
 /// Counter rate (spec "Per-window collection": (last − first) / window_duration_secs; `None`
 /// on a negative delta or zero duration; zero is a value).
 pub fn counter_rate(delta: Option<f64>, duration_s: Option<f64>) -> Option<f64> {
@@ -565,7 +539,14 @@ fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
     g
 }
 
-/// Builds one window's snapshot; `born` is [`first_seen`] of the recording.
+/// Builds one window's snapshot. `born` holds, per counter series (positions as in
+/// `Resolved::counters`), the `seq` of the first usable scrape of the whole recording that
+/// carried a sample of it, finite or not (`u64::MAX` when none did so far). A series whose
+/// first finite value comes in that very scrape, after a usable scrape without it, was born
+/// there (vLLM creates a labelled counter on its first use) and counts from 0. A series seen
+/// before and missing since was lost, and its return is a gap closing, never a birth:
+/// counting a lost series' cumulative value as new is exactly the error that inflates
+/// throughput. (Ours: vLLM never removes a counter series while it runs.)
 pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Window {
     let mut first = ScrapeValues::new(r);
     let mut cur = ScrapeValues::new(r);

@@ -11,17 +11,18 @@
 //! Windows are computed in parallel (rayon); each is a pure function of its own scrapes, and
 //! they are collected in order, so the result does not depend on the thread count.
 
+mod build;
 mod compute;
 mod host;
 pub mod quantile;
 
 pub use compute::{counter_rate, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window};
 
-use crate::recording::{Recording, Scrape};
+use crate::recording::{Deferred, ReadProgress, Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::{resolve, Resolved, VllmMapping};
+#[cfg(test)]
 use compute::WindowInput;
-use rayon::prelude::*;
 use serde::Serialize;
 
 /// Default window length: the spec's "Per-window collection (~2s)".
@@ -206,106 +207,50 @@ pub fn build_windows_resolved(
     resolved: &Resolved,
     opts: &WindowOptions,
 ) -> Result<WindowSet, WindowError> {
-    let len = opts.window_ns;
-    if len <= 0 {
-        return Err(WindowError::BadLength(len));
-    }
-    check_range(rec, opts)?;
-    let scrapes = scrapes_in_range(rec, opts);
-    let is_ok = |s: &Scrape| s.is_usable();
-    let has_gpu_data = rec.gpu_polls.iter().any(|p| {
-        let m = &p.metrics;
-        m.util_pct.is_some()
-            || m.mem_util_pct.is_some()
-            || m.power_w.is_some()
-            || m.vram_used_bytes.is_some()
-            || m.vram_total_bytes.is_some()
-            || m.temperature_c.is_some()
-            || m.sm_clock_mhz.is_some()
-            || m.sm_active_pct.is_some()
-            || m.sm_occupancy_pct.is_some()
-            || m.dram_bw_util_pct.is_some()
-    });
-    let anchor = scrapes
-        .iter()
-        .find(|s| is_ok(s))
-        .or(scrapes.first())
-        .map(|s| s.meta.completed_mono.0);
-    let mut set = WindowSet {
-        window_ns: len,
-        anchor_mono: anchor.map(MonoNs),
-        scrapes_in_range: scrapes.len() as u64,
-        scrapes_ok: scrapes.iter().filter(|s| is_ok(s)).count() as u64,
-        scrapes_empty: scrapes.iter().filter(|s| s.is_empty_body()).count() as u64,
-        scrapes_rows_lost: scrapes.iter().filter(|s| s.rows_lost().is_some()).count() as u64,
-        has_gpu_data,
-        mapping: resolved.mapping.clone(),
-        windows: Vec::new(),
-    };
-    let Some(anchor) = anchor else {
-        return Ok(set);
-    };
-    let index_of = |t: i64| (t.saturating_sub(anchor)).div_euclid(len).max(0);
+    let mut b = build::Builder::new(rec, resolved, opts)?;
+    b.feed(rec, rec.scrapes.len());
+    Ok(b.finish(rec))
+}
 
-    // Window of each scrape, kept non-decreasing so that windows are contiguous runs of the
-    // scrape list even if a completion time ever stepped back.
-    let mut kidx = Vec::with_capacity(scrapes.len());
-    let mut k_prev = 0i64;
-    for s in &scrapes {
-        k_prev = k_prev.max(index_of(s.meta.completed_mono.0));
-        kidx.push(k_prev);
-    }
-    let n_windows = k_prev + 1;
-    if n_windows > MAX_WINDOWS {
-        return Err(WindowError::TooManyWindows {
-            windows: n_windows,
-            window_ns: len,
-        });
-    }
-    let n = n_windows as usize;
-    let mut inputs: Vec<WindowInput<'_>> = (0..n)
-        .map(|k| {
-            let start = anchor.saturating_add((k as i64).saturating_mul(len));
-            WindowInput {
-                index: k as u32,
-                start: MonoNs(start),
-                end: MonoNs(start.saturating_add(len)),
-                scrapes: Vec::new(),
-                failed: 0,
-                polls: Vec::new(),
-            }
-        })
-        .collect();
-    let mut boundary: Option<&Scrape> = None;
-    for (s, k) in scrapes.iter().zip(&kidx) {
-        let w = &mut inputs[*k as usize];
-        if !is_ok(s) {
-            w.failed += 1;
-            continue;
+/// Builds windows from a recording whose samples are read as the windows need them: a few
+/// segments at a time, keeping the series `resolved` gives a role, each batch dropped once no
+/// window still open needs it. Memory then holds the scrapes' metadata and the windows, not
+/// the samples. The windows are [`build_windows_resolved`]'s, and `deferred.recording` comes
+/// back with every scrape's `rows_read` final and its samples gone.
+pub fn build_windows_streaming(
+    deferred: &mut Deferred,
+    resolved: &Resolved,
+    opts: &WindowOptions,
+    progress: &dyn Fn(ReadProgress),
+) -> Result<WindowSet, WindowError> {
+    let keep: Vec<bool> = resolved.roles.iter().map(Option::is_some).collect();
+    let mut b = build::Builder::new(&deferred.recording, resolved, opts)?;
+    let mut dropped = 0usize;
+    loop {
+        let complete = deferred.load_next(&keep, progress);
+        b.feed(&deferred.recording, complete);
+        let needed = b.needed_from();
+        for s in deferred
+            .recording
+            .scrapes
+            .get_mut(dropped..needed)
+            .unwrap_or_default()
+        {
+            s.samples = Vec::new();
+            s.timestamps = Vec::new();
         }
-        if w.scrapes.is_empty() {
-            if let Some(b) = boundary {
-                w.scrapes.push(b);
-            }
-        }
-        w.scrapes.push(s);
-        boundary = Some(s);
-    }
-    for p in rec.gpu_polls.iter() {
-        let t = p.completed_mono.0;
-        if t < anchor || !in_range(opts, WallNs(rec.manifest.started_at_ns), p.completed_mono) {
-            continue;
-        }
-        if let Some(w) = inputs.get_mut(index_of(t) as usize) {
-            w.polls.push(p);
+        dropped = dropped.max(needed);
+        if deferred.is_done() {
+            break;
         }
     }
-    let born = compute::first_seen(rec, resolved);
-    set.windows = inputs
-        .par_iter()
-        .map(|inp| compute::compute(inp, resolved, &born))
-        .collect();
-    host::fill(&mut set.windows, rec);
+    let rec = &deferred.recording;
+    b.feed(rec, rec.scrapes.len());
+    let set = b.finish(rec);
+    for s in &mut deferred.recording.scrapes {
+        s.samples = Vec::new();
+        s.timestamps = Vec::new();
+    }
     Ok(set)
 }
 

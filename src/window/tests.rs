@@ -831,3 +831,27 @@ fn a_series_born_in_a_later_window_counts_from_zero_but_a_lost_one_does_not() {
     assert_eq!(w.counter_resets, 0);
     assert_eq!(set.windows[0].requests_delta, Some(3.0));
 }
+
+/// Windows built as the samples are read, one file at a time and dropped behind, equal the
+/// windows of the recording read whole, at every window length from 0.5 s to 4 s: some of
+/// them end exactly where a file does, so the next window's boundary scrape must outlive its
+/// load.
+#[test]
+fn windows_built_while_reading_equal_the_windows_of_a_whole_read() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
+    let full = crate::recording::open(&dir).unwrap();
+    let resolved = resolve(&full.series);
+    for quarter_s in 2..=16i64 {
+        let opts = WindowOptions {
+            window_ns: quarter_s * 250_000_000,
+            ..WindowOptions::default()
+        };
+        let want = build_windows_resolved(&full, &resolved, &opts).unwrap();
+        let mut deferred = crate::recording::open_deferred(&dir)
+            .unwrap()
+            .with_files_per_load(1);
+        let got = build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}).unwrap();
+        assert_eq!(got, want, "window {} ms", quarter_s * 250);
+    }
+}

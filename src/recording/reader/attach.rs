@@ -4,13 +4,11 @@
 //! Kept apart from `reader.rs` because this is the reader's hot path (every sample passes
 //! here once) and is written for speed: no per-row allocation, no per-row search.
 
-use super::tables::{SampleChunk, SamplesData, SeriesKey};
+use super::tables::{SeriesKey, ValueChunk};
 use super::{Scrape, SeriesId, SeriesInfo, StoredSample};
-use arrow_array::Array;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, PrimitiveArray};
 use std::collections::HashMap;
-
-/// Which series' samples a read keeps.
-pub(super) type Keep<'a> = dyn Fn(&SeriesInfo) -> bool + Sync + 'a;
 
 /// Where a samples file's rows go: the index in the scrapes (sorted by `seq`) of each row's
 /// scrape, `usize::MAX` for a row whose scrape is in no scrapes file, and the range of the
@@ -20,17 +18,39 @@ pub(super) struct Located {
     pub range: Option<(usize, usize)>,
 }
 
+impl Located {
+    /// Rows per scrape over `range` (from its low end), and the rows whose scrape is missing.
+    pub fn counts(&self) -> (Vec<u32>, u64) {
+        let Some((lo, hi)) = self.range else {
+            return (Vec::new(), self.at.len() as u64);
+        };
+        let mut counts = vec![0u32; hi - lo + 1];
+        let mut orphans = 0u64;
+        for &a in &self.at {
+            match a.checked_sub(lo).and_then(|k| counts.get_mut(k)) {
+                Some(c) => *c = c.saturating_add(1),
+                None => orphans += 1,
+            }
+        }
+        (counts, orphans)
+    }
+}
+
 /// Finds each row's scrape in `seqs` (the scrapes' `seq`, sorted). Rows run series-major, so
 /// a row's scrape is usually the one after the previous row's: that guess is checked first.
 /// Where two scrapes share a `seq` (a damaged recording), every row takes the binary search's
 /// answer, as it always did.
-pub(super) fn locate(seqs: &[u64], unique_seqs: bool, data: &SamplesData) -> Located {
-    let rows = data.chunks.iter().map(|c| c.local.len()).sum();
-    let mut at = Vec::with_capacity(rows);
+pub(super) fn locate<'a>(
+    seqs: &[u64],
+    unique_seqs: bool,
+    rows: impl Iterator<Item = &'a PrimitiveArray<UInt64Type>> + Clone,
+) -> Located {
+    let n = rows.clone().map(|c| c.len()).sum();
+    let mut at = Vec::with_capacity(n);
     let (mut lo, mut hi) = (usize::MAX, 0usize);
     let mut guess = 0usize;
-    for chunk in &data.chunks {
-        for &seq in chunk.seq.values().iter() {
+    for chunk in rows {
+        for &seq in chunk.values().iter() {
             let hit = unique_seqs && seqs.get(guess) == Some(&seq);
             let found = if hit {
                 Some(guess)
@@ -56,17 +76,12 @@ pub(super) fn locate(seqs: &[u64], unique_seqs: bool, data: &SamplesData) -> Loc
 
 /// Gives a samples file's series their recording-wide ids: a series seen in an earlier file
 /// keeps its id, a new one gets the next.
-/// Also returns, by local id, whether the caller keeps the series' samples (`keep` sees each
-/// series once, when it is first met).
 pub(super) fn global_ids(
     keys: Vec<SeriesKey>,
     series: &mut Vec<SeriesInfo>,
     series_ids: &mut HashMap<SeriesKey, SeriesId>,
-    kept: &mut Vec<bool>,
-    keep: &Keep<'_>,
-) -> (Vec<SeriesId>, Vec<bool>) {
+) -> Vec<SeriesId> {
     let mut global = Vec::with_capacity(keys.len());
-    let mut kept_local = Vec::with_capacity(keys.len());
     for key in keys {
         let next = SeriesId::try_from(series.len()).unwrap_or(SeriesId::MAX);
         let id = *series_ids.entry(key.clone()).or_insert(next);
@@ -79,64 +94,52 @@ pub(super) fn global_ids(
                 labels: key.labels,
                 le: key.le.map(f64::from_bits),
             });
-            kept.push(series.last().is_some_and(keep));
         }
         global.push(id);
-        kept_local.push(kept.get(id as usize).copied().unwrap_or(false));
     }
-    (global, kept_local)
+    global
 }
 
-/// Appends a samples file's rows of kept series (`kept` by local id) to their scrapes.
-/// `scrapes` is the part of the recording's scrapes that starts at index `base` and holds
-/// every scrape the file's rows were located in. Returns the rows whose scrape is missing
-/// (kept or not).
-pub(super) fn push_rows(
-    chunks: &[SampleChunk],
-    located: &Located,
-    (global, kept): (&[SeriesId], &[bool]),
+/// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each
+/// run is `(rows, series)`) to their scrapes. `scrapes` is the part of the recording's scrapes
+/// that starts at index `base` and holds every scrape the rows belong to; a row whose scrape
+/// is missing (counted when the file was first read) is skipped.
+pub(super) fn push_values(
+    chunks: &[ValueChunk],
+    runs: &[(u32, SeriesId)],
+    (seqs, unique_seqs): (&[u64], bool),
     scrapes: &mut [Scrape],
     base: usize,
-) -> u64 {
+) {
+    let located = locate(seqs, unique_seqs, chunks.iter().map(|c| &c.seq));
     // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
     // (and copied) row by row.
     if let Some((lo, hi)) = located.range {
-        let mut counts = vec![0usize; hi - lo + 1];
-        let locals = chunks.iter().flat_map(|c| c.local.iter());
-        for (&a, &local) in located.at.iter().zip(locals) {
-            if !kept.get(local as usize).copied().unwrap_or(false) {
-                continue;
-            }
-            if let Some(c) = a.checked_sub(lo).and_then(|k| counts.get_mut(k)) {
-                *c += 1;
-            }
-        }
+        let (counts, _) = located.counts();
         let part = scrapes.get_mut(lo - base..=hi - base).unwrap_or_default();
         for (scrape, n) in part.iter_mut().zip(counts) {
-            scrape.samples.reserve_exact(n);
+            scrape.samples.reserve_exact(n as usize);
         }
     }
-    let mut orphans = 0u64;
+    let series_of_rows = runs
+        .iter()
+        .flat_map(|&(n, id)| std::iter::repeat_n(id, n as usize));
     let mut rest = located.at.as_slice();
+    let mut series_of_rows = series_of_rows.peekable();
     for chunk in chunks {
-        let (at, after) = rest.split_at(chunk.local.len().min(rest.len()));
+        let (at, after) = rest.split_at(chunk.seq.len().min(rest.len()));
         rest = after;
         // A column of nulls (vLLM sets no exposition timestamps) needs no per-row check.
         let ts = &chunk.timestamp_ms;
         let no_ts = ts.null_count() == ts.len();
         let values = chunk.value.values();
-        for (i, ((&a, &local), &value)) in at.iter().zip(&chunk.local).zip(values).enumerate() {
+        for (i, (&a, &value)) in at.iter().zip(values).enumerate() {
+            let Some(series) = series_of_rows.next() else {
+                return;
+            };
             let Some(scrape) = a.checked_sub(base).and_then(|k| scrapes.get_mut(k)) else {
-                orphans += 1;
                 continue;
             };
-            scrape.rows_read += 1;
-            let Some(&series) = global.get(local as usize) else {
-                continue;
-            };
-            if !kept.get(local as usize).copied().unwrap_or(false) {
-                continue;
-            }
             if !no_ts {
                 if let (Some(ts), Ok(at)) =
                     (chunk.timestamp_ms(i), u32::try_from(scrape.samples.len()))
@@ -147,7 +150,6 @@ pub(super) fn push_rows(
             scrape.samples.push(StoredSample { series, value });
         }
     }
-    orphans
 }
 
 /// Splits `scrapes` into one disjoint part per file, each from its file's lowest scrape index

@@ -13,7 +13,8 @@ use arrow_array::types::{
     ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use parquet::arrow::ProjectionMask;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -45,7 +46,19 @@ pub(super) struct Decoded<T> {
 /// 60: a flipped byte in a page's definition levels trips an assertion in arrow-buffer's
 /// `BitChunks`); such a panic is caught here and the file is reported damaged like any other.
 fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
-    std::panic::catch_unwind(|| read_batches_unguarded(path, table)).unwrap_or_else(|panic| {
+    read_part(path, table, &[], None)
+}
+
+/// [`read_batches`] of only the columns named in `columns` (all of them when empty) and the
+/// rows `rows` selects (all when `None`): what is not asked for is never decoded.
+fn read_part(
+    path: &Path,
+    table: Table,
+    columns: &[&str],
+    rows: Option<RowSelection>,
+) -> Result<Vec<RecordBatch>, Problem> {
+    let read = std::panic::AssertUnwindSafe(|| read_batches_unguarded(path, table, columns, rows));
+    std::panic::catch_unwind(read).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -59,7 +72,12 @@ fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> 
 /// millions of times (parquet 60's thrift skip of a corrupt page header), one `read` system
 /// call each from a `File`, a few nanoseconds each from memory (found by fuzzing: 13 s of CPU
 /// for one 8 KB file, now milliseconds).
-fn read_batches_unguarded(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
+fn read_batches_unguarded(
+    path: &Path,
+    table: Table,
+    columns: &[&str],
+    rows: Option<RowSelection>,
+) -> Result<Vec<RecordBatch>, Problem> {
     let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?);
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -90,10 +108,15 @@ fn read_batches_unguarded(path: &Path, table: Table) -> Result<Vec<RecordBatch>,
             );
         }
     }
-    let reader = builder
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut builder = builder.with_batch_size(64 * 1024);
+    if !columns.is_empty() {
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    if let Some(rows) = rows {
+        builder = builder.with_row_selection(rows);
+    }
+    let reader = builder.build().map_err(|e| format!("cannot read: {e}"))?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch.map_err(|e| format!("damaged data: {e}"))?);
@@ -262,16 +285,15 @@ pub(super) struct SeriesKey {
     pub le: Option<u64>,
 }
 
-/// One record batch of a samples file, kept as Arrow arrays (no copy): its rows' scrape,
-/// value and timestamp, and the file-local series id of each row.
-pub(super) struct SampleChunk {
+/// The selected rows of one record batch of a samples file, kept as Arrow arrays (no copy):
+/// each row's scrape, value and exposition timestamp.
+pub(super) struct ValueChunk {
     pub seq: PrimitiveArray<UInt64Type>,
     pub value: PrimitiveArray<Float64Type>,
     pub timestamp_ms: PrimitiveArray<Int64Type>,
-    pub local: Vec<u32>,
 }
 
-impl SampleChunk {
+impl ValueChunk {
     /// Row `i`'s exposition timestamp.
     pub fn timestamp_ms(&self, i: usize) -> Option<i64> {
         (i < self.timestamp_ms.len())
@@ -280,11 +302,28 @@ impl SampleChunk {
     }
 }
 
-/// A samples file: its distinct series (file-local ids) and its rows in file order.
-pub(super) struct SamplesData {
+/// A samples file without its values: its distinct series (file-local ids), its rows as runs
+/// of one series, `(rows, local id)` in file order, and each row's scrape (one array per
+/// record batch).
+pub(super) struct SampleKeys {
     pub series: Vec<SeriesKey>,
-    pub chunks: Vec<SampleChunk>,
+    pub runs: Vec<(u32, u32)>,
+    pub seq: Vec<PrimitiveArray<UInt64Type>>,
 }
+
+/// The columns [`read_sample_keys`] decodes: which series and which scrape each row is.
+const KEY_COLUMNS: [&str; 7] = [
+    col::SCRAPE_SEQ,
+    col::FAMILY,
+    col::FAMILY_TYPE,
+    col::HELP,
+    col::NAME,
+    col::LABELS,
+    col::LE,
+];
+
+/// The columns [`read_sample_values`] decodes.
+const VALUE_COLUMNS: [&str; 3] = [col::SCRAPE_SEQ, col::VALUE, col::TIMESTAMP_MS];
 
 /// A row's series as read: family, type, name, labels; help; `le` bits; and its local id.
 type RowKey<'a> = ([&'a str; 4], Option<&'a str>, Option<u64>, u32);
@@ -342,16 +381,19 @@ fn mark_validity_changes(nulls: &arrow_buffer::NullBuffer, differs: &mut [bool])
     }
 }
 
-/// Reads a `samples-*.parquet` file.
-pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem> {
-    let mut data = SamplesData {
+/// Reads the series and scrape of every row of a `samples-*.parquet` file, not its values:
+/// the reader's first pass, which learns every series of the recording before any value is
+/// read, so that only the series the caller needs are decoded in the second.
+pub(super) fn read_sample_keys(path: &Path) -> Result<Decoded<SampleKeys>, Problem> {
+    let mut data = SampleKeys {
         series: Vec::new(),
-        chunks: Vec::new(),
+        runs: Vec::new(),
+        seq: Vec::new(),
     };
     let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
     let mut unknown_types = 0u64;
     let mut row_count = 0u64;
-    for b in read_batches(path, Table::Samples)? {
+    for b in read_part(path, Table::Samples, &KEY_COLUMNS, None)? {
         let seq = required::<UInt64Type>(&b, col::SCRAPE_SEQ)?;
         let family = StrCol::new(&b, col::FAMILY)?;
         let ftype = StrCol::new(&b, col::FAMILY_TYPE)?;
@@ -359,9 +401,6 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
         let name = StrCol::new(&b, col::NAME)?;
         let labels = StrCol::new(&b, col::LABELS)?;
         let le = prim::<Float64Type>(&b, col::LE)?;
-        let value = required::<Float64Type>(&b, col::VALUE)?;
-        let ts = prim::<Int64Type>(&b, col::TIMESTAMP_MS)?;
-        let mut local = Vec::with_capacity(b.num_rows());
         // Rows come series-major, so consecutive rows usually share a series. A row whose
         // dictionary keys (and `le`) equal the previous row's has the previous row's strings,
         // already checked: it takes its id without reading a string. Any other row compares
@@ -415,16 +454,15 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
                 .iter()
                 .position(|&d| d)
                 .unwrap_or(differs.len() - i - 1);
+            let len = u32::try_from(1 + run).map_err(|_| "too many rows".to_string())?;
+            match data.runs.last_mut() {
+                Some((n, last)) if *last == id => *n += len,
+                _ => data.runs.push((len, id)),
+            }
             i += 1 + run;
-            local.resize(i, id);
         }
         row_count += b.num_rows() as u64;
-        data.chunks.push(SampleChunk {
-            seq: seq.clone(),
-            value: value.clone(),
-            timestamp_ms: ts.clone(),
-            local,
-        });
+        data.seq.push(seq.clone());
     }
     let mut notes = Vec::new();
     if unknown_types > 0 {
@@ -436,6 +474,29 @@ pub(super) fn read_samples(path: &Path) -> Result<Decoded<SamplesData>, Problem>
         row_count,
         rows: data,
         notes,
+    })
+}
+
+/// Reads the rows `rows` selects of a `samples-*.parquet` file: their scrape, value and
+/// timestamp (the reader's second pass).
+pub(super) fn read_sample_values(
+    path: &Path,
+    rows: RowSelection,
+) -> Result<Decoded<Vec<ValueChunk>>, Problem> {
+    let mut chunks = Vec::new();
+    let mut row_count = 0u64;
+    for b in read_part(path, Table::Samples, &VALUE_COLUMNS, Some(rows))? {
+        row_count += b.num_rows() as u64;
+        chunks.push(ValueChunk {
+            seq: required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone(),
+            value: required::<Float64Type>(&b, col::VALUE)?.clone(),
+            timestamp_ms: prim::<Int64Type>(&b, col::TIMESTAMP_MS)?.clone(),
+        });
+    }
+    Ok(Decoded {
+        row_count,
+        rows: chunks,
+        notes: Vec::new(),
     })
 }
 

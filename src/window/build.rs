@@ -1,0 +1,331 @@
+//! The window builder, fed scrapes in `seq` order as their samples arrive: a whole recording
+//! at once ([`super::build_windows_resolved`]) or a few segments at a time
+//! ([`super::build_windows_streaming`]). Either way each window is computed once its last
+//! scrape has been fed, from that window's scrapes alone, so both give the same windows; and
+//! a streamed recording's samples can be dropped as soon as no open window needs them.
+
+use super::compute::{self, WindowInput};
+use super::{check_range, in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS};
+use crate::recording::{Recording, Scrape};
+use crate::units::{MonoNs, WallNs};
+use crate::vllm::Resolved;
+use rayon::prelude::*;
+
+/// A window being filled: the indices (into `Recording::scrapes`) of its good scrapes, the
+/// previous window's last good one first when there is one.
+struct Open {
+    k: i64,
+    good: Vec<usize>,
+    failed: u32,
+}
+
+/// A window whose scrapes are all fed, waiting to be computed.
+struct Ready {
+    k: i64,
+    good: Vec<usize>,
+    failed: u32,
+    polls: Vec<usize>,
+}
+
+pub(super) struct Builder<'r> {
+    resolved: &'r Resolved,
+    opts: WindowOptions,
+    start_wall: WallNs,
+    len: i64,
+    /// Scrapes fed so far: `scrapes[..fed]`.
+    fed: usize,
+    /// The first good scrape in range: where window 0 starts.
+    anchor: Option<i64>,
+    /// The first attempt in range, and the failed attempts before the anchor (window 0's).
+    first_attempt: Option<i64>,
+    failed_before_anchor: u32,
+    k_prev: i64,
+    open: Option<Open>,
+    boundary: Option<usize>,
+    /// GPU polls by window, `(window, index into gpu_polls)` sorted by window, from the anchor
+    /// on; `poll_at` is the next one to hand out.
+    polls: Vec<(i64, usize)>,
+    poll_at: usize,
+    /// [`compute::first_seen`], learnt scrape by scrape: final for every scrape fed.
+    born: Vec<u64>,
+    unborn: usize,
+    ready: Vec<Ready>,
+    windows: Vec<crate::window::Window>,
+}
+
+impl<'r> Builder<'r> {
+    /// A builder for `rec` (its scrapes' metadata and `rows_read` complete; samples may come
+    /// later). Refuses a bad length, a range that selects nothing and a span of too many
+    /// windows before any sample is needed.
+    pub fn new(
+        rec: &Recording,
+        resolved: &'r Resolved,
+        opts: &WindowOptions,
+    ) -> Result<Builder<'r>, WindowError> {
+        let len = opts.window_ns;
+        if len <= 0 {
+            return Err(WindowError::BadLength(len));
+        }
+        check_range(rec, opts)?;
+        let start_wall = WallNs(rec.manifest.started_at_ns);
+        // Windows from the first scrape that looks good now (a later read can only make the
+        // real anchor later and the count smaller) to the last attempt.
+        let in_range: Vec<&Scrape> = rec
+            .scrapes
+            .iter()
+            .filter(|s| in_range(opts, start_wall, s.meta.completed_mono))
+            .collect();
+        let anchor = in_range
+            .iter()
+            .find(|s| s.is_usable())
+            .or(in_range.first())
+            .map(|s| s.meta.completed_mono.0);
+        if let (Some(a), Some(last)) = (
+            anchor,
+            in_range.iter().map(|s| s.meta.completed_mono.0).max(),
+        ) {
+            let n = last.saturating_sub(a).div_euclid(len).max(0) + 1;
+            if n > MAX_WINDOWS {
+                return Err(WindowError::TooManyWindows {
+                    windows: n,
+                    window_ns: len,
+                });
+            }
+        }
+        Ok(Builder {
+            resolved,
+            opts: opts.clone(),
+            start_wall,
+            len,
+            fed: 0,
+            anchor: None,
+            first_attempt: None,
+            failed_before_anchor: 0,
+            k_prev: 0,
+            open: None,
+            boundary: None,
+            polls: Vec::new(),
+            poll_at: 0,
+            born: vec![u64::MAX; resolved.counters.len()],
+            unborn: resolved.counters.len(),
+            ready: Vec::new(),
+            windows: Vec::new(),
+        })
+    }
+
+    fn index_of(&self, anchor: i64, t: i64) -> i64 {
+        t.saturating_sub(anchor).div_euclid(self.len).max(0)
+    }
+
+    /// Sets the anchor and sorts the polls from it into windows.
+    fn anchor_at(&mut self, rec: &Recording, anchor: i64) {
+        self.anchor = Some(anchor);
+        self.polls = rec
+            .gpu_polls
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.completed_mono.0 >= anchor
+                    && in_range(&self.opts, self.start_wall, p.completed_mono)
+            })
+            .map(|(i, p)| (self.index_of(anchor, p.completed_mono.0), i))
+            .collect();
+        // Stable: polls of one window keep their (seq, gpu) order.
+        self.polls.sort_by_key(|p| p.0);
+    }
+
+    /// Closes the open window and opens the empty ones up to `k`.
+    fn close_until(&mut self, k: i64) {
+        while let Some(open) = self.open.take() {
+            if open.k >= k {
+                self.open = Some(open);
+                return;
+            }
+            let mut polls = Vec::new();
+            while let Some(&(pk, i)) = self.polls.get(self.poll_at) {
+                if pk > open.k {
+                    break;
+                }
+                if pk == open.k {
+                    polls.push(i);
+                }
+                self.poll_at += 1;
+            }
+            self.ready.push(Ready {
+                k: open.k,
+                good: open.good,
+                failed: open.failed,
+                polls,
+            });
+            self.open = Some(Open {
+                k: open.k + 1,
+                good: Vec::new(),
+                failed: 0,
+            });
+        }
+    }
+
+    /// The first scrape that a later window may still read: scrapes below it may drop their
+    /// samples.
+    pub fn needed_from(&self) -> usize {
+        let open = self.open.as_ref().and_then(|o| o.good.first().copied());
+        [open, self.boundary, Some(self.fed)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.fed)
+    }
+
+    /// Feeds `rec.scrapes[fed..upto]` (every one holding all its samples) and computes the
+    /// windows they complete.
+    pub fn feed(&mut self, rec: &Recording, upto: usize) {
+        let upto = upto.min(rec.scrapes.len());
+        for j in self.fed..upto {
+            let s = &rec.scrapes[j];
+            let usable = s.is_usable();
+            if usable && self.unborn > 0 {
+                self.learn_births(s);
+            }
+            let t = s.meta.completed_mono.0;
+            if !in_range(&self.opts, self.start_wall, s.meta.completed_mono) {
+                continue;
+            }
+            self.first_attempt.get_or_insert(t);
+            let anchor = match self.anchor {
+                Some(a) => a,
+                None if !usable => {
+                    self.failed_before_anchor += 1;
+                    continue;
+                }
+                None => {
+                    self.anchor_at(rec, t);
+                    self.open = Some(Open {
+                        k: 0,
+                        good: Vec::new(),
+                        failed: self.failed_before_anchor,
+                    });
+                    t
+                }
+            };
+            // Kept non-decreasing, so that windows are contiguous runs of the scrapes even if
+            // a completion time ever stepped back.
+            self.k_prev = self.k_prev.max(self.index_of(anchor, t));
+            self.close_until(self.k_prev);
+            let boundary = self.boundary;
+            let Some(open) = self.open.as_mut() else {
+                continue;
+            };
+            if !usable {
+                open.failed += 1;
+                continue;
+            }
+            if open.good.is_empty() {
+                open.good.extend(boundary);
+            }
+            open.good.push(j);
+            self.boundary = Some(j);
+        }
+        self.fed = self.fed.max(upto);
+        self.compute_ready(rec);
+    }
+
+    fn learn_births(&mut self, s: &Scrape) {
+        for smp in &s.samples {
+            let pos = self.resolved.counter_of.get(smp.series as usize);
+            if let Some(pos) = pos.copied().flatten() {
+                if let Some(f) = self.born.get_mut(pos as usize).filter(|f| **f == u64::MAX) {
+                    *f = s.meta.seq;
+                    self.unborn -= 1;
+                }
+            }
+        }
+    }
+
+    /// Computes the windows waiting, in parallel, in order.
+    fn compute_ready(&mut self, rec: &Recording) {
+        let Some(anchor) = self.anchor else {
+            return;
+        };
+        let len = self.len;
+        let (resolved, born) = (self.resolved, &self.born);
+        let done: Vec<_> = self
+            .ready
+            .par_iter()
+            .map(|r| {
+                let start = anchor.saturating_add(r.k.saturating_mul(len));
+                let inp = WindowInput {
+                    index: r.k as u32,
+                    start: MonoNs(start),
+                    end: MonoNs(start.saturating_add(len)),
+                    scrapes: r.good.iter().map(|&i| &rec.scrapes[i]).collect(),
+                    failed: r.failed,
+                    polls: r.polls.iter().map(|&i| &rec.gpu_polls[i]).collect(),
+                };
+                compute::compute(&inp, resolved, born)
+            })
+            .collect();
+        self.windows.extend(done);
+        self.ready.clear();
+    }
+
+    /// The windows, once every scrape has been fed.
+    pub fn finish(mut self, rec: &Recording) -> WindowSet {
+        if self.anchor.is_none() {
+            // No good scrape in range: the windows of the failed attempts, from the first.
+            if let Some(first) = self.first_attempt {
+                self.anchor_at(rec, first);
+                self.open = Some(Open {
+                    k: 0,
+                    good: Vec::new(),
+                    failed: 0,
+                });
+                for s in &rec.scrapes {
+                    if in_range(&self.opts, self.start_wall, s.meta.completed_mono) {
+                        let k = self.index_of(first, s.meta.completed_mono.0);
+                        self.k_prev = self.k_prev.max(k);
+                        self.close_until(self.k_prev);
+                        if let Some(open) = self.open.as_mut() {
+                            open.failed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(k) = self.open.as_ref().map(|o| o.k) {
+            self.close_until(k + 1);
+            self.open = None;
+        }
+        self.compute_ready(rec);
+        let scrapes: Vec<&Scrape> = rec
+            .scrapes
+            .iter()
+            .filter(|s| in_range(&self.opts, self.start_wall, s.meta.completed_mono))
+            .collect();
+        let has_gpu_data = rec.gpu_polls.iter().any(|p| {
+            let m = &p.metrics;
+            m.util_pct.is_some()
+                || m.mem_util_pct.is_some()
+                || m.power_w.is_some()
+                || m.vram_used_bytes.is_some()
+                || m.vram_total_bytes.is_some()
+                || m.temperature_c.is_some()
+                || m.sm_clock_mhz.is_some()
+                || m.sm_active_pct.is_some()
+                || m.sm_occupancy_pct.is_some()
+                || m.dram_bw_util_pct.is_some()
+        });
+        let mut windows = self.windows;
+        super::host::fill(&mut windows, rec);
+        WindowSet {
+            window_ns: self.len,
+            anchor_mono: self.anchor.map(MonoNs),
+            scrapes_in_range: scrapes.len() as u64,
+            scrapes_ok: scrapes.iter().filter(|s| s.is_usable()).count() as u64,
+            scrapes_empty: scrapes.iter().filter(|s| s.is_empty_body()).count() as u64,
+            scrapes_rows_lost: scrapes.iter().filter(|s| s.rows_lost().is_some()).count() as u64,
+            has_gpu_data,
+            mapping: self.resolved.mapping.clone(),
+            windows,
+        }
+    }
+}
