@@ -13,7 +13,8 @@
 //! 40% of a vLLM 0.32 body's samples; the report is the same), which an analysis-only caller
 //! can use.
 //!
-//! `BENCH_ANALYZE_HOURS` picks the recordings (default `1`; `scripts/bench.sh` uses `1,24`).
+//! `BENCH_ANALYZE_HOURS` picks the recordings (default `1`; `scripts/bench.sh` uses `1,24`);
+//! `BENCH_FIXTURE_ONLY=1` only writes them (`scripts/bench-vs-duckdb.sh` makes a week so).
 //! Target: 50 M samples/s. Unless `BENCH_SUMMARY_ONLY=1`, criterion then times `open` and
 //! `analyze` apart on the 1 h recording.
 
@@ -235,6 +236,17 @@ fn main() {
         .split(',')
         .filter_map(|h| h.trim().parse().ok())
         .collect();
+    // `BENCH_FIXTURE_ONLY=1`: write the recordings and stop (a week is read by
+    // `profile analyze` in scripts/bench-vs-duckdb.sh, not opened whole here).
+    if std::env::var_os("BENCH_FIXTURE_ONLY").is_some_and(|v| v == "1") {
+        for &h in &hours {
+            if let Err(e) = fixture(&replay, h) {
+                eprintln!("analyze benchmark ({h} h) failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     for &h in &hours {
         let result = fixture(&replay, h).and_then(|dir| {
             // Long recordings take seconds a run: fewer runs.

@@ -484,6 +484,7 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
         .collect();
     // The first pass: every samples file's series and scrapes, not its values.
     let mut pending: Vec<PendingFile> = Vec::new();
+    let mut layouts: Vec<Layout> = Vec::new();
     for group in decode_groups(&sample_files, &entries) {
         // Files after a fatal one need not be read: the read fails anyway.
         let group: Vec<usize> = group
@@ -494,7 +495,8 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
         let decoded: Vec<_> = group
             .par_iter()
             .map(|&i| {
-                let d = tables::read_sample_keys(&entries[i].path);
+                let known = |l: &[u8]| layouts.iter().any(|k| k.bytes == l);
+                let d = tables::read_sample_keys(&entries[i].path, &known);
                 let located = d
                     .as_ref()
                     .ok()
@@ -502,17 +504,41 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
                 (i, d, located)
             })
             .collect();
-        for (i, d, located) in decoded {
+        let mut new_layouts: Vec<Layout> = Vec::new();
+        for (i, mut d, located) in decoded {
+            // A file of a known layout has its series, and its notes, from the first of them.
+            let reused = d.as_mut().ok().and_then(|d| {
+                if d.rows.series.is_some() {
+                    return None;
+                }
+                let known = layouts.iter().find(|k| k.bytes == d.rows.layout)?;
+                d.notes = known.notes.clone();
+                Some(known.runs.clone())
+            });
             let (Some(keys), Some(located)) = (settle(i, d, &mut files[i], &mut fatal), located)
             else {
                 continue;
             };
-            let global = attach::global_ids(keys.series, &mut series, &mut series_ids);
-            let runs: Vec<(u32, SeriesId)> = keys
-                .runs
-                .iter()
-                .map(|&(n, local)| (n, global.get(local as usize).copied().unwrap_or(0)))
-                .collect();
+            let runs = match (keys.series, reused) {
+                (_, Some(runs)) => runs,
+                (Some(fs), None) => {
+                    let global = attach::global_ids(fs.keys, &mut series, &mut series_ids);
+                    let runs: Vec<(u32, SeriesId)> = fs
+                        .runs
+                        .iter()
+                        .map(|&(n, local)| (n, global.get(local as usize).copied().unwrap_or(0)))
+                        .collect();
+                    let runs = Arc::new(runs);
+                    let notes = files[i].problem.iter().cloned().collect();
+                    new_layouts.push(Layout {
+                        bytes: keys.layout,
+                        runs: runs.clone(),
+                        notes,
+                    });
+                    runs
+                }
+                (None, None) => continue,
+            };
             let (counts, orphans) = located.counts();
             if let Some((lo, _)) = located.range {
                 for (scrape, n) in scrapes[lo..].iter_mut().zip(&counts) {
@@ -538,6 +564,11 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
                 });
             }
         }
+        // The latest layouts first; a recording whose series change keeps a few.
+        new_layouts.reverse();
+        new_layouts.append(&mut layouts);
+        new_layouts.truncate(LAYOUTS_KEPT);
+        layouts = new_layouts;
     }
     if let Some((_, err)) = fatal {
         return Err(err);
@@ -575,14 +606,28 @@ fn note_problem(report: &mut FileReport, note: String) {
     });
 }
 
+/// The layouts of series the first pass remembers (see [`Layout`]). Ours: a recorder in a
+/// steady state writes one layout over and over; a few more cover a server whose series
+/// alternate (a label value that comes and goes).
+const LAYOUTS_KEPT: usize = 8;
+
+/// A layout of series already decoded: a later samples file with the same key column bytes
+/// has the same series in the same rows (`runs`, with recording-wide ids) and the same notes.
+struct Layout {
+    bytes: Vec<u8>,
+    runs: Arc<Vec<(u32, SeriesId)>>,
+    notes: Vec<String>,
+}
+
 /// A samples file between the reader's two passes: which series its rows hold and which
 /// scrapes they belong to.
 struct PendingFile {
     /// Its path, as in `Recording::files`.
     path: PathBuf,
     bytes: u64,
-    /// Its rows in file order as runs of one series: `(rows, series)`.
-    runs: Vec<(u32, SeriesId)>,
+    /// Its rows in file order as runs of one series: `(rows, series)`; shared by the files of
+    /// one layout.
+    runs: Arc<Vec<(u32, SeriesId)>>,
     /// The lowest and highest index of the scrapes its rows belong to.
     range: Option<(usize, usize)>,
     /// Its rows per scrape over `range`: counted into `rows_read` by the first pass, taken
@@ -969,6 +1014,27 @@ mod tests {
         for (g, w) in got.scrapes.iter().zip(&want.scrapes) {
             assert_eq!(got.sample_rows(g), want.sample_rows(w));
         }
+    }
+
+    /// A second segment of the same series in the same rows decodes only its scrape column,
+    /// and the recording reads back as if each file had been decoded whole (the round trip
+    /// above reads such segments).
+    #[test]
+    fn a_file_of_a_known_layout_decodes_only_its_scrapes() {
+        let dir = new_recording();
+        write_hostile(dir.path(), 2);
+        let path = |n: u64| dir.path().join(Table::Samples.file_name(n));
+        let Ok(first) = tables::read_sample_keys(&path(0), &|_| false) else {
+            panic!("segment 0 unreadable");
+        };
+        assert!(first.rows.series.is_some());
+        let layout = first.rows.layout.clone();
+        let Ok(second) = tables::read_sample_keys(&path(1), &|l| l == layout.as_slice()) else {
+            panic!("segment 1 unreadable");
+        };
+        assert!(second.rows.series.is_none());
+        assert_eq!(second.rows.layout, layout);
+        assert_eq!(second.row_count, first.row_count);
     }
 
     /// A samples file whose series read but whose values do not (a null in `value`) is found

@@ -230,6 +230,14 @@ pub struct Resolved {
     pub(crate) counters: Vec<CounterSeries>,
 }
 
+impl Resolved {
+    /// Per series id: whether the windows read it (it has a role). What a reader needs to
+    /// decode of a recording, and no more.
+    pub fn read_mask(&self) -> Vec<bool> {
+        self.roles.iter().map(Option::is_some).collect()
+    }
+}
+
 /// One series that feeds a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CounterSeries {

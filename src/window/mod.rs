@@ -223,7 +223,7 @@ pub fn build_windows_streaming(
     opts: &WindowOptions,
     progress: &dyn Fn(ReadProgress),
 ) -> Result<WindowSet, WindowError> {
-    let keep: Vec<bool> = resolved.roles.iter().map(Option::is_some).collect();
+    let keep = resolved.read_mask();
     let mut b = build::Builder::new(&deferred.recording, resolved, opts)?;
     let mut dropped = 0usize;
     loop {

@@ -121,11 +121,9 @@ pub(super) fn push_values(
             scrape.samples.reserve_exact(n as usize);
         }
     }
-    let series_of_rows = runs
-        .iter()
-        .flat_map(|&(n, id)| std::iter::repeat_n(id, n as usize));
+    let mut runs = runs.iter();
+    let (mut left, mut series) = (0u32, 0);
     let mut rest = located.at.as_slice();
-    let mut series_of_rows = series_of_rows.peekable();
     for chunk in chunks {
         let (at, after) = rest.split_at(chunk.seq.len().min(rest.len()));
         rest = after;
@@ -134,9 +132,13 @@ pub(super) fn push_values(
         let no_ts = ts.null_count() == ts.len();
         let values = chunk.value.values();
         for (i, (&a, &value)) in at.iter().zip(values).enumerate() {
-            let Some(series) = series_of_rows.next() else {
-                return;
-            };
+            if left == 0 {
+                let Some(&(n, id)) = runs.next() else {
+                    return;
+                };
+                (left, series) = (n, id);
+            }
+            left -= 1;
             let Some(scrape) = a.checked_sub(base).and_then(|k| scrapes.get_mut(k)) else {
                 continue;
             };

@@ -15,6 +15,8 @@ use arrow_array::types::{
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaData;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,15 +48,19 @@ pub(super) struct Decoded<T> {
 /// 60: a flipped byte in a page's definition levels trips an assertion in arrow-buffer's
 /// `BitChunks`); such a panic is caught here and the file is reported damaged like any other.
 fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
-    read_part(path, table, &[], None)
+    read_part(path, table, &|_, _| &[], None)
 }
 
-/// [`read_batches`] of only the columns named in `columns` (all of them when empty) and the
-/// rows `rows` selects (all when `None`): what is not asked for is never decoded.
+/// Picks the columns to decode once the file's bytes and footer are read and checked (all of
+/// them when empty).
+type Pick<'a> = dyn Fn(&[u8], &ParquetMetaData) -> &'static [&'static str] + 'a;
+
+/// [`read_batches`] of only the columns `columns` picks and the rows `rows` selects (all when
+/// `None`): what is not asked for is never decoded.
 fn read_part(
     path: &Path,
     table: Table,
-    columns: &[&str],
+    columns: &Pick<'_>,
     rows: Option<RowSelection>,
 ) -> Result<Vec<RecordBatch>, Problem> {
     let read = std::panic::AssertUnwindSafe(|| read_batches_unguarded(path, table, columns, rows));
@@ -75,7 +81,7 @@ fn read_part(
 fn read_batches_unguarded(
     path: &Path,
     table: Table,
-    columns: &[&str],
+    columns: &Pick<'_>,
     rows: Option<RowSelection>,
 ) -> Result<Vec<RecordBatch>, Problem> {
     let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?);
@@ -108,6 +114,7 @@ fn read_batches_unguarded(
             );
         }
     }
+    let columns = columns(&bytes, builder.metadata());
     let mut builder = builder.with_batch_size(64 * 1024);
     if !columns.is_empty() {
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
@@ -302,13 +309,49 @@ impl ValueChunk {
     }
 }
 
-/// A samples file without its values: its distinct series (file-local ids), its rows as runs
-/// of one series, `(rows, local id)` in file order, and each row's scrape (one array per
-/// record batch).
+/// A samples file without its values: its layout (see [`key_layout`]), each row's scrape (one
+/// array per record batch), and, unless its layout was already known, its series.
 pub(super) struct SampleKeys {
-    pub series: Vec<SeriesKey>,
-    pub runs: Vec<(u32, u32)>,
+    pub layout: Vec<u8>,
+    pub series: Option<FileSeries>,
     pub seq: Vec<PrimitiveArray<UInt64Type>>,
+}
+
+/// A samples file's distinct series (file-local ids) and its rows as runs of one series,
+/// `(rows, local id)` in file order.
+pub(super) struct FileSeries {
+    pub keys: Vec<SeriesKey>,
+    pub runs: Vec<(u32, u32)>,
+}
+
+/// The exact bytes, codecs and value counts of every column chunk that says which series a
+/// row is. Two files with equal layouts decode to the same series in the same rows, so the
+/// second need not decode them: a recorder's segments in a steady state hold the same series
+/// for the same number of scrapes, and only their scrape numbers and values differ.
+fn key_layout(bytes: &[u8], meta: &ParquetMetaData) -> Vec<u8> {
+    let mut out = Vec::new();
+    for rg in meta.row_groups() {
+        out.extend_from_slice(&rg.num_rows().to_le_bytes());
+        for chunk in rg.columns() {
+            let path = chunk.column_path().string();
+            if !KEY_COLUMNS[1..].contains(&path.as_str()) {
+                continue;
+            }
+            out.extend_from_slice(path.as_bytes());
+            out.extend_from_slice(format!("{:?}", chunk.compression()).as_bytes());
+            out.extend_from_slice(&chunk.num_values().to_le_bytes());
+            let (start, len) = chunk.byte_range();
+            let range = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(start.saturating_add(len)).ok());
+            // Out-of-range chunks were refused by the page check before this runs.
+            if let Some(chunk_bytes) = range.and_then(|(s, e)| bytes.get(s..e)) {
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(chunk_bytes);
+            }
+        }
+    }
+    out
 }
 
 /// The columns [`read_sample_keys`] decodes: which series and which scrape each row is.
@@ -384,16 +427,55 @@ fn mark_validity_changes(nulls: &arrow_buffer::NullBuffer, differs: &mut [bool])
 /// Reads the series and scrape of every row of a `samples-*.parquet` file, not its values:
 /// the reader's first pass, which learns every series of the recording before any value is
 /// read, so that only the series the caller needs are decoded in the second.
-pub(super) fn read_sample_keys(path: &Path) -> Result<Decoded<SampleKeys>, Problem> {
-    let mut data = SampleKeys {
-        series: Vec::new(),
-        runs: Vec::new(),
-        seq: Vec::new(),
+/// `known` says whether a file of this layout was decoded already; then only the scrape
+/// column is.
+pub(super) fn read_sample_keys(
+    path: &Path,
+    known: &(dyn Fn(&[u8]) -> bool + Sync),
+) -> Result<Decoded<SampleKeys>, Problem> {
+    let layout = RefCell::new(Vec::new());
+    let pick = |bytes: &[u8], meta: &ParquetMetaData| -> &'static [&'static str] {
+        let l = key_layout(bytes, meta);
+        let seen = known(&l);
+        *layout.borrow_mut() = l;
+        if seen {
+            &KEY_COLUMNS[..1]
+        } else {
+            &KEY_COLUMNS
+        }
     };
+    let batches = read_part(path, Table::Samples, &pick, None)?;
+    let layout = layout.into_inner();
+    if batches
+        .iter()
+        .all(|b| b.column_by_name(col::FAMILY).is_none())
+        && known(&layout)
+    {
+        let mut seq = Vec::with_capacity(batches.len());
+        let mut row_count = 0u64;
+        for b in &batches {
+            seq.push(required::<UInt64Type>(b, col::SCRAPE_SEQ)?.clone());
+            row_count += b.num_rows() as u64;
+        }
+        return Ok(Decoded {
+            row_count,
+            rows: SampleKeys {
+                layout,
+                series: None,
+                seq,
+            },
+            notes: Vec::new(),
+        });
+    }
+    let mut data = FileSeries {
+        keys: Vec::new(),
+        runs: Vec::new(),
+    };
+    let mut seqs = Vec::with_capacity(batches.len());
     let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
     let mut unknown_types = 0u64;
     let mut row_count = 0u64;
-    for b in read_part(path, Table::Samples, &KEY_COLUMNS, None)? {
+    for b in batches {
         let seq = required::<UInt64Type>(&b, col::SCRAPE_SEQ)?;
         let family = StrCol::new(&b, col::FAMILY)?;
         let ftype = StrCol::new(&b, col::FAMILY_TYPE)?;
@@ -439,11 +521,11 @@ pub(super) fn read_sample_keys(path: &Path) -> Result<Decoded<SampleKeys>, Probl
                         labels: strs[3].into(),
                         le: l,
                     };
-                    let next = u32::try_from(data.series.len())
+                    let next = u32::try_from(data.keys.len())
                         .map_err(|_| "too many series".to_string())?;
                     let id = *ids.entry(key.clone()).or_insert(next);
                     if id == next {
-                        data.series.push(key);
+                        data.keys.push(key);
                     }
                     id
                 }
@@ -462,7 +544,7 @@ pub(super) fn read_sample_keys(path: &Path) -> Result<Decoded<SampleKeys>, Probl
             i += 1 + run;
         }
         row_count += b.num_rows() as u64;
-        data.seq.push(seq.clone());
+        seqs.push(seq.clone());
     }
     let mut notes = Vec::new();
     if unknown_types > 0 {
@@ -472,7 +554,11 @@ pub(super) fn read_sample_keys(path: &Path) -> Result<Decoded<SampleKeys>, Probl
     }
     Ok(Decoded {
         row_count,
-        rows: data,
+        rows: SampleKeys {
+            layout,
+            series: Some(data),
+            seq: seqs,
+        },
         notes,
     })
 }
@@ -485,7 +571,7 @@ pub(super) fn read_sample_values(
 ) -> Result<Decoded<Vec<ValueChunk>>, Problem> {
     let mut chunks = Vec::new();
     let mut row_count = 0u64;
-    for b in read_part(path, Table::Samples, &VALUE_COLUMNS, Some(rows))? {
+    for b in read_part(path, Table::Samples, &|_, _| &VALUE_COLUMNS, Some(rows))? {
         row_count += b.num_rows() as u64;
         chunks.push(ValueChunk {
             seq: required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone(),
