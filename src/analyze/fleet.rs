@@ -1,11 +1,12 @@
-//! A fleet recording's analysis: each target analysed by [`super::analyze`] on its own
-//! recording, exactly as if it had been recorded alone, then one row per target and the
-//! fleet's sums. Nothing here reads files: the caller passes the targets' recordings.
+//! A fleet recording's analysis: each target analysed by [`super::analyze_deferred`] on its
+//! own recording, exactly as if it had been recorded alone, then one row per target and the
+//! fleet's sums. The caller opens the targets' recordings; their samples are read here, one
+//! target at a time.
 
-use super::{analyze_keeping_windows, AnalyzeConfig, AnalyzeError};
+use super::{analyze_deferred, AnalyzeConfig, AnalyzeError};
 use crate::catalog::Catalog;
 use crate::recording::fleet::TargetDir;
-use crate::recording::Recording;
+use crate::recording::{Deferred, Recording};
 use crate::report::fleet::{FleetReport, FleetRow, FleetTotals, TargetReport};
 use crate::report::{Report, SCHEMA_VERSION};
 use crate::rules::replica_imbalance::{self, ReplicaTimeline};
@@ -13,19 +14,23 @@ use crate::window::WindowSet;
 
 /// Analyses every target with `config` (its label set to the target's directory, as
 /// analysing that directory alone would name it) and builds the fleet table and totals.
+///
+/// The targets come as read but for their samples ([`Deferred`]); each is analysed in turn
+/// with [`super::analyze_deferred`], so that only one target's samples, a few segments at a
+/// time, are ever in memory.
 pub fn analyze_fleet(
     label: &str,
-    targets: &[(TargetDir, Recording)],
+    targets: Vec<(TargetDir, Deferred)>,
     catalog: &Catalog,
     config: &AnalyzeConfig,
 ) -> Result<FleetReport, AnalyzeError> {
     let mut reports: Vec<TargetReport> = Vec::with_capacity(targets.len());
     let mut timelines: Vec<ReplicaTimeline> = Vec::with_capacity(targets.len());
-    for (t, rec) in targets {
+    for (t, deferred) in targets {
         let mut c = config.clone();
         c.recording_label = Some(t.dir.display().to_string());
-        let (report, set) = analyze_keeping_windows(rec, catalog, &c)?;
-        timelines.push(timeline(&t.name, rec, &report, &set));
+        let (report, set, rec) = analyze_deferred(deferred, catalog, &c, &|_| {})?;
+        timelines.push(timeline(&t.name, &rec, &report, &set));
         reports.push(TargetReport {
             name: t.name.clone(),
             url: t.url.clone(),

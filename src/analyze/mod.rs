@@ -170,19 +170,20 @@ pub fn analyze_keeping_windows(
 /// [`analyze`] of a recording whose samples are not read yet: its windows are built as the
 /// samples are read, a few segments at a time, so that memory holds the windows and the
 /// scrapes' metadata but never the whole recording's samples. The report is [`analyze`]'s
-/// on the same recording, byte for byte; the recording comes back without samples.
+/// on the same recording, byte for byte. The windows come back too (as
+/// [`analyze_keeping_windows`] gives them), and the recording, without samples.
 pub fn analyze_deferred(
     mut deferred: Deferred,
     catalog: &Catalog,
     config: &AnalyzeConfig,
     progress: &dyn Fn(ReadProgress),
-) -> Result<(Report, Recording), AnalyzeError> {
+) -> Result<(Report, WindowSet, Recording), AnalyzeError> {
     let mapping = resolve(&deferred.recording.series);
     let opts = window_options(&deferred.recording, config)?;
     let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress)?;
     let rec = deferred.recording;
     let report = report_on_windows(&rec, &set, &opts, catalog, config)?;
-    Ok((report, rec))
+    Ok((report, set, rec))
 }
 
 fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptions, AnalyzeError> {

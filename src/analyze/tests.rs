@@ -554,7 +554,7 @@ fn a_recording_read_as_the_analysis_goes_gives_the_report_of_one_read_whole() {
             let deferred = crate::recording::open_deferred(&dir)
                 .unwrap()
                 .with_files_per_load(1);
-            let (got, rec) = analyze_deferred(deferred, &cat(), cfg, &|_| {}).unwrap();
+            let (got, _, rec) = analyze_deferred(deferred, &cat(), cfg, &|_| {}).unwrap();
             assert_eq!(render_json(&got).unwrap(), want, "{name}");
             assert!(rec.scrapes.iter().all(|s| s.samples.is_empty()));
             assert_eq!(rec.scrapes.len(), full.scrapes.len());

@@ -368,11 +368,12 @@ pub fn open_any_filtered_progress(
 pub fn open_any_deferred(
     path: &Path,
     keep: &(dyn Fn(&crate::recording::SeriesInfo) -> bool + Sync),
+    progress: &(dyn Fn(crate::recording::ReadProgress) + Sync),
 ) -> Result<recording::Deferred, BundleError> {
     if path.is_dir() {
-        return Ok(recording::open_deferred(path)?);
+        return Ok(recording::open_deferred_progress(path, progress)?);
     }
-    open_any_filtered(path, keep).map(recording::Deferred::loaded)
+    open_any_filtered_progress(path, keep, progress).map(recording::Deferred::loaded)
 }
 
 /// A private directory under the system temp dir, removed (with its contents) on drop. Named

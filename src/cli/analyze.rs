@@ -138,8 +138,9 @@ impl Progress {
         }
         self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
         let rate = p.rows as f64 / elapsed.as_secs_f64() / 1e6;
+        let what = if p.values { "samples" } else { "series" };
         eprint!(
-            "\rreading: {}/{} files, {:.1} M samples, {rate:.1} M samples/s   ",
+            "\rreading {what}: {}/{} files, {:.1} M samples, {rate:.1} M samples/s   ",
             p.files_done,
             p.files_total,
             p.rows as f64 / 1e6
@@ -180,8 +181,10 @@ pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.catalog.as_deref())?;
     let progress = Progress::start();
     let deferred =
-        profile::bundle::open_any_deferred(&args.recording, &profile::vllm::may_have_role)
-            .with_context(|| format!("reading recording {}", args.recording.display()))?;
+        profile::bundle::open_any_deferred(&args.recording, &profile::vllm::may_have_role, &|p| {
+            progress.show(p)
+        })
+        .with_context(|| format!("reading recording {}", args.recording.display()))?;
     let config = AnalyzeConfig {
         window_ns: args.window,
         from: args.from,
@@ -195,7 +198,7 @@ pub fn run(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     let analysed = analyze_deferred(deferred, &catalog, &config, &|p| progress.show(p));
     progress.done();
-    let (report, _) =
+    let (report, _, _) =
         analysed.with_context(|| format!("analysing {}", args.recording.display()))?;
     if let Some(path) = &args.html {
         write_html(path, &Html.render(&report)?)?;
@@ -238,7 +241,7 @@ fn run_fleet(
         slo: args.slo.clone().map(|s| s.0),
     };
     let label = args.recording.display().to_string();
-    let fleet = profile::analyze::fleet::analyze_fleet(&label, &recs, &catalog, &config)
+    let fleet = profile::analyze::fleet::analyze_fleet(&label, recs, &catalog, &config)
         .with_context(|| format!("analysing {label}"))?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -258,19 +261,20 @@ fn run_fleet(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every target of a fleet, read with the analysis's series filter.
+/// Every target of a fleet, read but for its samples (the fleet analysis reads those one
+/// target at a time).
 pub(super) fn open_targets(
     targets: &[profile::recording::fleet::TargetDir],
 ) -> anyhow::Result<
     Vec<(
         profile::recording::fleet::TargetDir,
-        profile::recording::Recording,
+        profile::recording::Deferred,
     )>,
 > {
     targets
         .iter()
         .map(|t| {
-            let rec = profile::recording::open_filtered(&t.dir, &profile::vllm::may_have_role)
+            let rec = profile::recording::open_deferred(&t.dir)
                 .with_context(|| format!("reading target {} ({})", t.name, t.dir.display()))?;
             Ok((t.clone(), rec))
         })

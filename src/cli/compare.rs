@@ -216,7 +216,7 @@ fn analyse_fleet(
 ) -> anyhow::Result<FleetReport> {
     let recs = super::analyze::open_targets(targets)?;
     let label = path.display().to_string();
-    profile::analyze::fleet::analyze_fleet(&label, &recs, catalog, &analysis_config(args, None))
+    profile::analyze::fleet::analyze_fleet(&label, recs, catalog, &analysis_config(args, None))
         .with_context(|| format!("analysing {label}"))
 }
 

@@ -11,8 +11,8 @@ pub mod writer;
 pub mod fleet;
 pub use manifest::{AnalysisInputs, FleetTarget, HostTarget, ImportSource, Manifest, Sourced};
 pub use reader::{
-    open, open_deferred, open_filtered, open_filtered_progress, Deferred, FileReport, ReadProgress,
-    Recording, Scrape, SeriesInfo, StoredSample,
+    open, open_deferred, open_deferred_progress, open_filtered, open_filtered_progress, Deferred,
+    FileReport, ReadProgress, Recording, Scrape, SeriesInfo, StoredSample,
 };
 pub use writer::{GpuWriter, HostWriter, ScrapeWriter, WrittenFile};
 

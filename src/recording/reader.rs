@@ -344,7 +344,10 @@ pub fn open_filtered(
 /// clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadProgress {
-    /// Samples files read so far.
+    /// Whether the samples' values are being read (the second pass); `false` while the first
+    /// pass learns which series and scrapes each file holds.
+    pub values: bool,
+    /// Samples files read so far (in this pass).
     pub files_done: usize,
     /// Samples files in the recording.
     pub files_total: usize,
@@ -358,7 +361,7 @@ pub fn open_filtered_progress(
     keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
     progress: &(dyn Fn(ReadProgress) + Sync),
 ) -> Result<Recording, RecordingError> {
-    let deferred = open_deferred(dir)?;
+    let deferred = open_deferred_progress(dir, progress)?;
     let mask: Vec<bool> = deferred.recording.series.iter().map(keep).collect();
     Ok(deferred.load_all(&mask, progress))
 }
@@ -367,6 +370,14 @@ pub fn open_filtered_progress(
 /// two passes. Every file is read and checked as [`open`] does; a samples file's values are
 /// decoded only when [`Deferred::load_next`] reaches it.
 pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
+    open_deferred_progress(dir, &|_| {})
+}
+
+/// [`open_deferred`], calling `progress` after each group of samples files.
+pub fn open_deferred_progress(
+    dir: &Path,
+    progress: &(dyn Fn(ReadProgress) + Sync),
+) -> Result<Deferred, RecordingError> {
     let entries = list(dir)?;
     let manifest_path = dir.join(schema::MANIFEST_FILE);
     if !manifest_path.exists() && entries.iter().all(|e| e.table.is_none()) {
@@ -485,7 +496,9 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
     // The first pass: every samples file's series and scrapes, not its values.
     let mut pending: Vec<PendingFile> = Vec::new();
     let mut layouts: Vec<Layout> = Vec::new();
+    let (mut files_done, mut rows_done) = (0usize, 0u64);
     for group in decode_groups(&sample_files, &entries) {
+        files_done += group.len();
         // Files after a fatal one need not be read: the read fails anyway.
         let group: Vec<usize> = group
             .iter()
@@ -540,6 +553,7 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
                 (None, None) => continue,
             };
             let (counts, orphans) = located.counts();
+            rows_done += located.at.len() as u64;
             if let Some((lo, _)) = located.range {
                 for (scrape, n) in scrapes[lo..].iter_mut().zip(&counts) {
                     scrape.rows_read += u64::from(*n);
@@ -564,6 +578,12 @@ pub fn open_deferred(dir: &Path) -> Result<Deferred, RecordingError> {
                 });
             }
         }
+        progress(ReadProgress {
+            values: false,
+            files_done,
+            files_total: sample_files.len(),
+            rows: rows_done,
+        });
         // The latest layouts first; a recording whose series change keeps a few.
         new_layouts.reverse();
         new_layouts.append(&mut layouts);
@@ -756,6 +776,7 @@ impl Deferred {
             }
         }
         progress(ReadProgress {
+            values: true,
             files_done: self.next,
             files_total: self.files_total,
             rows: self.rows_done,
