@@ -9,7 +9,7 @@ use super::analyze::{load_catalog, parse_slo_arg, SloArg};
 use super::compare::{parse_window, read_report};
 use super::inputs::InputArgs;
 use anyhow::Context;
-use profile::analyze::{analyze, AnalyzeConfig};
+use profile::analyze::{analyze_deferred, AnalyzeConfig};
 use profile::capacity::assess;
 use profile::catalog::Catalog;
 use profile::report::{render_slo, Json, Render, Report};
@@ -54,8 +54,9 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<ExitCode> {
                 Some(c) => c,
                 None => catalog.insert(load_catalog(args.catalog.as_deref())?),
             };
-            let rec = profile::bundle::open_any_filtered(path, &profile::vllm::may_have_role)
-                .with_context(|| format!("reading recording {label}"))?;
+            let deferred =
+                profile::bundle::open_any_deferred(path, &profile::vllm::may_have_role, &|_| {})
+                    .with_context(|| format!("reading recording {label}"))?;
             let config = AnalyzeConfig {
                 window_ns: args.window,
                 inputs: args.inputs.to_operator(),
@@ -63,7 +64,9 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<ExitCode> {
                 samples: true,
                 ..AnalyzeConfig::default()
             };
-            analyze(&rec, cat, &config).with_context(|| format!("analysing {label}"))?
+            analyze_deferred(deferred, cat, &config, &|_| {})
+                .with_context(|| format!("analysing {label}"))?
+                .0
         } else {
             read_report(path)?
         };

@@ -5,7 +5,7 @@
 use super::analyze::{load_catalog, write_html, ColorWhen};
 use super::inputs::InputArgs;
 use anyhow::Context;
-use profile::analyze::{analyze, AnalyzeConfig};
+use profile::analyze::{analyze_deferred, AnalyzeConfig};
 use profile::catalog::Catalog;
 use profile::compare::fleet::compare_fleets;
 use profile::compare::{
@@ -261,10 +261,12 @@ fn read_input(path: &Path, target: Option<&str>) -> anyhow::Result<Input> {
 }
 
 fn analyse(dir: &Path, catalog: &Catalog, args: &CompareArgs) -> anyhow::Result<Report> {
-    let rec = profile::bundle::open_any_filtered(dir, &profile::vllm::may_have_role)
+    let deferred = profile::bundle::open_any_deferred(dir, &profile::vllm::may_have_role, &|_| {})
         .with_context(|| format!("reading recording {}", dir.display()))?;
     let config = analysis_config(args, Some(dir.display().to_string()));
-    analyze(&rec, catalog, &config).with_context(|| format!("analysing {}", dir.display()))
+    let (report, _, _) = analyze_deferred(deferred, catalog, &config, &|_| {})
+        .with_context(|| format!("analysing {}", dir.display()))?;
+    Ok(report)
 }
 
 /// A report saved as JSON. The analyze flags do not apply to it: it was analysed already.
