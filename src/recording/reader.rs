@@ -331,8 +331,9 @@ pub fn open(dir: &Path) -> Result<Recording, RecordingError> {
 /// `keep` is true: `series`, `files` and the scrapes' metadata are exactly `open`'s (series
 /// ids included), and each scrape's `samples` are `open`'s with the other series' samples left
 /// out. For a reader that needs a few series of a long recording (analysis reads about 40% of
-/// a vLLM body's series): it holds and builds only those samples, while every file is still
-/// decoded and checked.
+/// a vLLM body's series): it holds and builds only those samples. Every file's series and
+/// scrape columns are decoded and checked; the values only of the series kept, so damage
+/// confined to the values of series left out goes unreported (it cannot change what is kept).
 pub fn open_filtered(
     dir: &Path,
     keep: &(dyn Fn(&SeriesInfo) -> bool + Sync),
