@@ -553,6 +553,7 @@ pub fn open_deferred_progress(
                 }
                 (None, None) => continue,
             };
+            let steps = attach::steps_from_lo(&located, &runs).is_some();
             let (counts, orphans) = located.counts();
             rows_done += located.at.len() as u64;
             if let Some((lo, _)) = located.range {
@@ -576,6 +577,7 @@ pub fn open_deferred_progress(
                     runs,
                     range: located.range,
                     counts,
+                    steps_from_lo: steps,
                 });
             }
         }
@@ -654,6 +656,9 @@ struct PendingFile {
     /// Its rows per scrape over `range`: counted into `rows_read` by the first pass, taken
     /// back when the values cannot be read.
     counts: Vec<u32>,
+    /// Whether every run steps one scrape per row from `range`'s low end, so that the second
+    /// pass places rows without reading `scrape_seq` again.
+    steps_from_lo: bool,
 }
 
 /// A recording read but for its sample values: the manifest, every series, scrape (with
@@ -728,7 +733,7 @@ impl Deferred {
                 if want == 0 {
                     return Ok((Vec::new(), kept_runs));
                 }
-                match tables::read_sample_values(&p.path, selection) {
+                match tables::read_sample_values(&p.path, selection, !p.steps_from_lo) {
                     Ok(d) if d.row_count == want => Ok((d.rows, kept_runs)),
                     Ok(d) => Err(format!(
                         "damaged data: {} of the {want} rows asked for could be read",
@@ -745,7 +750,8 @@ impl Deferred {
             match d {
                 Ok((chunks, runs)) => {
                     self.rows_done += p.counts.iter().map(|&n| u64::from(n)).sum::<u64>();
-                    work.push((chunks, runs, p.range));
+                    let from_lo = p.range.filter(|_| p.steps_from_lo).map(|r| r.0);
+                    work.push((chunks, runs, p.range, from_lo));
                 }
                 Err(why) => {
                     if let Some((lo, _)) = p.range {
@@ -761,18 +767,22 @@ impl Deferred {
             }
         }
         let ranges: Vec<_> = work.iter().map(|w| w.2).collect();
-        let seqs = (self.seqs.as_slice(), self.unique_seqs);
+        let (seqs, unique) = (self.seqs.as_slice(), self.unique_seqs);
+        let place = |from_lo: Option<usize>| match from_lo {
+            Some(lo) => attach::Place::FromLo(lo),
+            None => attach::Place::BySeq(seqs, unique),
+        };
         match attach::split_by_file(&mut rec.scrapes, &ranges) {
             Some(parts) => {
                 work.par_iter()
                     .zip(parts)
-                    .for_each(|((chunks, runs, _), (part, base))| {
-                        attach::push_values(chunks, runs, seqs, part, base)
+                    .for_each(|((chunks, runs, _, from_lo), (part, base))| {
+                        attach::push_values(chunks, runs, place(*from_lo), part, base)
                     })
             }
             None => {
-                for (chunks, runs, _) in &work {
-                    attach::push_values(chunks, runs, seqs, &mut rec.scrapes, 0);
+                for (chunks, runs, _, from_lo) in &work {
+                    attach::push_values(chunks, runs, place(*from_lo), &mut rec.scrapes, 0);
                 }
             }
         }

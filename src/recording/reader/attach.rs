@@ -7,7 +7,7 @@
 use super::tables::{SeriesKey, ValueChunk};
 use super::{Scrape, SeriesId, SeriesInfo, StoredSample};
 use arrow_array::types::UInt64Type;
-use arrow_array::{Array, PrimitiveArray};
+use arrow_array::PrimitiveArray;
 use std::collections::HashMap;
 
 /// Where a samples file's rows go: the index in the scrapes (sorted by `seq`) of each row's
@@ -100,6 +100,31 @@ pub(super) fn global_ids(
     global
 }
 
+/// How the second pass finds each selected row's scrape.
+#[derive(Clone, Copy)]
+pub(super) enum Place<'a> {
+    /// By its `scrape_seq`, in the scrapes' sorted `seq` (and whether those are unique).
+    BySeq(&'a [u64], bool),
+    /// Every run of the file steps one scrape per row from this scrape index (the first pass
+    /// checked it), so `scrape_seq` need not be read again.
+    FromLo(usize),
+}
+
+/// Whether every run of rows steps one scrape per row from `lo` (the layout of a recorder's
+/// segment where every scrape holds every series once): then [`Place::FromLo`] places them.
+pub(super) fn steps_from_lo(located: &Located, runs: &[(u32, u32)]) -> Option<usize> {
+    let (lo, _) = located.range?;
+    let mut at = located.at.as_slice();
+    for &(n, _) in runs {
+        let (run, rest) = at.split_at((n as usize).min(at.len()));
+        if run.len() != n as usize || run.iter().enumerate().any(|(k, &a)| a != lo + k) {
+            return None;
+        }
+        at = rest;
+    }
+    at.is_empty().then_some(lo)
+}
+
 /// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each
 /// run is `(rows, series)`) to their scrapes. `scrapes` is the part of the recording's scrapes
 /// that starts at index `base` and holds every scrape the rows belong to; a row whose scrape
@@ -107,11 +132,30 @@ pub(super) fn global_ids(
 pub(super) fn push_values(
     chunks: &[ValueChunk],
     runs: &[(u32, SeriesId)],
-    (seqs, unique_seqs): (&[u64], bool),
+    place: Place<'_>,
     scrapes: &mut [Scrape],
     base: usize,
 ) {
-    let located = locate(seqs, unique_seqs, chunks.iter().map(|c| &c.seq));
+    let located = match place {
+        Place::BySeq(seqs, unique_seqs) => locate(
+            seqs,
+            unique_seqs,
+            chunks.iter().filter_map(|c| c.seq.as_ref()),
+        ),
+        Place::FromLo(lo) => {
+            let n: usize = runs.iter().map(|r| r.0 as usize).sum();
+            let mut at = Vec::with_capacity(n);
+            let mut hi = lo;
+            for &(rows, _) in runs {
+                at.extend(lo..lo + rows as usize);
+                hi = hi.max(lo + (rows as usize).saturating_sub(1));
+            }
+            Located {
+                range: (!at.is_empty()).then_some((lo, hi)),
+                at,
+            }
+        }
+    };
     // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
     // (and copied) row by row.
     if let Some((lo, hi)) = located.range {
@@ -125,11 +169,10 @@ pub(super) fn push_values(
     let (mut left, mut series) = (0u32, 0);
     let mut rest = located.at.as_slice();
     for chunk in chunks {
-        let (at, after) = rest.split_at(chunk.seq.len().min(rest.len()));
+        let (at, after) = rest.split_at(chunk.value.len().min(rest.len()));
         rest = after;
         // A column of nulls (vLLM sets no exposition timestamps) needs no per-row check.
-        let ts = &chunk.timestamp_ms;
-        let no_ts = ts.null_count() == ts.len();
+        let no_ts = chunk.no_timestamps();
         let values = chunk.value.values();
         for (i, (&a, &value)) in at.iter().zip(values).enumerate() {
             if left == 0 {

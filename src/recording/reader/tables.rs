@@ -295,17 +295,25 @@ pub(super) struct SeriesKey {
 /// The selected rows of one record batch of a samples file, kept as Arrow arrays (no copy):
 /// each row's scrape, value and exposition timestamp.
 pub(super) struct ValueChunk {
-    pub seq: PrimitiveArray<UInt64Type>,
+    /// `None` when the rows were placed without it.
+    pub seq: Option<PrimitiveArray<UInt64Type>>,
     pub value: PrimitiveArray<Float64Type>,
-    pub timestamp_ms: PrimitiveArray<Int64Type>,
+    /// `None` when the file's column holds only nulls.
+    pub timestamp_ms: Option<PrimitiveArray<Int64Type>>,
 }
 
 impl ValueChunk {
     /// Row `i`'s exposition timestamp.
     pub fn timestamp_ms(&self, i: usize) -> Option<i64> {
-        (i < self.timestamp_ms.len())
-            .then(|| opt(&self.timestamp_ms, i))
-            .flatten()
+        let ts = self.timestamp_ms.as_ref()?;
+        (i < ts.len()).then(|| opt(ts, i)).flatten()
+    }
+
+    /// Whether no row has a timestamp.
+    pub fn no_timestamps(&self) -> bool {
+        self.timestamp_ms
+            .as_ref()
+            .is_none_or(|ts| ts.null_count() == ts.len())
     }
 }
 
@@ -563,20 +571,44 @@ pub(super) fn read_sample_keys(
     })
 }
 
-/// Reads the rows `rows` selects of a `samples-*.parquet` file: their scrape, value and
-/// timestamp (the reader's second pass).
+/// Reads the rows `rows` selects of a `samples-*.parquet` file: their value and timestamp, and
+/// their scrape when `with_seq` (the reader's second pass; a file whose rows the first pass
+/// could place without it skips it). A timestamp column whose statistics say it holds only
+/// nulls (vLLM sets no exposition timestamp) is not decoded.
 pub(super) fn read_sample_values(
     path: &Path,
     rows: RowSelection,
+    with_seq: bool,
 ) -> Result<Decoded<Vec<ValueChunk>>, Problem> {
+    let pick = |_: &[u8], meta: &ParquetMetaData| -> &'static [&'static str] {
+        let ts_all_null = meta.row_groups().iter().all(|rg| {
+            rg.columns()
+                .iter()
+                .filter(|c| c.column_path().string() == col::TIMESTAMP_MS)
+                .all(|c| {
+                    let nulls = c.statistics().and_then(|s| s.null_count_opt());
+                    nulls.is_some_and(|n| i64::try_from(n) == Ok(c.num_values()))
+                })
+        });
+        match (with_seq, ts_all_null) {
+            (true, false) => &VALUE_COLUMNS,
+            (true, true) => &VALUE_COLUMNS[..2],
+            (false, false) => &VALUE_COLUMNS[1..],
+            (false, true) => &VALUE_COLUMNS[1..2],
+        }
+    };
     let mut chunks = Vec::new();
     let mut row_count = 0u64;
-    for b in read_part(path, Table::Samples, &|_, _| &VALUE_COLUMNS, Some(rows))? {
+    for b in read_part(path, Table::Samples, &pick, Some(rows))? {
         row_count += b.num_rows() as u64;
+        let seq = match with_seq {
+            true => Some(required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone()),
+            false => None,
+        };
         chunks.push(ValueChunk {
-            seq: required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone(),
+            seq,
             value: required::<Float64Type>(&b, col::VALUE)?.clone(),
-            timestamp_ms: prim::<Int64Type>(&b, col::TIMESTAMP_MS)?.clone(),
+            timestamp_ms: prim_since::<Int64Type>(&b, col::TIMESTAMP_MS)?.cloned(),
         });
     }
     Ok(Decoded {
