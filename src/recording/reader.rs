@@ -553,7 +553,7 @@ pub fn open_deferred_progress(
                 }
                 (None, None) => continue,
             };
-            let steps = attach::steps_from_lo(&located, &runs).is_some();
+            let steps = attach::steps_from_lo(&located, &runs);
             let (counts, orphans) = located.counts();
             rows_done += located.at.len() as u64;
             if let Some((lo, _)) = located.range {
@@ -980,34 +980,24 @@ mod tests {
         );
     }
 
-    /// A samples file whose string columns a foreign tool rewrote as plain strings (no
-    /// dictionary) reads back the same.
-    #[test]
-    fn plain_string_columns_read_like_dictionaries() {
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::Int32Type;
-        use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-        use arrow_schema::{DataType, Field, Schema};
+    /// Rewrites a samples file as another tool would: each field through `field` and each
+    /// column of each batch through `column` (given its original field), keeping the
+    /// recording's version and table metadata.
+    fn rewrite_samples(
+        path: &Path,
+        field: impl Fn(&arrow_schema::Field) -> arrow_schema::Field,
+        column: impl Fn(&arrow_schema::Field, &arrow_array::ArrayRef) -> arrow_array::ArrayRef,
+    ) {
+        use arrow_array::RecordBatch;
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let dir = new_recording();
-        write_hostile(dir.path(), 2);
-        let want = open(dir.path()).unwrap();
-        let path = dir.path().join("samples-000001.parquet");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
+        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
             .unwrap()
             .build()
             .unwrap();
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-        let schema = batches[0].schema();
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Dictionary(..) => Field::new(f.name(), DataType::Utf8, true),
-                _ => f.as_ref().clone(),
-            })
-            .collect();
-        let plain_schema = Arc::new(Schema::new(fields));
+        let original = batches[0].schema();
+        let fields: Vec<_> = original.fields().iter().map(|f| field(f)).collect();
+        let rewritten = Arc::new(arrow_schema::Schema::new(fields));
         let props = parquet::file::properties::WriterProperties::builder()
             .set_key_value_metadata(Some(
                 [
@@ -1018,28 +1008,50 @@ mod tests {
                 .to_vec(),
             ))
             .build();
-        let file = fs::File::create(&path).unwrap();
+        let file = fs::File::create(path).unwrap();
         let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, plain_schema.clone(), Some(props)).unwrap();
+            parquet::arrow::ArrowWriter::try_new(file, rewritten.clone(), Some(props)).unwrap();
         for b in &batches {
-            let cols: Vec<ArrayRef> = b
-                .columns()
+            let cols = original
+                .fields()
                 .iter()
-                .map(|c| match c.as_dictionary_opt::<Int32Type>() {
-                    Some(d) => {
-                        let v = d.values().as_string::<i32>();
-                        let s: StringArray = (0..d.len())
-                            .map(|i| d.is_valid(i).then(|| v.value(d.keys().value(i) as usize)))
-                            .collect();
-                        Arc::new(s) as ArrayRef
-                    }
-                    None => c.clone(),
-                })
+                .zip(b.columns())
+                .map(|(f, c)| column(f, c))
                 .collect();
-            w.write(&RecordBatch::try_new(plain_schema.clone(), cols).unwrap())
+            w.write(&RecordBatch::try_new(rewritten.clone(), cols).unwrap())
                 .unwrap();
         }
         w.close().unwrap();
+    }
+
+    /// A samples file whose string columns a foreign tool rewrote as plain strings (no
+    /// dictionary) reads back the same.
+    #[test]
+    fn plain_string_columns_read_like_dictionaries() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int32Type;
+        use arrow_array::{Array, ArrayRef, StringArray};
+        use arrow_schema::{DataType, Field};
+        let dir = new_recording();
+        write_hostile(dir.path(), 2);
+        let want = open(dir.path()).unwrap();
+        rewrite_samples(
+            &dir.path().join("samples-000001.parquet"),
+            |f| match f.data_type() {
+                DataType::Dictionary(..) => Field::new(f.name(), DataType::Utf8, true),
+                _ => f.clone(),
+            },
+            |_, c| match c.as_dictionary_opt::<Int32Type>() {
+                Some(d) => {
+                    let v = d.values().as_string::<i32>();
+                    let s: StringArray = (0..d.len())
+                        .map(|i| d.is_valid(i).then(|| v.value(d.keys().value(i) as usize)))
+                        .collect();
+                    Arc::new(s) as ArrayRef
+                }
+                None => c.clone(),
+            },
+        );
         let got = open(dir.path()).unwrap();
         assert!(got.problems().next().is_none(), "{:?}", got.files);
         assert_eq!(got.series, want.series);
@@ -1074,44 +1086,27 @@ mod tests {
     /// rows, so analysis sees them as failed rather than empty.
     #[test]
     fn values_that_cannot_be_read_lose_their_scrapes_rows() {
-        use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
-        use arrow_schema::{DataType, Field, Schema};
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use arrow_array::{Array, ArrayRef, Float64Array};
+        use arrow_schema::{DataType, Field};
         let dir = new_recording();
         write_hostile(dir.path(), 2);
         let path = dir.path().join("samples-000001.parquet");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-        let schema = batches[0].schema();
-        let at = schema.index_of(schema::col::VALUE).unwrap();
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields[at] = Field::new(schema::col::VALUE, DataType::Float64, true);
-        let nullable = Arc::new(Schema::new(fields));
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_key_value_metadata(Some(
-                [
-                    (schema::VERSION_KEY, schema::FORMAT_VERSION),
-                    (schema::TABLE_KEY, "samples"),
-                ]
-                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.into(), v.to_string()))
-                .to_vec(),
-            ))
-            .build();
-        let file = fs::File::create(&path).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, nullable.clone(), Some(props)).unwrap();
-        for b in &batches {
-            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-            let n = cols[at].len();
-            let values: Float64Array = (0..n).map(|i| (i > 0).then_some(1.0)).collect();
-            cols[at] = Arc::new(values);
-            w.write(&RecordBatch::try_new(nullable.clone(), cols).unwrap())
-                .unwrap();
-        }
-        w.close().unwrap();
+        let is_value = |f: &Field| f.name() == schema::col::VALUE;
+        rewrite_samples(
+            &path,
+            |f| match is_value(f) {
+                true => Field::new(f.name(), DataType::Float64, true),
+                false => f.clone(),
+            },
+            |f, c| match is_value(f) {
+                true => {
+                    let values: Float64Array =
+                        (0..c.len()).map(|k| (k > 0).then_some(1.0)).collect();
+                    Arc::new(values) as ArrayRef
+                }
+                false => c.clone(),
+            },
+        );
         let rec = open(dir.path()).unwrap();
         let problem = rec
             .files
