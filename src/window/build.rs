@@ -5,7 +5,9 @@
 //! a streamed recording's samples can be dropped as soon as no open window needs them.
 
 use super::compute::{self, WindowInput};
-use super::{check_range, in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS};
+use super::{
+    check_range, in_range, scrapes_in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
+};
 use crate::recording::{Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::Resolved;
@@ -70,11 +72,7 @@ impl<'r> Builder<'r> {
         let start_wall = WallNs(rec.manifest.started_at_ns);
         // Windows from the first scrape that looks good now (a later read can only make the
         // real anchor later and the count smaller) to the last attempt.
-        let in_range: Vec<&Scrape> = rec
-            .scrapes
-            .iter()
-            .filter(|s| in_range(opts, start_wall, s.meta.completed_mono))
-            .collect();
+        let in_range = scrapes_in_range(rec, opts);
         let anchor = in_range
             .iter()
             .find(|s| s.is_usable())
@@ -296,11 +294,7 @@ impl<'r> Builder<'r> {
             self.open = None;
         }
         self.compute_ready(rec);
-        let scrapes: Vec<&Scrape> = rec
-            .scrapes
-            .iter()
-            .filter(|s| in_range(&self.opts, self.start_wall, s.meta.completed_mono))
-            .collect();
+        let scrapes = scrapes_in_range(rec, &self.opts);
         let has_gpu_data = rec.gpu_polls.iter().any(|p| {
             let m = &p.metrics;
             m.util_pct.is_some()

@@ -110,19 +110,22 @@ pub(super) enum Place<'a> {
     FromLo(usize),
 }
 
-/// Whether every run of rows steps one scrape per row from `lo` (the layout of a recorder's
-/// segment where every scrape holds every series once): then [`Place::FromLo`] places them.
-pub(super) fn steps_from_lo(located: &Located, runs: &[(u32, u32)]) -> Option<usize> {
-    let (lo, _) = located.range?;
+/// Whether every run of rows steps one scrape per row from the low end of the located range
+/// (the layout of a recorder's segment where every scrape holds every series once): then
+/// [`Place::FromLo`] places them.
+pub(super) fn steps_from_lo(located: &Located, runs: &[(u32, u32)]) -> bool {
+    let Some((lo, _)) = located.range else {
+        return false;
+    };
     let mut at = located.at.as_slice();
     for &(n, _) in runs {
         let (run, rest) = at.split_at((n as usize).min(at.len()));
         if run.len() != n as usize || run.iter().enumerate().any(|(k, &a)| a != lo + k) {
-            return None;
+            return false;
         }
         at = rest;
     }
-    at.is_empty().then_some(lo)
+    at.is_empty()
 }
 
 /// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each

@@ -441,11 +441,12 @@ pub(super) fn read_sample_keys(
     path: &Path,
     known: &(dyn Fn(&[u8]) -> bool + Sync),
 ) -> Result<Decoded<SampleKeys>, Problem> {
-    let layout = RefCell::new(Vec::new());
+    // The file's layout, and whether it was known (then only `scrape_seq` is decoded).
+    let picked = RefCell::new((Vec::new(), false));
     let pick = |bytes: &[u8], meta: &ParquetMetaData| -> &'static [&'static str] {
         let l = key_layout(bytes, meta);
         let seen = known(&l);
-        *layout.borrow_mut() = l;
+        *picked.borrow_mut() = (l, seen);
         if seen {
             &KEY_COLUMNS[..1]
         } else {
@@ -453,12 +454,8 @@ pub(super) fn read_sample_keys(
         }
     };
     let batches = read_part(path, Table::Samples, &pick, None)?;
-    let layout = layout.into_inner();
-    if batches
-        .iter()
-        .all(|b| b.column_by_name(col::FAMILY).is_none())
-        && known(&layout)
-    {
+    let (layout, seen) = picked.into_inner();
+    if seen {
         let mut seq = Vec::with_capacity(batches.len());
         let mut row_count = 0u64;
         for b in &batches {
