@@ -10,37 +10,168 @@ use arrow_array::types::UInt64Type;
 use arrow_array::PrimitiveArray;
 use std::collections::HashMap;
 
-/// Where a samples file's rows go: the index in the scrapes (sorted by `seq`) of each row's
-/// scrape, `usize::MAX` for a row whose scrape is in no scrapes file, and the range of the
-/// indices found.
+/// Where a samples file's rows go: the range of the indices (in the scrapes, sorted by
+/// `seq`) of the rows' scrapes, and each row's scrape, as spans of rows that step one scrape
+/// per row or, where two scrapes share a `seq` or a row's scrape is missing, row by row.
 pub(super) struct Located {
-    pub at: Vec<usize>,
     pub range: Option<(usize, usize)>,
+    /// Rows located (found or not).
+    pub rows: u64,
+    how: How,
+}
+
+enum How {
+    /// In file order, `(first, rows)`: the span's row `k` belongs to scrape `first + k`. Rows
+    /// run series-major, so a recorder's segment, where every scrape holds every series once,
+    /// is one span per series.
+    Spans(Vec<(usize, u32)>),
+    /// Each row's scrape index, `usize::MAX` for a row whose scrape is in no scrapes file.
+    Rows(Vec<usize>),
 }
 
 impl Located {
+    fn spans(spans: Vec<(usize, u32)>) -> Located {
+        let ends = spans
+            .iter()
+            .filter(|s| s.1 > 0)
+            .map(|&(first, n)| (first, first + n as usize - 1));
+        let range = ends.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        Located {
+            range,
+            rows: spans.iter().map(|s| u64::from(s.1)).sum(),
+            how: How::Spans(spans),
+        }
+    }
+
     /// Rows per scrape over `range` (from its low end), and the rows whose scrape is missing.
     pub fn counts(&self) -> (Vec<u32>, u64) {
         let Some((lo, hi)) = self.range else {
-            return (Vec::new(), self.at.len() as u64);
+            return (Vec::new(), self.rows);
         };
         let mut counts = vec![0u32; hi - lo + 1];
-        let mut orphans = 0u64;
-        for &a in &self.at {
-            match a.checked_sub(lo).and_then(|k| counts.get_mut(k)) {
-                Some(c) => *c = c.saturating_add(1),
-                None => orphans += 1,
+        match &self.how {
+            How::Spans(spans) => {
+                // Each span adds one row to each of its scrapes: +1 where it starts and -1
+                // after it ends, summed from the low end.
+                let mut step = vec![0i64; counts.len() + 1];
+                for &(first, n) in spans {
+                    step[first - lo] += 1;
+                    step[first - lo + n as usize] -= 1;
+                }
+                let mut level = 0i64;
+                for (c, d) in counts.iter_mut().zip(&step) {
+                    level += d;
+                    *c = u32::try_from(level).unwrap_or(u32::MAX);
+                }
+                (counts, 0)
+            }
+            How::Rows(at) => {
+                let mut orphans = 0u64;
+                for &a in at {
+                    match a.checked_sub(lo).and_then(|k| counts.get_mut(k)) {
+                        Some(c) => *c = c.saturating_add(1),
+                        None => orphans += 1,
+                    }
+                }
+                (counts, orphans)
             }
         }
-        (counts, orphans)
+    }
+
+    /// Whether every run of rows (`(rows, series)`, in file order) steps one scrape per row
+    /// from the low end of the range (the layout of a recorder's segment where every scrape
+    /// holds every series once): then [`Place::FromLo`] places them.
+    pub fn steps_from_lo(&self, runs: &[(u32, u32)]) -> bool {
+        let Some((lo, _)) = self.range else {
+            return false;
+        };
+        match &self.how {
+            How::Spans(spans) => {
+                spans.len() == runs.len()
+                    && spans.iter().zip(runs).all(|(s, r)| s.0 == lo && s.1 == r.0)
+            }
+            How::Rows(at) => {
+                let mut at = at.as_slice();
+                for &(n, _) in runs {
+                    let (run, rest) = at.split_at((n as usize).min(at.len()));
+                    if run.len() != n as usize || run.iter().enumerate().any(|(k, &a)| a != lo + k)
+                    {
+                        return false;
+                    }
+                    at = rest;
+                }
+                at.is_empty()
+            }
+        }
     }
 }
 
 /// Finds each row's scrape in `seqs` (the scrapes' `seq`, sorted). Rows run series-major, so
-/// a row's scrape is usually the one after the previous row's: that guess is checked first.
-/// Where two scrapes share a `seq` (a damaged recording), every row takes the binary search's
-/// answer, as it always did.
+/// a row's scrape is usually the one after the previous row's: each span of rows that follows
+/// the scrapes is found by comparing it with `seqs` as a slice, and only a row that breaks
+/// the span is searched for. Where two scrapes share a `seq` (a damaged recording), or a
+/// row's scrape is missing, every row takes the binary search's answer, as it always did.
 pub(super) fn locate<'a>(
+    seqs: &[u64],
+    unique_seqs: bool,
+    rows: impl Iterator<Item = &'a PrimitiveArray<UInt64Type>> + Clone,
+) -> Located {
+    if unique_seqs {
+        if let Some(spans) = spans_of(seqs, rows.clone()) {
+            return Located::spans(spans);
+        }
+    }
+    locate_rows(seqs, unique_seqs, rows)
+}
+
+/// The rows as spans that step one scrape per row (see [`How::Spans`]); `None` if a row's
+/// scrape is missing. `seqs` must be unique.
+fn spans_of<'a>(
+    seqs: &[u64],
+    rows: impl Iterator<Item = &'a PrimitiveArray<UInt64Type>>,
+) -> Option<Vec<(usize, u32)>> {
+    let mut spans: Vec<(usize, u32)> = Vec::new();
+    for chunk in rows {
+        let mut chunk: &[u64] = chunk.values().as_ref();
+        while let Some(&seq) = chunk.first() {
+            // Continue the last span as far as the rows follow the scrapes...
+            if let Some((first, n)) = spans.last_mut() {
+                let next = *first + *n as usize;
+                let room = (u32::MAX - *n) as usize;
+                let k = common_prefix(chunk, seqs.get(next..).unwrap_or_default()).min(room);
+                if k > 0 {
+                    *n += k as u32;
+                    chunk = &chunk[k..];
+                    continue;
+                }
+            }
+            // ...and start a new one where they do not.
+            let at = seqs.binary_search(&seq).ok()?;
+            spans.push((at, 1));
+            chunk = &chunk[1..];
+        }
+    }
+    Some(spans)
+}
+
+/// How many leading elements `a` and `b` share, compared a block at a time (the common case is
+/// a few hundred equal values in a row).
+fn common_prefix(a: &[u64], b: &[u64]) -> usize {
+    const BLOCK: usize = 16;
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    while k + BLOCK <= n && a[k..k + BLOCK] == b[k..k + BLOCK] {
+        k += BLOCK;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
+}
+
+/// [`locate`] row by row: each row's scrape by binary search, the row after the previous
+/// row's scrape checked first where `seqs` are unique.
+fn locate_rows<'a>(
     seqs: &[u64],
     unique_seqs: bool,
     rows: impl Iterator<Item = &'a PrimitiveArray<UInt64Type>> + Clone,
@@ -70,7 +201,8 @@ pub(super) fn locate<'a>(
     }
     Located {
         range: (lo <= hi).then_some((lo, hi)),
-        at,
+        rows: at.len() as u64,
+        how: How::Rows(at),
     }
 }
 
@@ -110,24 +242,6 @@ pub(super) enum Place<'a> {
     FromLo(usize),
 }
 
-/// Whether every run of rows steps one scrape per row from the low end of the located range
-/// (the layout of a recorder's segment where every scrape holds every series once): then
-/// [`Place::FromLo`] places them.
-pub(super) fn steps_from_lo(located: &Located, runs: &[(u32, u32)]) -> bool {
-    let Some((lo, _)) = located.range else {
-        return false;
-    };
-    let mut at = located.at.as_slice();
-    for &(n, _) in runs {
-        let (run, rest) = at.split_at((n as usize).min(at.len()));
-        if run.len() != n as usize || run.iter().enumerate().any(|(k, &a)| a != lo + k) {
-            return false;
-        }
-        at = rest;
-    }
-    at.is_empty()
-}
-
 /// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each
 /// run is `(rows, series)`) to their scrapes. `scrapes` is the part of the recording's scrapes
 /// that starts at index `base` and holds every scrape the rows belong to; a row whose scrape
@@ -145,19 +259,7 @@ pub(super) fn push_values(
             unique_seqs,
             chunks.iter().filter_map(|c| c.seq.as_ref()),
         ),
-        Place::FromLo(lo) => {
-            let n: usize = runs.iter().map(|r| r.0 as usize).sum();
-            let mut at = Vec::with_capacity(n);
-            let mut hi = lo;
-            for &(rows, _) in runs {
-                at.extend(lo..lo + rows as usize);
-                hi = hi.max(lo + (rows as usize).saturating_sub(1));
-            }
-            Located {
-                range: (!at.is_empty()).then_some((lo, hi)),
-                at,
-            }
-        }
+        Place::FromLo(lo) => Located::spans(runs.iter().map(|r| (lo, r.0)).collect()),
     };
     // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
     // (and copied) row by row.
@@ -168,16 +270,88 @@ pub(super) fn push_values(
             scrape.samples.reserve_exact(n as usize);
         }
     }
+    match &located.how {
+        // No exposition timestamps (vLLM sets none): whole spans at a time.
+        How::Spans(spans) if chunks.iter().all(ValueChunk::no_timestamps) => {
+            push_spans(chunks, runs, spans, scrapes, base)
+        }
+        How::Spans(spans) => {
+            let at = spans
+                .iter()
+                .flat_map(|&(first, n)| (first..first + n as usize).map(Some));
+            push_placed(chunks, runs, at, scrapes, base);
+        }
+        How::Rows(at) => {
+            let at = at.iter().map(|&a| (a != usize::MAX).then_some(a));
+            push_placed(chunks, runs, at, scrapes, base);
+        }
+    }
+}
+
+/// [`push_values`] of rows without timestamps placed by spans: in pieces of rows that share
+/// a span, a run and a chunk, so that each piece is one series' values pushed to consecutive
+/// scrapes.
+fn push_spans(
+    chunks: &[ValueChunk],
+    runs: &[(u32, SeriesId)],
+    spans: &[(usize, u32)],
+    scrapes: &mut [Scrape],
+    base: usize,
+) {
+    let mut values = chunks.iter().map(|c| c.value.values().as_ref());
+    let mut runs = runs.iter().copied();
+    let mut chunk: &[f64] = &[];
+    let (mut run_left, mut series) = (0usize, 0);
+    for &(first, n) in spans {
+        let (mut at, mut span_left) = (first, n as usize);
+        while span_left > 0 {
+            if chunk.is_empty() {
+                let Some(next) = values.next() else {
+                    return;
+                };
+                chunk = next;
+                continue;
+            }
+            if run_left == 0 {
+                let Some((rows, id)) = runs.next() else {
+                    return;
+                };
+                (run_left, series) = (rows as usize, id);
+                continue;
+            }
+            let k = span_left.min(run_left).min(chunk.len());
+            let (piece, rest) = chunk.split_at(k);
+            let to = at
+                .checked_sub(base)
+                .and_then(|a| scrapes.get_mut(a..a + k))
+                .unwrap_or_default();
+            for (scrape, &value) in to.iter_mut().zip(piece) {
+                scrape.samples.push(StoredSample { series, value });
+            }
+            chunk = rest;
+            (at, span_left, run_left) = (at + k, span_left - k, run_left - k);
+        }
+    }
+}
+
+/// [`push_values`]'s loop: row by row, `at` giving each row's scrape index.
+fn push_placed(
+    chunks: &[ValueChunk],
+    runs: &[(u32, SeriesId)],
+    mut at: impl Iterator<Item = Option<usize>>,
+    scrapes: &mut [Scrape],
+    base: usize,
+) {
     let mut runs = runs.iter();
     let (mut left, mut series) = (0u32, 0);
-    let mut rest = located.at.as_slice();
     for chunk in chunks {
-        let (at, after) = rest.split_at(chunk.value.len().min(rest.len()));
-        rest = after;
         // A column of nulls (vLLM sets no exposition timestamps) needs no per-row check.
         let no_ts = chunk.no_timestamps();
         let values = chunk.value.values();
-        for (i, (&a, &value)) in at.iter().zip(values).enumerate() {
+        for (i, &value) in values.iter().enumerate() {
+            let Some(a) = at.next() else {
+                return;
+            };
             if left == 0 {
                 let Some(&(n, id)) = runs.next() else {
                     return;
@@ -185,7 +359,10 @@ pub(super) fn push_values(
                 (left, series) = (n, id);
             }
             left -= 1;
-            let Some(scrape) = a.checked_sub(base).and_then(|k| scrapes.get_mut(k)) else {
+            let Some(scrape) = a
+                .and_then(|a| a.checked_sub(base))
+                .and_then(|k| scrapes.get_mut(k))
+            else {
                 continue;
             };
             if !no_ts {
@@ -226,4 +403,198 @@ pub(super) fn split_by_file<'s>(
         start = hi + 1;
     }
     Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::writer::testutil::ok_meta;
+
+    /// A file's rows: `(scrape_seq, series)` in file order, with values numbering the rows.
+    struct File {
+        rows: Vec<(u64, SeriesId)>,
+    }
+
+    impl File {
+        fn runs(&self) -> Vec<(u32, SeriesId)> {
+            let mut runs: Vec<(u32, SeriesId)> = Vec::new();
+            for &(_, s) in &self.rows {
+                match runs.last_mut() {
+                    Some((n, last)) if *last == s => *n += 1,
+                    _ => runs.push((1, s)),
+                }
+            }
+            runs
+        }
+
+        /// The rows in chunks of `chunk` rows, as the reader decodes them.
+        fn chunks(&self, chunk: usize) -> Vec<ValueChunk> {
+            self.rows
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| ValueChunk {
+                    seq: Some(PrimitiveArray::from_iter_values(part.iter().map(|r| r.0))),
+                    value: PrimitiveArray::from_iter_values(
+                        (0..part.len()).map(|i| (c * chunk + i) as f64),
+                    ),
+                    timestamp_ms: None,
+                })
+                .collect()
+        }
+    }
+
+    /// xorshift64: the same cases on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// A samples file over scrapes `seqs` (unique, sorted): each series covers the scrapes,
+    /// or a stretch of them, or has holes; now and then a row's scrape is missing or a row
+    /// is repeated. A `clean` file is a recorder's segment: every series in every scrape.
+    fn random_file(rng: &mut Rng, seqs: &[u64], clean: bool) -> File {
+        let mut rows = Vec::new();
+        for series in 0..rng.below(12) as SeriesId + 1 {
+            if clean {
+                rows.extend(seqs.iter().map(|&seq| (seq, series)));
+                continue;
+            }
+            let (from, to) = match rng.below(4) {
+                0 => (0, seqs.len()),
+                1 => (rng.below(seqs.len() as u64) as usize, seqs.len()),
+                2 => (0, rng.below(seqs.len() as u64) as usize + 1),
+                _ => {
+                    let a = rng.below(seqs.len() as u64) as usize;
+                    (
+                        a,
+                        (a + rng.below(seqs.len() as u64) as usize + 1).min(seqs.len()),
+                    )
+                }
+            };
+            for (k, &seq) in seqs.iter().enumerate().take(to).skip(from) {
+                match rng.below(40) {
+                    0 => continue,
+                    1 => rows.push((seq, series)),
+                    2 if k > 0 => rows.push((seqs[k - 1], series)),
+                    3 => rows.push((seqs.last().unwrap() + 100 + k as u64, series)),
+                    _ => {}
+                }
+                rows.push((seq, series));
+            }
+        }
+        File { rows }
+    }
+
+    /// What placing rows must give: each row to the scrape of its `scrape_seq`, found by
+    /// binary search; rows of a missing scrape counted, not placed.
+    fn reference(seqs: &[u64], f: &File) -> (Vec<Vec<StoredSample>>, Vec<u32>, u64) {
+        let mut samples = vec![Vec::new(); seqs.len()];
+        let mut counts = vec![0u32; seqs.len()];
+        let mut orphans = 0;
+        for (i, &(seq, series)) in f.rows.iter().enumerate() {
+            match seqs.binary_search(&seq) {
+                Ok(a) => {
+                    samples[a].push(StoredSample {
+                        series,
+                        value: i as f64,
+                    });
+                    counts[a] += 1;
+                }
+                Err(_) => orphans += 1,
+            }
+        }
+        (samples, counts, orphans)
+    }
+
+    #[test]
+    fn spans_place_every_row_where_a_search_row_by_row_would() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut spans_seen, mut from_lo_seen) = (0, 0);
+        for case in 0..400 {
+            // Scrape seqs with gaps, as failed or lost attempts leave them.
+            let n = rng.below(30) as usize + 1;
+            let mut seqs = Vec::with_capacity(n);
+            let mut next = rng.below(5);
+            for _ in 0..n {
+                seqs.push(next);
+                next += 1 + u64::from(rng.below(6) == 0);
+            }
+            let f = random_file(&mut rng, &seqs, case % 4 == 0);
+            let runs = f.runs();
+            let chunks = f.chunks(rng.below(50) as usize + 1);
+            let (want_samples, want_counts, want_orphans) = reference(&seqs, &f);
+
+            let fast = locate(&seqs, true, chunks.iter().filter_map(|c| c.seq.as_ref()));
+            let slow = locate_rows(&seqs, true, chunks.iter().filter_map(|c| c.seq.as_ref()));
+            spans_seen += usize::from(matches!(fast.how, How::Spans(_)));
+            assert_eq!(fast.range, slow.range, "case {case}");
+            assert_eq!(fast.rows, slow.rows, "case {case}");
+            assert_eq!(fast.counts(), slow.counts(), "case {case}");
+            assert_eq!(
+                fast.steps_from_lo(&runs),
+                slow.steps_from_lo(&runs),
+                "case {case}"
+            );
+            let (counts, orphans) = fast.counts();
+            assert_eq!(orphans, want_orphans, "case {case}");
+            if let Some((lo, _)) = fast.range {
+                assert_eq!(
+                    counts[..],
+                    want_counts[lo..lo + counts.len()],
+                    "case {case}"
+                );
+            }
+
+            let mut scrapes: Vec<Scrape> = seqs
+                .iter()
+                .map(|&s| Scrape {
+                    meta: ok_meta(s, 0),
+                    samples: Vec::new(),
+                    timestamps: Vec::new(),
+                    rows_read: 0,
+                })
+                .collect();
+            push_values(&chunks, &runs, Place::BySeq(&seqs, true), &mut scrapes, 0);
+            let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+            assert_eq!(got, want_samples, "case {case}");
+            if fast.steps_from_lo(&runs) {
+                from_lo_seen += 1;
+                let mut from_lo: Vec<Scrape> = scrapes
+                    .iter()
+                    .map(|s| Scrape {
+                        samples: Vec::new(),
+                        ..s.clone()
+                    })
+                    .collect();
+                let lo = fast.range.unwrap().0;
+                let no_seq: Vec<ValueChunk> = chunks
+                    .iter()
+                    .map(|c| ValueChunk {
+                        seq: None,
+                        value: c.value.clone(),
+                        timestamp_ms: None,
+                    })
+                    .collect();
+                push_values(&no_seq, &runs, Place::FromLo(lo), &mut from_lo, 0);
+                let got: Vec<_> = from_lo.iter().map(|s| s.samples.clone()).collect();
+                assert_eq!(got, want_samples, "case {case}, placed from lo");
+            }
+        }
+        // Every way was exercised: most files place by spans, those with a missing scrape
+        // row by row, and the clean ones from the low end.
+        assert!(
+            (100..400).contains(&spans_seen),
+            "{spans_seen} of 400 by spans"
+        );
+        assert!(
+            from_lo_seen >= 100,
+            "{from_lo_seen} of 400 from the low end"
+        );
+    }
 }
