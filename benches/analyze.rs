@@ -36,7 +36,7 @@ const CHILD_ENV: &str = "BENCH_ANALYZE_CHILD";
 /// Set in the child process: `full` (`open`) or `filtered` (`open_filtered`).
 const MODE_ENV: &str = "BENCH_ANALYZE_MODE";
 /// Bump when the generator changes, so that old fixtures are not reused.
-const FIXTURE_VERSION: u32 = 2;
+const FIXTURE_VERSION: u32 = 3;
 
 /// The replayed recording of `hours` hours, written if it is not there yet.
 fn fixture(replay: &Replay, hours: u64) -> Result<PathBuf, String> {

@@ -32,16 +32,18 @@ python3 -c 'import duckdb' 2>/dev/null || { echo "needs python3 -m pip install d
 RECS=("$@")
 if [ ${#RECS[@]} -eq 0 ]; then
   F=$ROOT/big-benchmark-fixtures
-  [ -d "$F/replay-24h-v2" ] || BENCH_FIXTURE_ONLY=1 BENCH_ANALYZE_HOURS=1,24 cargo bench -q --bench analyze >/dev/null
-  if [ ! -d "$F/replay-24h-v2-compacted" ]; then
-    cp -r "$F/replay-24h-v2" "$F/replay-24h-v2-compacted.tmp"
-    "$BIN" compact "$F/replay-24h-v2-compacted.tmp" >/dev/null
-    mv "$F/replay-24h-v2-compacted.tmp" "$F/replay-24h-v2-compacted"
+  # The fixtures' version, as benches/analyze.rs names them (bumped when the writer changes).
+  V=v$(sed -n 's/^const FIXTURE_VERSION: u32 = \([0-9]*\);/\1/p' benches/analyze.rs)
+  [ -d "$F/replay-24h-$V" ] || BENCH_FIXTURE_ONLY=1 BENCH_ANALYZE_HOURS=1,24 cargo bench -q --bench analyze >/dev/null
+  if [ ! -d "$F/replay-24h-$V-compacted" ]; then
+    cp -r "$F/replay-24h-$V" "$F/replay-24h-$V-compacted.tmp"
+    "$BIN" compact "$F/replay-24h-$V-compacted.tmp" >/dev/null
+    mv "$F/replay-24h-$V-compacted.tmp" "$F/replay-24h-$V-compacted"
   fi
-  RECS=("$F/replay-1h-v2" "$F/replay-24h-v2" "$F/replay-24h-v2-compacted")
+  RECS=("$F/replay-1h-$V" "$F/replay-24h-$V" "$F/replay-24h-$V-compacted")
   if [ "${WEEK:-0}" = 1 ]; then
-    [ -d "$F/replay-168h-v2" ] || BENCH_FIXTURE_ONLY=1 BENCH_ANALYZE_HOURS=168 cargo bench -q --bench analyze >/dev/null
-    RECS+=("$F/replay-168h-v2")
+    [ -d "$F/replay-168h-$V" ] || BENCH_FIXTURE_ONLY=1 BENCH_ANALYZE_HOURS=168 cargo bench -q --bench analyze >/dev/null
+    RECS+=("$F/replay-168h-$V")
   fi
 fi
 

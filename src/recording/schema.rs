@@ -349,13 +349,17 @@ pub fn writer_properties_with(
 }
 
 /// Columns of the small tables written without zstd. Ours: a segment's scrape, GPU and host
-/// tables hold a few hundred rows, and these columns are delta- or dictionary-encoded to a
-/// few dozen bytes (about a kilobyte for a clock that jitters), which zstd does not shrink
-/// (measured on a replayed day: 31 -> 40 bytes for `seq`, 1,025 -> 978 for
-/// `completed_mono_ns`). Each compressed column chunk, though, costs its reader a zstd
-/// context pair to set up, about 50 µs: 13 per scrapes file was most of the time spent
-/// reading those files. The samples table, and every column zstd does shrink, stay
-/// compressed.
+/// tables hold a few hundred to a few thousand rows, and these columns are delta- or
+/// dictionary-encoded to a few dozen bytes (about a kilobyte for a clock that jitters), which
+/// zstd barely shrinks or even grows (measured on a replayed day: 31 -> 40 bytes for `seq`,
+/// 1,025 -> 978 for `completed_mono_ns`, 81 -> 63 for `sample_count`, 366 -> 765 for
+/// `body_bytes`; on a synthetic minute of 8 GPUs at 4 Hz, 987 -> 1,050 for `util_pct`,
+/// 817 -> 798 for `temperature_c`, 103 -> 790 for `gpu_index`). Each compressed column
+/// chunk, though, costs its reader a zstd context pair to set up, 50-100 µs on a virtual
+/// machine (each context asks the CPU for its features, which traps to the hypervisor): 13
+/// per scrapes file was most of the time spent reading those files, and a GPU file had 13
+/// too. The samples table, and the columns zstd does shrink (the GPU's float readings and
+/// used memory, the host's CPU ticks and RSS), stay compressed.
 pub fn uncompressed_columns(table: Table) -> &'static [&'static str] {
     match table {
         Table::Samples => &[],
@@ -368,13 +372,37 @@ pub fn uncompressed_columns(table: Table) -> &'static [&'static str] {
             col::STATUS,
             col::HTTP_STATUS,
             col::ERROR,
+            col::BODY_BYTES,
+            col::SAMPLE_COUNT,
         ],
-        Table::Gpu | Table::Host => &[
+        Table::Gpu => &[
+            col::SEQ,
+            col::GPU_INDEX,
+            col::REQUESTED_AT_NS,
+            col::COMPLETED_AT_NS,
+            col::REQUESTED_MONO_NS,
+            col::COMPLETED_MONO_NS,
+            col::UTIL_PCT,
+            col::MEM_UTIL_PCT,
+            col::POWER_LIMIT_W,
+            col::VRAM_TOTAL_BYTES,
+            col::TEMPERATURE_C,
+            col::SM_CLOCK_MHZ,
+            col::ERROR,
+        ],
+        Table::Host => &[
             col::SEQ,
             col::REQUESTED_AT_NS,
             col::COMPLETED_AT_NS,
             col::REQUESTED_MONO_NS,
             col::COMPLETED_MONO_NS,
+            col::PID,
+            col::PPID,
+            col::HOST_STATUS,
+            col::COMM,
+            col::STATE,
+            col::START_TICKS,
+            col::THREADS,
         ],
     }
 }

@@ -516,6 +516,52 @@ mod tests {
         );
     }
 
+    /// Every column is zstd but the small tables' columns that `uncompressed_columns` names,
+    /// in every table (the reader's cost per compressed chunk is why; see there).
+    #[test]
+    fn only_the_listed_small_table_columns_skip_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ScrapeWriter::new(dir.path()).unwrap();
+        let mut g = GpuWriter::new(dir.path()).unwrap();
+        let mut synth = Synth::new(3);
+        for seq in 0..4 {
+            synth.step(true);
+            let e = synth.exposition();
+            w.push(&ok_meta(seq, e.sample_count()), Some(&e)).unwrap();
+            g.push(&testutil::gpu_poll(seq, 0, false)).unwrap();
+        }
+        w.finish().unwrap();
+        g.finish().unwrap();
+        for table in [Table::Samples, Table::Scrapes, Table::Gpu] {
+            let path = dir.path().join(table.file_name(0));
+            let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+                .unwrap()
+                .metadata()
+                .clone();
+            let plain = schema::uncompressed_columns(table);
+            let columns = meta.row_group(0).columns();
+            assert_eq!(columns.len(), table.schema().fields().len());
+            for c in columns {
+                let name = c.column_path().string();
+                // (A file does not keep zstd's level: only the codec is compared.)
+                let zstd = matches!(c.compression(), parquet::basic::Compression::ZSTD(_));
+                let plain_here = c.compression() == parquet::basic::Compression::UNCOMPRESSED;
+                if plain.contains(&name.as_str()) {
+                    assert!(plain_here, "{table:?} column {name}: {:?}", c.compression());
+                } else {
+                    assert!(zstd, "{table:?} column {name}: {:?}", c.compression());
+                }
+            }
+            // Every name listed is a column of the table.
+            for name in plain {
+                assert!(
+                    columns.iter().any(|c| c.column_path().string() == *name),
+                    "{table:?} has no column {name}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn samples_are_series_major_with_format_metadata() {
         let dir = tempfile::tempdir().unwrap();
