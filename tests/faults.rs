@@ -132,6 +132,7 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_stops_the_recorder_and_keeps_what_it_finished() {
     use crate::support::http::{HttpServer, Response};
+    use crate::support::process::{profile_cmd, Process};
     const BODY: &str = include_str!("fixtures/metrics/vllm-0.32-cpu-load.txt");
     let server = HttpServer::start(|_| Response::new(200, BODY));
     let tmp = tempfile::tempdir().unwrap();
@@ -145,13 +146,14 @@ fn a_full_disk_stops_the_recorder_and_keeps_what_it_finished() {
     assert!(mounted.success(), "mounting a tmpfs needs root");
     let _guard = Tmpfs(mnt.clone());
     let dir = mnt.join("rec");
-    let out = profile()
-        .args(["record", "--url", &server.url("/metrics"), "--gpus", "none"])
-        .args(["--interval", "100ms", "--rotate", "1s", "--duration", "60s"])
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = Process::start(
+        profile_cmd()
+            .args(["record", "--url", &server.url("/metrics"), "--gpus", "none"])
+            .args(["--interval", "100ms", "--rotate", "1s", "--duration", "60s"])
+            .arg("--out")
+            .arg(&dir),
+    )
+    .finish();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(

@@ -2,6 +2,7 @@
 //! analysed into a fleet table and each target's own report.
 
 use crate::support::http::{HttpServer, Response};
+use crate::support::process::{profile_cmd, Process};
 use crate::support::{profile, refused_port, stdout_of};
 use profile::recording::fleet::targets;
 use profile::report::fleet::FleetReport;
@@ -34,23 +35,24 @@ fn fleet_with_a_dead_target_records_the_live_ones_on_schedule() {
         ),
     )
     .unwrap();
-    let out = profile()
-        .args(["record", "--url", &b.url("/metrics"), "--targets"])
-        .arg(&list)
-        .args([
-            "--duration",
-            "2s",
-            "--interval",
-            "250ms",
-            "--gpus",
-            "none",
-            "-m",
-            "8",
-        ])
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = Process::start(
+        profile_cmd()
+            .args(["record", "--url", &b.url("/metrics"), "--targets"])
+            .arg(&list)
+            .args([
+                "--duration",
+                "2s",
+                "--interval",
+                "250ms",
+                "--gpus",
+                "none",
+                "-m",
+                "8",
+            ])
+            .arg("--out")
+            .arg(&dir),
+    )
+    .finish();
     assert!(
         out.status.success(),
         "{}",
@@ -189,17 +191,17 @@ fn a_bad_targets_file_names_its_line() {
 /// Records `urls` as one fleet for `secs` seconds at 250 ms with cap 8 and returns the fleet
 /// report.
 fn record_fleet(dir: &Path, urls: &[String], secs: u32) -> FleetReport {
-    let mut cmd = profile();
+    let mut cmd = profile_cmd();
     cmd.arg("record");
     for u in urls {
         cmd.args(["--url", u]);
     }
-    let out = cmd
-        .args(["--duration", &format!("{secs}s"), "--interval", "250ms"])
-        .args(["--gpus", "none", "-m", "8", "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = Process::start(
+        cmd.args(["--duration", &format!("{secs}s"), "--interval", "250ms"])
+            .args(["--gpus", "none", "-m", "8", "--out"])
+            .arg(dir),
+    )
+    .finish();
     assert!(
         out.status.success(),
         "{}",
@@ -286,14 +288,15 @@ fn compare_of_two_fleets_matches_targets_by_name() {
         std::fs::write(path, text).unwrap();
     };
     let record = |targets: &Path, out: &Path| {
-        let o = profile()
-            .args(["record", "--targets"])
-            .arg(targets)
-            .args(["--duration", "5s", "--interval", "250ms", "--gpus", "none"])
-            .args(["-m", "8", "--out"])
-            .arg(out)
-            .output()
-            .unwrap();
+        let o = Process::start(
+            profile_cmd()
+                .args(["record", "--targets"])
+                .arg(targets)
+                .args(["--duration", "5s", "--interval", "250ms", "--gpus", "none"])
+                .args(["-m", "8", "--out"])
+                .arg(out),
+        )
+        .finish();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let (a0, b0) = (growing(100.0), growing(100.0));

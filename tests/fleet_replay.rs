@@ -5,14 +5,14 @@
 //! must have been scraped on schedule and answered fast, never held behind the hung target,
 //! which timed out every one of its scrapes.
 
-use crate::support::{profile, refused_port, stdout_of};
+use crate::support::process::{profile_cmd, Process};
+use crate::support::{refused_port, stdout_of};
 use profile::recording::fleet::targets;
 use profile::recording::ScrapeStatus;
 use profile::report::fleet::FleetReport;
 use profile::report::Report;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Replay speed. At 4x each 250 ms tick of the recorder sees every fourth recorded scrape, and
@@ -39,17 +39,10 @@ const RECORDINGS: [&str; 3] = [
     "vllm-cpu-0.32-light",
 ];
 
-/// A `profile replay` child, killed and reaped when dropped (also when the test fails).
+/// A `profile replay` child on `port`.
 struct Replay {
-    child: Child,
+    process: Process,
     port: u16,
-}
-
-impl Drop for Replay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn recording(name: &str) -> PathBuf {
@@ -60,33 +53,24 @@ fn recording(name: &str) -> PathBuf {
 
 fn start_replay(name: &str) -> Replay {
     let port = refused_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_profile"))
-        .arg("replay")
-        .arg(recording(name))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--speed", SPEED])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Replay { child, port }
+    let process = Process::start(profile_cmd().arg("replay").arg(recording(name)).args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--speed",
+        SPEED,
+    ]));
+    Replay { process, port }
 }
 
 /// Waits until the replay accepts connections (it reads its recording first), for at most
-/// 1,000 tries 20 ms apart.
+/// 30 s; fails when it exits first.
 fn wait_listening(r: &mut Replay) {
-    for _ in 0..1000 {
-        if TcpStream::connect(("127.0.0.1", r.port)).is_ok() {
-            return;
-        }
-        assert!(
-            r.child.try_wait().unwrap().is_none(),
-            "replay on port {} exited before listening",
-            r.port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("replay on port {} never listened", r.port);
+    let port = r.port;
+    r.process.wait_until(
+        &format!("listening on port {port}"),
+        Duration::from_secs(30),
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
 }
 
 /// The rule ids of a report's significant findings, in rank order; the first is the one the
@@ -154,19 +138,20 @@ fn replayed_recordings_recorded_as_a_fleet_keep_their_diagnoses() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fleet");
-    let mut record = profile();
+    let mut record = profile_cmd();
     record.arg("record");
     for u in &urls {
         record.args(["--url", u]);
     }
     // -m 8: the servers ran with --max-num-seqs 8, and the shipped recordings store it (R5
     // needs the cap).
-    let out = record
-        .args(["--duration", &format!("{RECORD_S}s"), "--interval", "250ms"])
-        .args(["--gpus", "none", "-m", "8", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = Process::start(
+        record
+            .args(["--duration", &format!("{RECORD_S}s"), "--interval", "250ms"])
+            .args(["--gpus", "none", "-m", "8", "--out"])
+            .arg(&dir),
+    )
+    .finish();
     assert!(
         out.status.success(),
         "{}",
@@ -176,7 +161,7 @@ fn replayed_recordings_recorded_as_a_fleet_keep_their_diagnoses() {
     // that had finished its pass.
     for r in &mut replays {
         assert!(
-            r.child.try_wait().unwrap().is_none(),
+            r.process.is_running(),
             "the replay on port {} ended before the recording did",
             r.port
         );

@@ -529,13 +529,7 @@ fn a_write_failure_stops_recording_and_keeps_finished_files() {
 
 mod cli {
     use super::*;
-    use std::process::{Command, Stdio};
-
-    fn profile() -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_profile"));
-        cmd.env_remove("PROFILE_BEARER_TOKEN");
-        cmd
-    }
+    use crate::support::process::{profile_cmd, Process};
 
     #[test]
     fn duration_run_prints_the_path_and_rewrites_the_manifest() {
@@ -543,21 +537,22 @@ mod cli {
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
-        let out = profile()
-            .args([
-                "record",
-                "--url",
-                &server.url(),
-                "--duration",
-                "600ms",
-                "--interval",
-                "100ms",
-            ])
-            .args(["-m", "64", "--out"])
-            .arg(&dir)
-            .env("VLLM_DTYPE", "fp8")
-            .output()
-            .unwrap();
+        let out = Process::start(
+            profile_cmd()
+                .args([
+                    "record",
+                    "--url",
+                    &server.url(),
+                    "--duration",
+                    "600ms",
+                    "--interval",
+                    "100ms",
+                ])
+                .args(["-m", "64", "--out"])
+                .arg(&dir)
+                .env("VLLM_DTYPE", "fp8"),
+        )
+        .finish();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert_eq!(
@@ -590,7 +585,7 @@ mod cli {
         let _serial = crate::support::exclusive();
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
-        let out = profile()
+        let out = profile_cmd()
             .args([
                 "record",
                 "--url",
@@ -615,33 +610,25 @@ mod cli {
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
-        let child = profile()
-            .args([
-                "record",
-                "--url",
-                &server.url(),
-                "--interval",
-                "100ms",
-                "--gpus",
-                "none",
-            ])
-            .arg("--out")
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t0 = now();
-        while server.metrics_requests() < 3 {
-            assert!(t0.elapsed() < Duration::from_secs(8), "no scrapes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let kill = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let out = child.wait_with_output().unwrap();
+        let mut recorder = Process::start(
+            profile_cmd()
+                .args([
+                    "record",
+                    "--url",
+                    &server.url(),
+                    "--interval",
+                    "100ms",
+                    "--gpus",
+                    "none",
+                ])
+                .arg("--out")
+                .arg(&dir),
+        );
+        recorder.wait_until("scraped 3 times", Duration::from_secs(8), || {
+            server.metrics_requests() >= 3
+        });
+        recorder.signal(signal);
+        let out = recorder.finish();
         assert!(
             out.status.success(),
             "{}",
@@ -691,28 +678,20 @@ mod cli {
             }
         });
         let tmp = tempfile::tempdir().unwrap();
-        let mut child = profile()
-            .args(["record", "--url", &server.url(), "--gpus", "none"])
-            .args(["--interval", "100ms", "--timeout", "30s", "--out"])
-            .arg(tmp.path().join("rec"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t0 = now();
-        while server.metrics_requests() < 2 {
-            assert!(t0.elapsed() < Duration::from_secs(8), "no scrapes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut recorder = Process::start(
+            profile_cmd()
+                .args(["record", "--url", &server.url(), "--gpus", "none"])
+                .args(["--interval", "100ms", "--timeout", "30s", "--out"])
+                .arg(tmp.path().join("rec")),
+        );
+        recorder.wait_until("scraped twice", Duration::from_secs(8), || {
+            server.metrics_requests() >= 2
+        });
         for _ in 0..2 {
-            let sent = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(sent.success());
+            recorder.signal("-INT");
             std::thread::sleep(Duration::from_millis(200));
         }
-        let status = child.wait().unwrap();
+        let status = recorder.finish().status;
         assert_eq!(status.code(), Some(130), "{status:?}");
     }
 
@@ -724,24 +703,25 @@ mod cli {
         let port = crate::support::refused_port();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
-        let out = profile()
-            .args([
-                "record",
-                "--url",
-                &format!("http://127.0.0.1:{port}/metrics"),
-            ])
-            .args([
-                "--duration",
-                "500ms",
-                "--interval",
-                "100ms",
-                "--gpus",
-                "none",
-            ])
-            .arg("--out")
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let out = Process::start(
+            profile_cmd()
+                .args([
+                    "record",
+                    "--url",
+                    &format!("http://127.0.0.1:{port}/metrics"),
+                ])
+                .args([
+                    "--duration",
+                    "500ms",
+                    "--interval",
+                    "100ms",
+                    "--gpus",
+                    "none",
+                ])
+                .arg("--out")
+                .arg(&dir),
+        )
+        .finish();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         let line = stderr
@@ -777,7 +757,7 @@ mod cli {
             ("127.0.0.1:9/metrics", &tmp.path().join("rec"), 0),
         ];
         for (url, dir, os_errors) in runs {
-            let out = profile()
+            let out = profile_cmd()
                 .args(["record", "--url", url, "--gpus", "none", "--out"])
                 .arg(dir)
                 .output()
@@ -800,35 +780,27 @@ mod cli {
         let server = TestServer::start(|_| Reply::Metrics);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rec");
-        let mut child = profile()
-            .args([
-                "record",
-                "--url",
-                &server.url(),
-                "--rotate",
-                "1s",
-                "--interval",
-                "100ms",
-                "--gpus",
-                "none",
-            ])
-            .arg("--out")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = now();
-        while files_named(&dir, "scrapes-").len() < 2 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(8),
-                "no rotation: {:?}",
-                files_named(&dir, "")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let mut recorder = Process::start(
+            profile_cmd()
+                .args([
+                    "record",
+                    "--url",
+                    &server.url(),
+                    "--rotate",
+                    "1s",
+                    "--interval",
+                    "100ms",
+                    "--gpus",
+                    "none",
+                ])
+                .arg("--out")
+                .arg(&dir),
+        );
+        recorder.wait_until("rotated twice", Duration::from_secs(8), || {
+            files_named(&dir, "scrapes-").len() >= 2
+        });
+        recorder.signal("-KILL");
+        recorder.finish();
 
         for name in files_named(&dir, "") {
             let bytes = std::fs::read(dir.join(&name)).unwrap();

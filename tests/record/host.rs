@@ -3,13 +3,14 @@
 //! the wrapper-PID warning); the target's exit as a recorded event; a PID that does not exist
 //! refused before anything is written; older recordings without host data.
 
+use crate::support::process::Process;
 use profile::record::{record, HostConfig, RecordConfig, RecordError, Recorder};
 use profile::recording::{self, HostSample, HostStatus, Recording};
 use profile::replay::{Replay, ReplayConfig, ReplayServer};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 fn load_replay() -> ReplayServer {
@@ -66,16 +67,6 @@ fn analyzed_text(dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Kills and reaps a spawned process tree when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// CPU seconds per second of the processes `keep` selects, from the first to the last `ok`
 /// tick: each process (PID and start time) counts from its first reading to its last.
 fn cpu_cores(rec: &Recording, keep: impl Fn(&HostSample) -> bool) -> f64 {
@@ -113,13 +104,8 @@ fn record_pid_with_children_sums_the_tree() {
                   \x20   while time.time() < end: pass\n\
                   \x20   os._exit(0)\n\
                   os.waitpid(pid, 0)\n";
-    let tree = Reaped(
-        Command::new("python3")
-            .args(["-c", script])
-            .spawn()
-            .unwrap(),
-    );
-    let parent = tree.0.id();
+    let tree = Process::start(Command::new("python3").args(["-c", script]));
+    let parent = tree.pid();
     // Let the fork happen and the threads start before the first tick.
     std::thread::sleep(Duration::from_millis(500));
     let server = load_replay();
@@ -221,12 +207,12 @@ fn record_pid_with_children_sums_the_tree() {
 #[test]
 fn a_wrapper_pid_gets_the_warning() {
     let _serial = crate::support::exclusive();
-    let sleeper = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
+    let sleeper = Process::start(Command::new("sleep").arg("60"));
     let server = load_replay();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("rec");
     let host = HostConfig {
-        pid: sleeper.0.id(),
+        pid: sleeper.pid(),
         children: true,
     };
     record(config(&server, &out, host, 1500), None).unwrap();
@@ -249,12 +235,12 @@ fn a_wrapper_pid_gets_the_warning() {
 fn a_target_that_exits_is_an_event_and_recording_goes_on() {
     let _serial = crate::support::exclusive();
     // Not waited for until the end: after its exit it is a zombie, which counts as gone.
-    let sleeper = Reaped(Command::new("sleep").arg("1").spawn().unwrap());
+    let sleeper = Process::start(Command::new("sleep").arg("1"));
     let server = load_replay();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("rec");
     let host = HostConfig {
-        pid: sleeper.0.id(),
+        pid: sleeper.pid(),
         children: false,
     };
     let recorder = Recorder::start(config(&server, &out, host, 2500), None).unwrap();

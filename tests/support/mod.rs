@@ -1,8 +1,11 @@
-//! What the integration tests share: running the binary, and one small HTTP/1.1 server on
-//! 127.0.0.1 that each test scripts with a handler. Every test server is built on it, so the
-//! accept loop, keep-alive, Nagle and "refuse connections for a while" are written once.
+//! What the integration tests share: running the binary, one way to run a child process
+//! beside a test (a recorder, a replay; killed and reaped however the test ends), and one small
+//! HTTP/1.1 server on 127.0.0.1 that each test scripts with a handler. Every test server is
+//! built on it, so the accept loop, keep-alive, Nagle and "refuse connections for a while" are
+//! written once.
 
 pub mod http;
+pub mod process;
 
 /// The `profile` binary, built for this test run.
 pub fn profile() -> assert_cmd::Command {
