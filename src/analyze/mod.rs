@@ -235,8 +235,8 @@ fn report_on_windows(
     let inputs = sections::inputs(set, &resolved, &mut un);
     let windows = sections::window_summary(set, &agg, config.verbose);
     let metrics = sections::metrics(&agg, &set.mapping);
-    sections::explain_windows_and_gpu(rec, &windows, &agg, &mut un);
-    sections::explain_import(rec, &mut un);
+    sections::explain_windows_and_gpu(rec, set, &windows, &agg, &mut un);
+    sections::explain_import(rec, set, &mut un);
     un.append(&mut catalog_notes);
     un.extend(notes.into_iter().map(|n| Unavailable {
         what: n.what,

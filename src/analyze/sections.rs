@@ -416,6 +416,7 @@ pub(super) fn metrics(agg: &Aggregate, mapping: &VllmMapping) -> Metrics {
 
 pub(super) fn explain_windows_and_gpu(
     rec: &Recording,
+    set: &WindowSet,
     w: &WindowSummary,
     agg: &Aggregate,
     un: &mut Vec<Unavailable>,
@@ -456,10 +457,20 @@ pub(super) fn explain_windows_and_gpu(
         };
         push(un, "GPU utilisation, power, VRAM, temperature", why);
     }
+    if set.gpu_polls_late > 0 {
+        push(
+            un,
+            "some GPU polls",
+            format!(
+                "{} GPU polls are in no window: their file's clock column said they completed                  later than they did (a damaged or hand-edited GPU file)",
+                set.gpu_polls_late
+            ),
+        );
+    }
 }
 
 /// What an imported recording cannot show, from its step: one sample per step per series.
-pub(super) fn explain_import(rec: &Recording, un: &mut Vec<Unavailable>) {
+pub(super) fn explain_import(rec: &Recording, set: &WindowSet, un: &mut Vec<Unavailable>) {
     let Some(imp) = &rec.manifest.import else {
         return;
     };
@@ -474,7 +485,7 @@ pub(super) fn explain_import(rec: &Recording, un: &mut Vec<Unavailable>) {
             imp.source
         ),
     );
-    if !rec.gpu_polls.is_empty() {
+    if set.gpu_polls > 0 {
         push(
             un,
             "R2 GPU/vLLM skew check",

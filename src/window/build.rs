@@ -8,10 +8,11 @@ use super::compute::{self, WindowInput};
 use super::{
     check_range, in_range, scrapes_in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
 };
-use crate::recording::{Recording, Scrape};
+use crate::recording::{GpuPoll, Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::Resolved;
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 
 /// A window being filled: the indices (into `Recording::scrapes`) of its good scrapes, the
 /// previous window's last good one first when there is one.
@@ -26,7 +27,7 @@ struct Ready {
     k: i64,
     good: Vec<usize>,
     failed: u32,
-    polls: Vec<usize>,
+    polls: Vec<GpuPoll>,
 }
 
 pub(super) struct Builder<'r> {
@@ -44,10 +45,20 @@ pub(super) struct Builder<'r> {
     k_prev: i64,
     open: Option<Open>,
     boundary: Option<usize>,
-    /// GPU polls by window, `(window, index into gpu_polls)` sorted by window, from the anchor
-    /// on; `poll_at` is the next one to hand out.
-    polls: Vec<(i64, usize)>,
-    poll_at: usize,
+    /// GPU polls fed before the anchor was known, in the order fed.
+    unplaced: Vec<GpuPoll>,
+    /// GPU polls from the anchor on, in range, by window, in the order fed, for the windows
+    /// not closed yet.
+    polls: BTreeMap<i64, Vec<GpuPoll>>,
+    /// Polls fed after their window had closed (only if a GPU file's polls came later than
+    /// its earliest completion said): not in any window.
+    late_polls: u64,
+    /// Whether any poll fed held a reading (see [`WindowSet::has_gpu_data`]).
+    has_gpu_data: bool,
+    /// Polls fed.
+    gpu_polls: u64,
+    /// The next window to close: polls of earlier windows come too late.
+    closed_below: i64,
     /// [`compute::first_seen`], learnt scrape by scrape: final for every scrape fed.
     born: Vec<u64>,
     unborn: usize,
@@ -102,8 +113,12 @@ impl<'r> Builder<'r> {
             k_prev: 0,
             open: None,
             boundary: None,
-            polls: Vec::new(),
-            poll_at: 0,
+            unplaced: Vec::new(),
+            polls: BTreeMap::new(),
+            late_polls: 0,
+            has_gpu_data: false,
+            gpu_polls: 0,
+            closed_below: 0,
             born: vec![u64::MAX; resolved.counters.len()],
             unborn: resolved.counters.len(),
             ready: Vec::new(),
@@ -115,21 +130,38 @@ impl<'r> Builder<'r> {
         t.saturating_sub(anchor).div_euclid(self.len).max(0)
     }
 
-    /// Sets the anchor and sorts the polls from it into windows.
-    fn anchor_at(&mut self, rec: &Recording, anchor: i64) {
+    /// Sets the anchor and puts the polls fed so far into their windows.
+    fn anchor_at(&mut self, anchor: i64) {
         self.anchor = Some(anchor);
-        self.polls = rec
-            .gpu_polls
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.completed_mono.0 >= anchor
-                    && in_range(&self.opts, self.start_wall, p.completed_mono)
-            })
-            .map(|(i, p)| (self.index_of(anchor, p.completed_mono.0), i))
-            .collect();
-        // Stable: polls of one window keep their (seq, gpu) order.
-        self.polls.sort_by_key(|p| p.0);
+        for p in std::mem::take(&mut self.unplaced) {
+            self.place(anchor, p);
+        }
+    }
+
+    /// Feeds GPU polls, in any order and as many at a time as come: each joins the window its
+    /// completion falls in (from the anchor on, in range). A window's polls must all be fed
+    /// before a scrape of a later window is.
+    pub fn feed_polls(&mut self, polls: impl IntoIterator<Item = GpuPoll>) {
+        for p in polls {
+            self.gpu_polls += 1;
+            self.has_gpu_data |= holds_a_reading(&p);
+            match self.anchor {
+                Some(anchor) => self.place(anchor, p),
+                None => self.unplaced.push(p),
+            }
+        }
+    }
+
+    fn place(&mut self, anchor: i64, p: GpuPoll) {
+        if p.completed_mono.0 < anchor || !in_range(&self.opts, self.start_wall, p.completed_mono) {
+            return;
+        }
+        let k = self.index_of(anchor, p.completed_mono.0);
+        if k < self.closed_below {
+            self.late_polls += 1;
+            return;
+        }
+        self.polls.entry(k).or_default().push(p);
     }
 
     /// Closes the open window and opens the empty ones up to `k`.
@@ -139,16 +171,10 @@ impl<'r> Builder<'r> {
                 self.open = Some(open);
                 return;
             }
-            let mut polls = Vec::new();
-            while let Some(&(pk, i)) = self.polls.get(self.poll_at) {
-                if pk > open.k {
-                    break;
-                }
-                if pk == open.k {
-                    polls.push(i);
-                }
-                self.poll_at += 1;
-            }
+            let mut polls = self.polls.remove(&open.k).unwrap_or_default();
+            // Stable: a window's polls in (seq, gpu) order, whatever order they were fed in.
+            polls.sort_by_key(|p| (p.seq, p.gpu_index));
+            self.closed_below = open.k + 1;
             self.ready.push(Ready {
                 k: open.k,
                 good: open.good,
@@ -196,7 +222,7 @@ impl<'r> Builder<'r> {
                     continue;
                 }
                 None => {
-                    self.anchor_at(rec, t);
+                    self.anchor_at(t);
                     self.open = Some(Open {
                         k: 0,
                         good: Vec::new(),
@@ -257,7 +283,7 @@ impl<'r> Builder<'r> {
                     end: MonoNs(start.saturating_add(len)),
                     scrapes: r.good.iter().map(|&i| &rec.scrapes[i]).collect(),
                     failed: r.failed,
-                    polls: r.polls.iter().map(|&i| &rec.gpu_polls[i]).collect(),
+                    polls: r.polls.iter().collect(),
                 };
                 compute::compute(&inp, resolved, born)
             })
@@ -271,7 +297,7 @@ impl<'r> Builder<'r> {
         if self.anchor.is_none() {
             // No good scrape in range: the windows of the failed attempts, from the first.
             if let Some(first) = self.first_attempt {
-                self.anchor_at(rec, first);
+                self.anchor_at(first);
                 self.open = Some(Open {
                     k: 0,
                     good: Vec::new(),
@@ -295,19 +321,6 @@ impl<'r> Builder<'r> {
         }
         self.compute_ready(rec);
         let scrapes = scrapes_in_range(rec, &self.opts);
-        let has_gpu_data = rec.gpu_polls.iter().any(|p| {
-            let m = &p.metrics;
-            m.util_pct.is_some()
-                || m.mem_util_pct.is_some()
-                || m.power_w.is_some()
-                || m.vram_used_bytes.is_some()
-                || m.vram_total_bytes.is_some()
-                || m.temperature_c.is_some()
-                || m.sm_clock_mhz.is_some()
-                || m.sm_active_pct.is_some()
-                || m.sm_occupancy_pct.is_some()
-                || m.dram_bw_util_pct.is_some()
-        });
         let mut windows = self.windows;
         super::host::fill(&mut windows, rec);
         WindowSet {
@@ -317,9 +330,26 @@ impl<'r> Builder<'r> {
             scrapes_ok: scrapes.iter().filter(|s| s.is_usable()).count() as u64,
             scrapes_empty: scrapes.iter().filter(|s| s.is_empty_body()).count() as u64,
             scrapes_rows_lost: scrapes.iter().filter(|s| s.rows_lost().is_some()).count() as u64,
-            has_gpu_data,
+            has_gpu_data: self.has_gpu_data,
+            gpu_polls: self.gpu_polls,
+            gpu_polls_late: self.late_polls,
             mapping: self.resolved.mapping.clone(),
             windows,
         }
     }
+}
+
+/// Whether a poll holds any reading at all (a poll whose every query failed holds none).
+fn holds_a_reading(p: &GpuPoll) -> bool {
+    let m = &p.metrics;
+    m.util_pct.is_some()
+        || m.mem_util_pct.is_some()
+        || m.power_w.is_some()
+        || m.vram_used_bytes.is_some()
+        || m.vram_total_bytes.is_some()
+        || m.temperature_c.is_some()
+        || m.sm_clock_mhz.is_some()
+        || m.sm_active_pct.is_some()
+        || m.sm_occupancy_pct.is_some()
+        || m.dram_bw_util_pct.is_some()
 }

@@ -133,6 +133,12 @@ pub struct WindowSet {
     /// Whether the recording holds any GPU reading at all (any poll with any field). Without
     /// one, the aggregate's no-GPU activity fallback applies.
     pub has_gpu_data: bool,
+    /// GPU polls in the recording, in range or not.
+    pub gpu_polls: u64,
+    /// GPU polls that reached the window builder after their window was computed, and so are
+    /// in no window: only a GPU file whose rows complete earlier than its clock column's
+    /// minimum says, which a reader that loads GPU files by time cannot place.
+    pub gpu_polls_late: u64,
     /// Which vLLM metrics served which quantity, and the cache configuration.
     pub mapping: VllmMapping,
     /// Every window in time order, empty ones included.
@@ -208,15 +214,17 @@ pub fn build_windows_resolved(
     opts: &WindowOptions,
 ) -> Result<WindowSet, WindowError> {
     let mut b = build::Builder::new(rec, resolved, opts)?;
+    b.feed_polls(rec.gpu_polls.iter().cloned());
     b.feed(rec, rec.scrapes.len());
     Ok(b.finish(rec))
 }
 
 /// Builds windows from a recording whose samples are read as the windows need them: a few
 /// segments at a time, keeping the series `resolved` gives a role, each batch dropped once no
-/// window still open needs it. Memory then holds the scrapes' metadata and the windows, not
-/// the samples. The windows are [`build_windows_resolved`]'s, and `deferred.recording` comes
-/// back with every scrape's `rows_read` final and its samples gone.
+/// window still open needs it; GPU polls too, each held only until its window is computed.
+/// Memory then holds the scrapes' metadata and the windows, not the samples or the polls.
+/// The windows are [`build_windows_resolved`]'s, and `deferred.recording` comes back with
+/// every scrape's `rows_read` final, its samples gone, and no GPU polls.
 pub fn build_windows_streaming(
     deferred: &mut Deferred,
     resolved: &Resolved,
@@ -228,6 +236,9 @@ pub fn build_windows_streaming(
     let mut dropped = 0usize;
     loop {
         let complete = deferred.load_next(&keep, progress);
+        // The polls loaded with these samples: the window builder keeps them until their
+        // window is computed, so they are not held twice.
+        b.feed_polls(std::mem::take(&mut deferred.recording.gpu_polls));
         b.feed(&deferred.recording, complete);
         let needed = b.needed_from();
         for s in deferred
@@ -266,6 +277,8 @@ pub(crate) fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
         scrapes_empty: 0,
         scrapes_rows_lost: 0,
         has_gpu_data,
+        gpu_polls: 0,
+        gpu_polls_late: 0,
         mapping: VllmMapping {
             quantities: Vec::new(),
             cache_config: Default::default(),

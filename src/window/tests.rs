@@ -855,3 +855,62 @@ fn windows_built_while_reading_equal_the_windows_of_a_whole_read() {
         assert_eq!(got, want, "window {} ms", quarter_s * 250);
     }
 }
+
+/// GPU polls read as the windows reach their time (GPU files that straddle the samples files
+/// and the windows, loaded one samples file at a time) join the windows a whole read gives
+/// them, at several window lengths and with a range.
+#[test]
+fn gpu_polls_read_as_the_windows_go_join_the_windows_of_a_whole_read() {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    crate::recording::writer::testutil::copy_with_gpu(&src, &dir, 2, 37);
+    let full = crate::recording::open(&dir).unwrap();
+    assert!(full.gpu_polls.len() > 500, "{} polls", full.gpu_polls.len());
+    let resolved = resolve(&full.series);
+    for (window_ms, from) in [
+        (500, None),
+        (2_000, None),
+        (3_250, None),
+        (2_000, Some(9_000)),
+    ] {
+        let opts = WindowOptions {
+            window_ns: window_ms * 1_000_000,
+            from: from.map(|ms: i64| TimeBound::Offset(MonoNs(ms * 1_000_000))),
+            ..WindowOptions::default()
+        };
+        let want = build_windows_resolved(&full, &resolved, &opts).unwrap();
+        assert!(want.has_gpu_data);
+        assert_eq!(want.gpu_polls, full.gpu_polls.len() as u64);
+        assert!(want
+            .windows
+            .iter()
+            .all(|w| w.gpu.polls > 0 || w.scrapes_ok == 0));
+        let mut deferred = crate::recording::open_deferred(&dir)
+            .unwrap()
+            .with_files_per_load(1);
+        assert!(
+            deferred.recording.gpu_polls.is_empty(),
+            "polls wait for their time"
+        );
+        let got = build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}).unwrap();
+        assert_eq!(got, want, "window {window_ms} ms from {from:?}");
+        assert_eq!(got.gpu_polls_late, 0);
+        assert!(
+            deferred.recording.gpu_polls.is_empty(),
+            "the builder took them"
+        );
+    }
+    // The first of the four samples files brings only the GPU files its scrapes reach.
+    let mut deferred = crate::recording::open_deferred(&dir)
+        .unwrap()
+        .with_files_per_load(1);
+    deferred.load_next(&resolved.read_mask(), &|_| {});
+    let loaded = deferred.recording.gpu_polls.len();
+    assert!(
+        loaded > 0 && loaded < full.gpu_polls.len() / 2,
+        "{loaded} of {} polls loaded with the first samples file",
+        full.gpu_polls.len()
+    );
+}

@@ -615,6 +615,28 @@ pub(super) fn read_sample_values(
     })
 }
 
+/// The earliest poll completion in a `gpu-*.parquet` file (`None` when it has no rows), from
+/// its monotonic clock column alone: the reader's first pass checks the file this way and
+/// decodes its readings only when the windows reach that time ([`read_gpu`]).
+pub(super) fn read_gpu_first_completion(path: &Path) -> Result<Decoded<Option<i64>>, Problem> {
+    let pick =
+        |_: &[u8], _: &ParquetMetaData| -> &'static [&'static str] { &[col::COMPLETED_MONO_NS] };
+    let mut first: Option<i64> = None;
+    let mut row_count = 0u64;
+    for b in read_part(path, Table::Gpu, &pick, None)? {
+        let done = required::<Int64Type>(&b, col::COMPLETED_MONO_NS)?;
+        if let Some(m) = done.values().iter().min() {
+            first = Some(first.map_or(*m, |f| f.min(*m)));
+        }
+        row_count += b.num_rows() as u64;
+    }
+    Ok(Decoded {
+        row_count,
+        rows: first,
+        notes: Vec::new(),
+    })
+}
+
 /// Reads a `gpu-*.parquet` file.
 pub(super) fn read_gpu(path: &Path) -> Result<Decoded<Vec<GpuPoll>>, Problem> {
     let mut rows = Vec::new();

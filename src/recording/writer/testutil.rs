@@ -396,3 +396,55 @@ pub fn manifest() -> crate::recording::Manifest {
         targets: Vec::new(),
     }
 }
+
+/// Copies the recording `src` to `dst` and adds GPU files to it: `gpus` GPUs polled every
+/// 250 ms from a second before its first scrape to a second after its last, with readings
+/// that change every poll, rotated every `per_file` polls (so that GPU files straddle the
+/// samples files and the windows).
+pub fn copy_with_gpu(src: &std::path::Path, dst: &std::path::Path, gpus: u32, per_file: usize) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    let rec = crate::recording::open(src).unwrap();
+    let first = rec.scrapes.first().unwrap().meta.completed_mono.0 - 1_000_000_000;
+    let last = rec.scrapes.last().unwrap().meta.completed_mono.0 + 1_000_000_000;
+    let mut w = crate::recording::GpuWriter::new(dst).unwrap();
+    let mut pushed = 0usize;
+    for (seq, at) in (first..=last).step_by(250_000_000).enumerate() {
+        let seq = seq as u64;
+        for g in 0..gpus {
+            let at = at + i64::from(g) * 700_000;
+            let wave = (seq % 37) as f64;
+            w.push(&GpuPoll {
+                seq,
+                gpu_index: g,
+                requested_at: WallNs(rec.manifest.started_at_ns + at - 400_000),
+                completed_at: WallNs(rec.manifest.started_at_ns + at),
+                requested_mono: MonoNs(at - 400_000),
+                completed_mono: MonoNs(at),
+                metrics: GpuMetrics {
+                    util_pct: Some((seq * 7 + u64::from(g)) as u32 % 101),
+                    mem_util_pct: Some((seq * 3) as u32 % 90),
+                    power_w: Some(90.0 + wave * 11.25 + f64::from(g)),
+                    power_limit_w: Some(700.0),
+                    vram_used_bytes: Some(60_000_000_000 + seq * 1_048_576),
+                    vram_total_bytes: Some(85_899_345_920),
+                    temperature_c: Some(40 + (seq % 25) as u32),
+                    sm_clock_mhz: Some(1_400 + (seq % 5) as u32 * 100),
+                    error: None,
+                    sm_active_pct: Some(wave * 2.5),
+                    sm_occupancy_pct: Some(wave * 1.25),
+                    dram_bw_util_pct: Some(wave * 2.0),
+                },
+            })
+            .unwrap();
+            pushed += 1;
+            if pushed % per_file == 0 {
+                w.rotate().unwrap();
+            }
+        }
+    }
+    w.finish().unwrap();
+}
