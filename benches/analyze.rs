@@ -14,7 +14,8 @@
 //! can use.
 //!
 //! `BENCH_ANALYZE_HOURS` picks the recordings (default `1`; `scripts/bench.sh` uses `1,24`);
-//! `BENCH_FIXTURE_ONLY=1` only writes them (`scripts/bench-vs-duckdb.sh` makes a week so).
+//! `BENCH_FIXTURE_ONLY=1` only writes them (`scripts/bench-vs-duckdb.sh` makes a week so), and
+//! with `BENCH_GPUS=8` a copy with 8 GPUs' polls beside it (`GPUS=8` there).
 //! Target: 50 M samples/s. Unless `BENCH_SUMMARY_ONLY=1`, criterion then times `open` and
 //! `analyze` apart on the 1 h recording.
 
@@ -59,6 +60,35 @@ fn fixture(replay: &Replay, hours: u64) -> Result<PathBuf, String> {
         w.scrapes, w.samples, w.bytes
     );
     std::fs::write(&done, note).map_err(|e| format!("{}: {e}", done.display()))?;
+    Ok(dir)
+}
+
+/// The replayed recording of `hours` hours with `gpus` GPUs' polls beside it (see
+/// `support::write_gpus`), written from [`fixture`]'s if it is not there yet.
+fn gpu_fixture(replay: &Replay, hours: u64, gpus: u32) -> Result<PathBuf, String> {
+    let base = fixture(replay, hours)?;
+    let dir = Path::new(FIXTURE_DIR).join(format!("replay-{hours}h-v{FIXTURE_VERSION}-{gpus}gpu"));
+    let done = dir.join("COMPLETE");
+    if done.exists() {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    eprintln!(
+        "adding {gpus} GPUs to a copy of {} (once)...",
+        base.display()
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in std::fs::read_dir(&base).map_err(|e| format!("{}: {e}", base.display()))? {
+        let e = e.map_err(|e| e.to_string())?;
+        if e.file_name() != "COMPLETE" {
+            std::fs::copy(e.path(), dir.join(e.file_name())).map_err(|e| e.to_string())?;
+        }
+    }
+    let bytes = support::write_gpus(&dir, hours * SCRAPES_PER_HOUR, gpus)?;
+    std::fs::write(&done, format!("gpus {gpus}\ngpu_bytes {bytes}\n"))
+        .map_err(|e| format!("{}: {e}", done.display()))?;
     Ok(dir)
 }
 
@@ -238,9 +268,17 @@ fn main() {
         .collect();
     // `BENCH_FIXTURE_ONLY=1`: write the recordings and stop (a week is read by
     // `profile analyze` in scripts/bench-vs-duckdb.sh, not opened whole here).
+    // `BENCH_GPUS=8`: the fixtures written have that many GPUs' polls beside them.
+    let gpus: Option<u32> = std::env::var("BENCH_GPUS")
+        .ok()
+        .and_then(|g| g.parse().ok());
     if std::env::var_os("BENCH_FIXTURE_ONLY").is_some_and(|v| v == "1") {
         for &h in &hours {
-            if let Err(e) = fixture(&replay, h) {
+            let written = match gpus {
+                Some(g) => gpu_fixture(&replay, h, g),
+                None => fixture(&replay, h),
+            };
+            if let Err(e) = written {
                 eprintln!("analyze benchmark ({h} h) failed: {e}");
                 std::process::exit(1);
             }

@@ -451,3 +451,74 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Writes GPU files beside a replayed recording of `scrapes` scrapes in `dir`: `gpus` GPUs
+/// polled on the scrapes' 250 ms ticks, with the recorder's 60 s rotation. The readings are
+/// synthetic (the real recording was made on CPU): busy for two thirds of each 225 s and
+/// idle for the rest, each reading jittering as NVML's do, so that the files compress as
+/// real ones would rather than to nothing. Returns the bytes written.
+pub fn write_gpus(dir: &Path, scrapes: u64, gpus: u32) -> Result<u64, String> {
+    use profile::gpu::GpuMetrics;
+    use profile::recording::{GpuPoll, GpuWriter};
+    let started = recording::open_deferred(dir)
+        .map_err(|e| e.to_string())?
+        .recording
+        .manifest
+        .started_at_ns;
+    let mut w = GpuWriter::new(dir).map_err(|e| e.to_string())?;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut jitter = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
+    };
+    let mut bytes = 0u64;
+    for seq in 0..scrapes {
+        let busy = (seq / 300) % 3 != 0;
+        for g in 0..gpus {
+            let at = seq as i64 * INTERVAL_NS + i64::from(g) * 40_000 + jitter(300_000) as i64;
+            let done = at + 400_000 + jitter(100_000) as i64;
+            let pick = |busy_v: f64, idle_v: f64| if busy { busy_v } else { idle_v };
+            let metrics = GpuMetrics {
+                util_pct: Some(pick(90.0 + jitter(11) as f64, jitter(3) as f64) as u32),
+                mem_util_pct: Some(pick(30.0 + jitter(40) as f64, 0.0) as u32),
+                power_w: Some(pick(450.0, 70.0) + jitter(250_000) as f64 / 1000.0),
+                power_limit_w: Some(700.0),
+                vram_used_bytes: Some(76_000_000_000 + jitter(1_000) * 1_048_576),
+                vram_total_bytes: Some(85_899_345_920),
+                temperature_c: Some(pick(60.0, 38.0) as u32 + jitter(4) as u32),
+                sm_clock_mhz: Some(pick(1755.0 + 15.0 * jitter(4) as f64, 345.0) as u32),
+                error: None,
+                sm_active_pct: Some(pick(40.0 + jitter(4000) as f64 / 100.0, 0.0)),
+                sm_occupancy_pct: Some(pick(20.0 + jitter(2000) as f64 / 100.0, 0.0)),
+                dram_bw_util_pct: Some(pick(30.0 + jitter(5000) as f64 / 100.0, 0.0)),
+            };
+            let poll = GpuPoll {
+                seq,
+                gpu_index: g,
+                requested_at: WallNs(started + at),
+                completed_at: WallNs(started + done),
+                requested_mono: MonoNs(at),
+                completed_mono: MonoNs(done),
+                metrics,
+            };
+            w.push(&poll).map_err(|e| e.to_string())?;
+        }
+        if (seq + 1) % SCRAPES_PER_SEGMENT == 0 {
+            bytes += w
+                .rotate()
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|f| f.bytes)
+                .sum::<u64>();
+        }
+    }
+    bytes += w
+        .finish()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|f| f.bytes)
+        .sum::<u64>();
+    Ok(bytes)
+}
