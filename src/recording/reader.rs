@@ -266,6 +266,12 @@ fn samples_files_at_once() -> usize {
 /// decoded columns of a compacted day within what a minute-file day holds.
 const SAMPLES_BYTES_AT_ONCE_PER_THREAD: u64 = 1 << 20;
 
+/// Sample rows loaded at once by the second pass, per thread (but at least one file). Ours:
+/// a minute segment is about 100,000 rows, so this never binds on recorded files; a
+/// compacted hour is 6 M, and three of them at once (as the byte budget allows) held 240 MB
+/// of decoded values and kept samples. One at a time holds a third.
+const SAMPLES_ROWS_AT_ONCE_PER_THREAD: u64 = 2_000_000;
+
 /// `files` (indices into `entries`) in the groups they are decoded in: at most
 /// [`samples_files_at_once`] files, and no more compressed bytes than
 /// [`SAMPLES_BYTES_AT_ONCE_PER_THREAD`] per thread (but at least one file).
@@ -519,11 +525,13 @@ pub fn open_deferred_progress(
             .par_iter()
             .map(|&i| {
                 let known = |l: &[u8]| find_layout(&layouts, l).is_some();
-                let d = tables::read_sample_keys(&entries[i].path, &known);
-                let located = d
-                    .as_ref()
-                    .ok()
-                    .map(|d| attach::locate(&seqs, unique_seqs, d.rows.seq.iter()));
+                let mut d = tables::read_sample_keys(&entries[i].path, &known);
+                let located = d.as_mut().ok().map(|d| {
+                    let located = attach::locate(&seqs, unique_seqs, d.rows.seq.iter());
+                    // Placed: the scrape column is not needed again in this pass.
+                    d.rows.seq = Vec::new();
+                    located
+                });
                 (i, d, located)
             })
             .collect();
@@ -768,12 +776,16 @@ impl Deferred {
         let budget = threads * SAMPLES_BYTES_AT_ONCE_PER_THREAD;
         let start = self.next;
         let at_once = self.files_per_load.unwrap_or_else(samples_files_at_once);
-        let mut bytes = 0u64;
-        while self.next < self.pending.len()
-            && (self.next == start
-                || (self.next - start < at_once && bytes + self.pending[self.next].bytes <= budget))
-        {
-            bytes += self.pending[self.next].bytes;
+        let row_budget = threads * SAMPLES_ROWS_AT_ONCE_PER_THREAD;
+        let (mut bytes, mut rows) = (0u64, 0u64);
+        while let Some(p) = self.pending.get(self.next) {
+            let n: u64 = p.counts.iter().map(|&c| u64::from(c)).sum();
+            let fits =
+                self.next - start < at_once && bytes + p.bytes <= budget && rows + n <= row_budget;
+            if self.next > start && !fits {
+                break;
+            }
+            (bytes, rows) = (bytes + p.bytes, rows + n);
             self.next += 1;
         }
         let group = &self.pending[start..self.next];

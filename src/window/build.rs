@@ -12,7 +12,13 @@ use crate::recording::{GpuPoll, Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::Resolved;
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Windows ahead of the next to close whose polls [`Builder`] keeps in a ring (the rest in
+/// a map). Ours: a GPU file is a minute, 30 windows of 2 s, so polls land within a few dozen
+/// windows of the one closing; a ring that long costs nothing, and a poll stamped far ahead
+/// (a damaged clock) does not make it grow.
+const NEAR_WINDOWS: usize = 1024;
 
 /// A window being filled: the indices (into `Recording::scrapes`) of its good scrapes, the
 /// previous window's last good one first when there is one.
@@ -47,9 +53,13 @@ pub(super) struct Builder<'r> {
     boundary: Option<usize>,
     /// GPU polls fed before the anchor was known, in the order fed.
     unplaced: Vec<GpuPoll>,
-    /// GPU polls from the anchor on, in range, by window, in the order fed, for the windows
-    /// not closed yet.
-    polls: BTreeMap<i64, Vec<GpuPoll>>,
+    /// GPU polls from the anchor on, in range, in the order fed, for the windows not closed
+    /// yet: `near[i]` is window `closed_below + i`'s, for the next [`NEAR_WINDOWS`]; `far`
+    /// holds those of later windows (fed before their window came near).
+    near: VecDeque<Vec<GpuPoll>>,
+    far: BTreeMap<i64, Vec<GpuPoll>>,
+    /// The last attempt in range: polls after its window join none.
+    last_attempt: Option<i64>,
     /// Polls fed after their window had closed (only if a GPU file's polls came later than
     /// its earliest completion said): not in any window.
     late_polls: u64,
@@ -89,10 +99,8 @@ impl<'r> Builder<'r> {
             .find(|s| s.is_usable())
             .or(in_range.first())
             .map(|s| s.meta.completed_mono.0);
-        if let (Some(a), Some(last)) = (
-            anchor,
-            in_range.iter().map(|s| s.meta.completed_mono.0).max(),
-        ) {
+        let last_attempt = in_range.iter().map(|s| s.meta.completed_mono.0).max();
+        if let (Some(a), Some(last)) = (anchor, last_attempt) {
             let n = last.saturating_sub(a).div_euclid(len).max(0) + 1;
             if n > MAX_WINDOWS {
                 return Err(WindowError::TooManyWindows {
@@ -114,7 +122,9 @@ impl<'r> Builder<'r> {
             open: None,
             boundary: None,
             unplaced: Vec::new(),
-            polls: BTreeMap::new(),
+            near: VecDeque::new(),
+            far: BTreeMap::new(),
+            last_attempt,
             late_polls: 0,
             has_gpu_data: false,
             gpu_polls: 0,
@@ -161,7 +171,22 @@ impl<'r> Builder<'r> {
             self.late_polls += 1;
             return;
         }
-        self.polls.entry(k).or_default().push(p);
+        // After the last attempt's window: no window will take it.
+        if self
+            .last_attempt
+            .is_some_and(|t| k > self.index_of(anchor, t))
+        {
+            return;
+        }
+        match usize::try_from(k - self.closed_below) {
+            Ok(i) if i < NEAR_WINDOWS => {
+                if self.near.len() <= i {
+                    self.near.resize_with(i + 1, Vec::new);
+                }
+                self.near[i].push(p);
+            }
+            _ => self.far.entry(k).or_default().push(p),
+        }
     }
 
     /// Closes the open window and opens the empty ones up to `k`.
@@ -171,7 +196,9 @@ impl<'r> Builder<'r> {
                 self.open = Some(open);
                 return;
             }
-            let mut polls = self.polls.remove(&open.k).unwrap_or_default();
+            // Fed earlier ones first: a window's far polls came before its near ones.
+            let mut polls = self.far.remove(&open.k).unwrap_or_default();
+            polls.extend(self.near.pop_front().unwrap_or_default());
             // Stable: a window's polls in (seq, gpu) order, whatever order they were fed in.
             polls.sort_by_key(|p| (p.seq, p.gpu_index));
             self.closed_below = open.k + 1;

@@ -63,7 +63,25 @@ fn read_part(
     columns: &Pick<'_>,
     rows: Option<RowSelection>,
 ) -> Result<Vec<RecordBatch>, Problem> {
-    let read = std::panic::AssertUnwindSafe(|| read_batches_unguarded(path, table, columns, rows));
+    let mut batches = Vec::new();
+    each_batch(path, table, columns, rows, &mut |b| {
+        batches.push(b);
+        Ok(())
+    })?;
+    Ok(batches)
+}
+
+/// [`read_part`], handing each record batch to `each` as it is decoded instead of holding
+/// them all: what a file of millions of rows (a compacted hour) needs.
+fn each_batch(
+    path: &Path,
+    table: Table,
+    columns: &Pick<'_>,
+    rows: Option<RowSelection>,
+    each: &mut dyn FnMut(RecordBatch) -> Result<(), Problem>,
+) -> Result<(), Problem> {
+    let read =
+        std::panic::AssertUnwindSafe(|| read_batches_unguarded(path, table, columns, rows, each));
     std::panic::catch_unwind(read).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
@@ -83,7 +101,8 @@ fn read_batches_unguarded(
     table: Table,
     columns: &Pick<'_>,
     rows: Option<RowSelection>,
-) -> Result<Vec<RecordBatch>, Problem> {
+    each: &mut dyn FnMut(RecordBatch) -> Result<(), Problem>,
+) -> Result<(), Problem> {
     let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?);
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -124,11 +143,10 @@ fn read_batches_unguarded(
         builder = builder.with_row_selection(rows);
     }
     let reader = builder.build().map_err(|e| format!("cannot read: {e}"))?;
-    let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch.map_err(|e| format!("damaged data: {e}"))?);
+        each(batch.map_err(|e| format!("damaged data: {e}"))?)?;
     }
-    Ok(batches)
+    Ok(())
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> {
@@ -453,34 +471,22 @@ pub(super) fn read_sample_keys(
             &KEY_COLUMNS
         }
     };
-    let batches = read_part(path, Table::Samples, &pick, None)?;
-    let (layout, seen) = picked.into_inner();
-    if seen {
-        let mut seq = Vec::with_capacity(batches.len());
-        let mut row_count = 0u64;
-        for b in &batches {
-            seq.push(required::<UInt64Type>(b, col::SCRAPE_SEQ)?.clone());
-            row_count += b.num_rows() as u64;
-        }
-        return Ok(Decoded {
-            row_count,
-            rows: SampleKeys {
-                layout,
-                series: None,
-                seq,
-            },
-            notes: Vec::new(),
-        });
-    }
     let mut data = FileSeries {
         keys: Vec::new(),
         runs: Vec::new(),
     };
-    let mut seqs = Vec::with_capacity(batches.len());
+    let mut seqs = Vec::new();
     let mut ids: HashMap<SeriesKey, u32> = HashMap::new();
     let mut unknown_types = 0u64;
     let mut row_count = 0u64;
-    for b in batches {
+    // Batch by batch, so that a file of millions of rows (a compacted hour) holds one batch of
+    // its key columns at a time, and only `scrape_seq` of the rest.
+    each_batch(path, Table::Samples, &pick, None, &mut |b| {
+        row_count += b.num_rows() as u64;
+        if picked.borrow().1 {
+            seqs.push(required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone());
+            return Ok(());
+        }
         let seq = required::<UInt64Type>(&b, col::SCRAPE_SEQ)?;
         let family = StrCol::new(&b, col::FAMILY)?;
         let ftype = StrCol::new(&b, col::FAMILY_TYPE)?;
@@ -548,8 +554,20 @@ pub(super) fn read_sample_keys(
             }
             i += 1 + run;
         }
-        row_count += b.num_rows() as u64;
         seqs.push(seq.clone());
+        Ok(())
+    })?;
+    let (layout, seen) = picked.into_inner();
+    if seen {
+        return Ok(Decoded {
+            row_count,
+            rows: SampleKeys {
+                layout,
+                series: None,
+                seq: seqs,
+            },
+            notes: Vec::new(),
+        });
     }
     let mut notes = Vec::new();
     if unknown_types > 0 {
