@@ -39,16 +39,24 @@ const MODE_ENV: &str = "BENCH_ANALYZE_MODE";
 /// Bump when the generator changes, so that old fixtures are not reused.
 const FIXTURE_VERSION: u32 = 3;
 
+/// Whether the fixture `dir` was written whole (its `COMPLETE` marker is there); a
+/// generation that was interrupted is removed, to start again rather than append to it.
+fn written(dir: &Path) -> Result<bool, String> {
+    if dir.join("COMPLETE").exists() {
+        return Ok(true);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(false)
+}
+
 /// The replayed recording of `hours` hours, written if it is not there yet.
 fn fixture(replay: &Replay, hours: u64) -> Result<PathBuf, String> {
     let dir = Path::new(FIXTURE_DIR).join(format!("replay-{hours}h-v{FIXTURE_VERSION}"));
     let done = dir.join("COMPLETE");
-    if done.exists() {
+    if written(&dir)? {
         return Ok(dir);
-    }
-    if dir.exists() {
-        // A generation that was interrupted: start again rather than append to it.
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     eprintln!(
         "writing {hours} h of replayed scrapes to {} (once)...",
@@ -69,11 +77,8 @@ fn gpu_fixture(replay: &Replay, hours: u64, gpus: u32) -> Result<PathBuf, String
     let base = fixture(replay, hours)?;
     let dir = Path::new(FIXTURE_DIR).join(format!("replay-{hours}h-v{FIXTURE_VERSION}-{gpus}gpu"));
     let done = dir.join("COMPLETE");
-    if done.exists() {
+    if written(&dir)? {
         return Ok(dir);
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     eprintln!(
         "adding {gpus} GPUs to a copy of {} (once)...",
