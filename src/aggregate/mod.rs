@@ -295,9 +295,28 @@ fn max_of(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     it.flatten().reduce(f64::max)
 }
 
+/// Which windows feed a recording-level histogram (spec "Aggregation"): prompt length is a
+/// property of every evaluable window's requests, the latencies only of the active ones.
+fn hist_scope(h: HistKind) -> fn(Gate) -> bool {
+    match h {
+        HistKind::PromptTokens => Gate::is_evaluable,
+        _ => Gate::is_active,
+    }
+}
+
 /// ΣΔsum/ΣΔcount and merged-bucket p99 over a window set (spec "Aggregation": histogram means
 /// and p99). Windows lacking a delta (reset) are left out of both sums.
 pub fn hist_aggregate(windows: &[&Window], h: HistKind) -> HistAggregate {
+    hist_aggregate_with(windows, h, None)
+}
+
+/// [`hist_aggregate`], with the windows' buckets merged already (by a [`BucketFold`]) when
+/// `merged` is given: the windows' own buckets are then not read.
+fn hist_aggregate_with(
+    windows: &[&Window],
+    h: HistKind,
+    merged: Option<&[Bucket]>,
+) -> HistAggregate {
     let mut a = HistAggregate::default();
     for w in windows {
         let hw = w.hist(h);
@@ -305,9 +324,12 @@ pub fn hist_aggregate(windows: &[&Window], h: HistKind) -> HistAggregate {
             a.delta_sum = Some(a.delta_sum.unwrap_or(0.0) + s);
             a.delta_count = Some(a.delta_count.unwrap_or(0.0) + c);
         }
-        if !hw.buckets.is_empty() {
+        if merged.is_none() && !hw.buckets.is_empty() {
             merge_buckets(&mut a.buckets, &hw.buckets);
         }
+    }
+    if let Some(m) = merged {
+        a.buckets = m.to_vec();
     }
     match (a.delta_sum, a.delta_count) {
         (Some(s), Some(c)) if c > 0.0 => a.mean = Some(s / c),
@@ -327,12 +349,54 @@ pub fn hist_aggregate(windows: &[&Window], h: HistKind) -> HistAggregate {
     a
 }
 
+/// The windows' delta buckets merged window by window as the windows are computed, so that a
+/// long recording's windows need not keep their own (a 2 s window of a vLLM server holds about
+/// 2 KB of them; a week, 300,000 windows). It merges, in window order, what [`aggregate`]
+/// would merge: as whether the recording has GPU data (which the gate reads) is known only
+/// once every poll is read, it keeps both answers. [`aggregate_folded`] then gives
+/// [`aggregate`]'s figures exactly.
+#[derive(Debug, Clone, Default)]
+pub struct BucketFold {
+    /// `merged[has_gpu_data as usize][slot]`, slots in [`HistKind::ALL`] order.
+    merged: [[Vec<Bucket>; HistKind::ALL.len()]; 2],
+}
+
+impl BucketFold {
+    /// Merges one window's buckets; windows must come in index order.
+    pub fn add(&mut self, w: &Window) {
+        for (gpu, merged) in [false, true].into_iter().zip(&mut self.merged) {
+            let g = window_gate(w, gpu);
+            for (h, acc) in HistKind::ALL.into_iter().zip(merged.iter_mut()) {
+                let b = &w.hist(h).buckets;
+                if hist_scope(h)(g) && !b.is_empty() {
+                    merge_buckets(acc, b);
+                }
+            }
+        }
+    }
+
+    fn of(&self, has_gpu_data: bool, h: HistKind) -> &[Bucket] {
+        let slot = HistKind::ALL.iter().position(|k| *k == h).unwrap_or(0);
+        &self.merged[usize::from(has_gpu_data)][slot]
+    }
+}
+
 fn ms(v: Option<f64>) -> Option<f64> {
     v.map(|s| s * MS_PER_SECOND)
 }
 
 /// Combines a recording's windows into one snapshot.
 pub fn aggregate(set: &WindowSet) -> Aggregate {
+    aggregate_with(set, None)
+}
+
+/// [`aggregate`] of windows whose buckets `fold` merged as they were computed (every window
+/// of `set`, in order): the windows may have dropped their buckets since.
+pub fn aggregate_folded(set: &WindowSet, fold: &BucketFold) -> Aggregate {
+    aggregate_with(set, Some(fold))
+}
+
+fn aggregate_with(set: &WindowSet, fold: Option<&BucketFold>) -> Aggregate {
     let gates: Vec<Gate> = set
         .windows
         .iter()
@@ -363,9 +427,19 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         .find(|w| w.last_scrape_seq.is_some());
     let all = &set.windows;
 
-    let ttft = hist_aggregate(&active, HistKind::Ttft);
-    let tpot = hist_aggregate(&active, HistKind::Tpot);
-    let prompt = hist_aggregate(&evaluable, HistKind::PromptTokens);
+    let hist = |h: HistKind| {
+        let over: Vec<&Window> = set
+            .windows
+            .iter()
+            .zip(&gates)
+            .filter(|(_, g)| hist_scope(h)(**g))
+            .map(|(w, _)| w)
+            .collect();
+        hist_aggregate_with(&over, h, fold.map(|f| f.of(set.has_gpu_data, h)))
+    };
+    let ttft = hist(HistKind::Ttft);
+    let tpot = hist(HistKind::Tpot);
+    let prompt = hist(HistKind::PromptTokens);
     let hits = sum_of(&evaluable, |w| {
         w.prefix_hits_delta.zip(w.prefix_queries_delta).map(|p| p.0)
     });
@@ -419,10 +493,10 @@ pub fn aggregate(set: &WindowSet) -> Aggregate {
         prompt_tokens_mean: prompt.mean,
         ttft_s: ttft,
         tpot_s: tpot,
-        itl_s: hist_aggregate(&active, HistKind::Itl),
-        prefill_s: hist_aggregate(&active, HistKind::Prefill),
-        queue_s: hist_aggregate(&active, HistKind::Queue),
-        e2e_s: hist_aggregate(&active, HistKind::E2e),
+        itl_s: hist(HistKind::Itl),
+        prefill_s: hist(HistKind::Prefill),
+        queue_s: hist(HistKind::Queue),
+        e2e_s: hist(HistKind::E2e),
         prompt_tokens: prompt,
 
         kv_cache_pct_mean: time_weighted(&evaluable, |w| w.kv_cache_pct_mean),

@@ -333,3 +333,54 @@ fn aggregate_serializes_deterministically() {
     assert_eq!(a.ttft_s.p99, Some(0.5));
     assert!(close(a.ttft_s.mean, 0.6));
 }
+
+#[test]
+fn buckets_folded_as_windows_come_give_the_aggregate_of_windows_that_kept_them() {
+    // Active, fallback-only (no KV load, generating), idle and not evaluable windows; prompt
+    // length reaches the evaluable ones too; one window's TTFT buckets use other bounds.
+    let mut windows = Vec::new();
+    for i in 0..8u32 {
+        let kv = if i % 3 == 0 { Some(10.0) } else { Some(50.0) };
+        let running = if i == 5 { Some(0.0) } else { Some(2.0) };
+        let dur = if i == 6 { None } else { Some(2.0) };
+        let mut w = win(i, dur, running, kv, None);
+        w.generation_tokens_delta = Some(f64::from(i) * 10.0);
+        let n = f64::from(i + 1);
+        for h in HistKind::ALL {
+            let hw = match h {
+                HistKind::Ttft => &mut w.ttft_s,
+                HistKind::Tpot => &mut w.tpot_s,
+                HistKind::Itl => &mut w.itl_s,
+                HistKind::Prefill => &mut w.prefill_s,
+                HistKind::Queue => &mut w.queue_s,
+                HistKind::PromptTokens => &mut w.prompt_tokens,
+                HistKind::E2e => &mut w.e2e_s,
+            };
+            hw.delta_sum = Some(0.3 * n);
+            hw.delta_count = Some(n);
+            hw.buckets = if i == 4 && h == HistKind::Ttft {
+                bk(&[(0.05, 1.0), (0.5, n), (INF, n)])
+            } else {
+                bk(&[(0.1, n / 2.0), (1.0, n), (INF, n)])
+            };
+        }
+        windows.push(w);
+    }
+    for has_gpu in [false, true] {
+        let mut set = set_of(windows.clone(), has_gpu);
+        let want = aggregate(&set);
+        let mut fold = BucketFold::default();
+        for w in &mut set.windows {
+            fold.add(w);
+            w.drop_buckets_except(&[]);
+        }
+        assert!(set.windows.iter().all(|w| w.ttft_s.buckets.is_empty()));
+        let got = aggregate_folded(&set, &fold);
+        assert_eq!(got, want, "has_gpu_data {has_gpu}");
+        // The fold is not vacuous: buckets were merged, differently with and without GPU.
+        assert!(!got.ttft_s.buckets.is_empty() && !got.prompt_tokens.buckets.is_empty());
+        assert_ne!(got.ttft_s.buckets, got.prompt_tokens.buckets);
+    }
+    let folded = |gpu| aggregate(&set_of(windows.clone(), gpu)).ttft_s.buckets;
+    assert_ne!(folded(false), folded(true));
+}

@@ -33,7 +33,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use crate::aggregate::aggregate;
+use crate::aggregate::{aggregate, aggregate_folded, Aggregate, BucketFold};
 use crate::availability;
 use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
@@ -41,7 +41,7 @@ use crate::inputs::{self, InputError, InputSources, OperatorInputs};
 use crate::recording::{Deferred, ReadProgress, Recording};
 use crate::report::{Report, Unavailable, SCHEMA_VERSION};
 use crate::units::MonoNs;
-use crate::vllm::resolve;
+use crate::vllm::{resolve, HistKind};
 use crate::window::{
     build_windows_resolved, build_windows_streaming, scrapes_in_range, TimeBound, WindowError,
     WindowOptions, WindowSet,
@@ -163,15 +163,18 @@ pub fn analyze_keeping_windows(
     let mapping = resolve(&rec.series);
     let opts = window_options(rec, config)?;
     let set = build_windows_resolved(rec, &mapping, &opts)?;
-    let report = report_on_windows(rec, &set, &opts, catalog, config)?;
+    let report = report_on(rec, &set, aggregate(&set), &opts, catalog, config)?;
     Ok((report, set))
 }
 
 /// [`analyze`] of a recording whose samples are not read yet: its windows are built as the
 /// samples are read, a few segments at a time, so that memory holds the windows and the
-/// scrapes' metadata but never the whole recording's samples. The report is [`analyze`]'s
-/// on the same recording, byte for byte. The windows come back too (as
-/// [`analyze_keeping_windows`] gives them), and the recording, without samples.
+/// scrapes' metadata but never the whole recording's samples; each window's delta buckets
+/// are merged into the recording's as it is computed and then dropped, but for those the
+/// report still reads per window (TTFT and TPOT, with `samples` or `slo`). The report is
+/// [`analyze`]'s on the same recording, byte for byte. The windows come back too (as
+/// [`analyze_keeping_windows`] gives them, less those buckets), and the recording, without
+/// samples.
 pub fn analyze_deferred(
     mut deferred: Deferred,
     catalog: &Catalog,
@@ -180,10 +183,31 @@ pub fn analyze_deferred(
 ) -> Result<(Report, WindowSet, Recording), AnalyzeError> {
     let mapping = resolve(&deferred.recording.series);
     let opts = window_options(&deferred.recording, config)?;
-    let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress)?;
+    let keep: &[HistKind] = if wants_series(config) {
+        &capacity::BUCKETS_READ
+    } else {
+        &[]
+    };
+    let mut fold = BucketFold::default();
+    let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress, &mut |w| {
+        fold.add(w);
+        w.drop_buckets_except(keep);
+    })?;
     let rec = deferred.recording;
-    let report = report_on_windows(&rec, &set, &opts, catalog, config)?;
+    let report = report_on(
+        &rec,
+        &set,
+        aggregate_folded(&set, &fold),
+        &opts,
+        catalog,
+        config,
+    )?;
     Ok((report, set, rec))
+}
+
+/// Whether the report holds the per-window series (`--samples`, or an SLO assessed on them).
+fn wants_series(config: &AnalyzeConfig) -> bool {
+    config.samples || config.slo.is_some()
 }
 
 fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptions, AnalyzeError> {
@@ -194,16 +218,16 @@ fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptio
     })
 }
 
-/// Every stage after the windows: aggregation, availability, inputs, ceiling, economics,
-/// rules, capacity.
-fn report_on_windows(
+/// Every stage after the windows and their aggregate `agg`: availability, inputs, ceiling,
+/// economics, rules, capacity.
+fn report_on(
     rec: &Recording,
     set: &WindowSet,
+    agg: Aggregate,
     opts: &WindowOptions,
     catalog: &Catalog,
     config: &AnalyzeConfig,
 ) -> Result<Report, AnalyzeError> {
-    let agg = aggregate(set);
     let resets: Vec<MonoNs> = set
         .windows
         .iter()
@@ -257,7 +281,7 @@ fn report_on_windows(
             roof: &roof,
         },
     );
-    let series = (config.samples || config.slo.is_some()).then(|| capacity::series_of(set));
+    let series = wants_series(config).then(|| capacity::series_of(set));
     let slo = match (&config.slo, &series) {
         (Some(targets), Some(s)) => Some(capacity::assess(&[(&recording.label, s)], targets)),
         _ => None,

@@ -47,6 +47,10 @@ pub const MIN_LEVEL_OBSERVATIONS: f64 = 20.0;
 /// window's 2 s snapshot of a queue.
 pub const MIN_LEVEL_WINDOWS: usize = 3;
 
+/// The histograms whose per-window delta buckets [`series_of`] reads: windows kept for it
+/// must keep these.
+pub const BUCKETS_READ: [HistKind; 2] = [HistKind::Ttft, HistKind::Tpot];
+
 /// The per-window series of a recording's active windows (the report's `samples` section),
 /// in time order. Histogram buckets follow the layout of the first window that has any; a
 /// window with another layout (a server restarted with another version) keeps its rates and

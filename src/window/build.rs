@@ -5,6 +5,7 @@
 //! a streamed recording's samples can be dropped as soon as no open window needs them.
 
 use super::compute::{self, WindowInput};
+use super::Window;
 use super::{
     check_range, in_range, scrapes_in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
 };
@@ -73,7 +74,9 @@ pub(super) struct Builder<'r> {
     born: Vec<u64>,
     unborn: usize,
     ready: Vec<Ready>,
-    windows: Vec<crate::window::Window>,
+    windows: Vec<Window>,
+    /// Windows handed to the caller so far: `windows[..handed]`.
+    handed: usize,
 }
 
 impl<'r> Builder<'r> {
@@ -100,6 +103,7 @@ impl<'r> Builder<'r> {
             .or(in_range.first())
             .map(|s| s.meta.completed_mono.0);
         let last_attempt = in_range.iter().map(|s| s.meta.completed_mono.0).max();
+        let mut expected = 0;
         if let (Some(a), Some(last)) = (anchor, last_attempt) {
             let n = last.saturating_sub(a).div_euclid(len).max(0) + 1;
             if n > MAX_WINDOWS {
@@ -108,6 +112,7 @@ impl<'r> Builder<'r> {
                     window_ns: len,
                 });
             }
+            expected = n;
         }
         Ok(Builder {
             resolved,
@@ -132,7 +137,11 @@ impl<'r> Builder<'r> {
             born: vec![u64::MAX; resolved.counters.len()],
             unborn: resolved.counters.len(),
             ready: Vec::new(),
-            windows: Vec::new(),
+            // At most this many (the real anchor can only be later): reserved once, so that
+            // a long recording's windows are not copied as the vector grows, which at the
+            // last doubling held them twice.
+            windows: Vec::with_capacity(usize::try_from(expected).unwrap_or(0)),
+            handed: 0,
         })
     }
 
@@ -319,8 +328,16 @@ impl<'r> Builder<'r> {
         self.ready.clear();
     }
 
-    /// The windows, once every scrape has been fed.
-    pub fn finish(mut self, rec: &Recording) -> WindowSet {
+    /// Hands each window computed since the last call to `f`, in index order.
+    pub fn hand_over_new(&mut self, f: &mut dyn FnMut(&mut Window)) {
+        for w in self.windows.get_mut(self.handed..).unwrap_or_default() {
+            f(w);
+        }
+        self.handed = self.windows.len();
+    }
+
+    /// The windows, once every scrape has been fed; those not handed over yet go to `f`.
+    pub fn finish(mut self, rec: &Recording, f: &mut dyn FnMut(&mut Window)) -> WindowSet {
         if self.anchor.is_none() {
             // No good scrape in range: the windows of the failed attempts, from the first.
             if let Some(first) = self.first_attempt {
@@ -347,6 +364,7 @@ impl<'r> Builder<'r> {
             self.open = None;
         }
         self.compute_ready(rec);
+        self.hand_over_new(f);
         let scrapes = scrapes_in_range(rec, &self.opts);
         let mut windows = self.windows;
         super::host::fill(&mut windows, rec);

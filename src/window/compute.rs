@@ -229,6 +229,16 @@ impl Window {
         }
     }
 
+    /// Frees the delta buckets of every histogram not in `keep` (their `p99` stays): for a
+    /// caller that has merged them already and reads only `keep`'s from here on.
+    pub fn drop_buckets_except(&mut self, keep: &[HistKind]) {
+        for h in HistKind::ALL {
+            if !keep.contains(&h) {
+                self.hist_mut(h).buckets = Vec::new();
+            }
+        }
+    }
+
     fn hist_mut(&mut self, h: HistKind) -> &mut HistWindow {
         match h {
             HistKind::Ttft => &mut self.ttft_s,

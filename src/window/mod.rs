@@ -216,20 +216,23 @@ pub fn build_windows_resolved(
     let mut b = build::Builder::new(rec, resolved, opts)?;
     b.feed_polls(rec.gpu_polls.iter().cloned());
     b.feed(rec, rec.scrapes.len());
-    Ok(b.finish(rec))
+    Ok(b.finish(rec, &mut |_| {}))
 }
 
 /// Builds windows from a recording whose samples are read as the windows need them: a few
 /// segments at a time, keeping the series `resolved` gives a role, each batch dropped once no
 /// window still open needs it; GPU polls too, each held only until its window is computed.
 /// Memory then holds the scrapes' metadata and the windows, not the samples or the polls.
-/// The windows are [`build_windows_resolved`]'s, and `deferred.recording` comes back with
-/// every scrape's `rows_read` final, its samples gone, and no GPU polls.
+/// The windows are [`build_windows_resolved`]'s, each handed to `on_window` in index order as
+/// soon as it is computed (a caller may fold and then drop what it holds), and
+/// `deferred.recording` comes back with every scrape's `rows_read` final, its samples gone,
+/// and no GPU polls.
 pub fn build_windows_streaming(
     deferred: &mut Deferred,
     resolved: &Resolved,
     opts: &WindowOptions,
     progress: &dyn Fn(ReadProgress),
+    on_window: &mut dyn FnMut(&mut Window),
 ) -> Result<WindowSet, WindowError> {
     let keep = resolved.read_mask();
     let mut b = build::Builder::new(&deferred.recording, resolved, opts)?;
@@ -240,6 +243,7 @@ pub fn build_windows_streaming(
         // window is computed, so they are not held twice.
         b.feed_polls(std::mem::take(&mut deferred.recording.gpu_polls));
         b.feed(&deferred.recording, complete);
+        b.hand_over_new(on_window);
         let needed = b.needed_from();
         for s in deferred
             .recording
@@ -257,7 +261,7 @@ pub fn build_windows_streaming(
     }
     let rec = &deferred.recording;
     b.feed(rec, rec.scrapes.len());
-    let set = b.finish(rec);
+    let set = b.finish(rec, on_window);
     for s in &mut deferred.recording.scrapes {
         s.samples = Vec::new();
         s.timestamps = Vec::new();

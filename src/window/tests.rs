@@ -851,8 +851,14 @@ fn windows_built_while_reading_equal_the_windows_of_a_whole_read() {
         let mut deferred = crate::recording::open_deferred(&dir)
             .unwrap()
             .with_files_per_load(1);
-        let got = build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}).unwrap();
+        // Every window is handed over once, in order, as it is computed.
+        let mut handed = Vec::new();
+        let got = build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}, &mut |w| {
+            handed.push(w.clone())
+        })
+        .unwrap();
         assert_eq!(got, want, "window {} ms", quarter_s * 250);
+        assert_eq!(handed, got.windows, "window {} ms", quarter_s * 250);
     }
 }
 
@@ -894,7 +900,8 @@ fn gpu_polls_read_as_the_windows_go_join_the_windows_of_a_whole_read() {
             deferred.recording.gpu_polls.is_empty(),
             "polls wait for their time"
         );
-        let got = build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}).unwrap();
+        let got =
+            build_windows_streaming(&mut deferred, &resolved, &opts, &|_| {}, &mut |_| {}).unwrap();
         assert_eq!(got, want, "window {window_ms} ms from {from:?}");
         assert_eq!(got.gpu_polls_late, 0);
         assert!(
