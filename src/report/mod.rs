@@ -7,7 +7,7 @@
 //!   [`SCHEMA_VERSION`]. Floats are stored unrounded; only renderers round.
 //! - [`render`]: the one interface every renderer implements ([`Render`]), and the
 //!   renderers' errors.
-//! - [`format`]: number and unit formatting, shared by every text renderer (compare's too).
+//! - [`mod@format`]: number and unit formatting, shared by every text renderer (compare's too).
 //! - [`text`]: comfy-table tables; every catalog-derived figure marked `(est)`, every missing
 //!   value `-`, and the `unavailable` list with reasons at the end.
 //! - [`html`]: one self-contained HTML file (uPlot timelines, embedded; no request leaves it).
