@@ -599,6 +599,7 @@ pub fn open_deferred_progress(
                     range: located.range,
                     counts,
                     steps_from_lo: steps,
+                    row_groups: keys.row_groups,
                 });
             }
         }

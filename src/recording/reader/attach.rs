@@ -8,6 +8,7 @@ use super::tables::{SeriesKey, ValueChunk};
 use super::{Scrape, SeriesId, SeriesInfo, StoredSample};
 use arrow_array::types::UInt64Type;
 use arrow_array::PrimitiveArray;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Where a samples file's rows go: the range of the indices (in the scrapes, sorted by
@@ -288,9 +289,70 @@ pub(super) fn push_values(
     }
 }
 
-/// [`push_values`] of rows without timestamps placed by spans: in pieces of rows that share
-/// a span, a run and a chunk, so that each piece is one series' values pushed to consecutive
-/// scrapes.
+/// Scrapes per task when [`push_spans`] splits a file's scrapes between threads. Ours: below
+/// a few thousand scrapes (a minute file has 240) the split costs more than it gives, and the
+/// files of one load are pushed in parallel already; a compacted hour (14,400 scrapes, one
+/// file per load) is pushed by every thread.
+const SCRAPES_PER_PUSH_TASK: usize = 2_048;
+
+/// A piece of a file's rows: one series' values (`len` of them, from `offset` in chunk
+/// `chunk`) for the consecutive scrapes from index `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Piece {
+    at: usize,
+    len: usize,
+    series: SeriesId,
+    chunk: usize,
+    offset: usize,
+}
+
+/// The rows of `spans` cut into [`Piece`]s where a span, a run or a chunk ends, in file order.
+fn pieces_of(
+    chunks: &[ValueChunk],
+    runs: &[(u32, SeriesId)],
+    spans: &[(usize, u32)],
+) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut chunk_lens = chunks.iter().map(|c| c.value.len()).enumerate();
+    let mut runs = runs.iter().copied();
+    let (mut chunk, mut chunk_at, mut chunk_left) = (0usize, 0usize, 0usize);
+    let (mut run_left, mut series) = (0usize, 0);
+    for &(first, n) in spans {
+        let (mut at, mut span_left) = (first, n as usize);
+        while span_left > 0 {
+            if chunk_left == 0 {
+                let Some((i, len)) = chunk_lens.next() else {
+                    return pieces;
+                };
+                (chunk, chunk_at, chunk_left) = (i, 0, len);
+                continue;
+            }
+            if run_left == 0 {
+                let Some((rows, id)) = runs.next() else {
+                    return pieces;
+                };
+                (run_left, series) = (rows as usize, id);
+                continue;
+            }
+            let len = span_left.min(run_left).min(chunk_left);
+            pieces.push(Piece {
+                at,
+                len,
+                series,
+                chunk,
+                offset: chunk_at,
+            });
+            (at, span_left, run_left) = (at + len, span_left - len, run_left - len);
+            (chunk_at, chunk_left) = (chunk_at + len, chunk_left - len);
+        }
+    }
+    pieces
+}
+
+/// [`push_values`] of rows without timestamps placed by spans: each piece of rows that share a
+/// span, a run and a chunk is one series' values pushed to consecutive scrapes. A file of many
+/// scrapes has them split into ranges pushed in parallel; each range takes the pieces in file
+/// order, so every scrape gets its samples in the order a single pass gives them.
 fn push_spans(
     chunks: &[ValueChunk],
     runs: &[(u32, SeriesId)],
@@ -298,39 +360,37 @@ fn push_spans(
     scrapes: &mut [Scrape],
     base: usize,
 ) {
-    let mut values = chunks.iter().map(|c| c.value.values().as_ref());
-    let mut runs = runs.iter().copied();
-    let mut chunk: &[f64] = &[];
-    let (mut run_left, mut series) = (0usize, 0);
-    for &(first, n) in spans {
-        let (mut at, mut span_left) = (first, n as usize);
-        while span_left > 0 {
-            if chunk.is_empty() {
-                let Some(next) = values.next() else {
-                    return;
-                };
-                chunk = next;
+    let pieces = pieces_of(chunks, runs, spans);
+    let values: Vec<&[f64]> = chunks.iter().map(|c| c.value.values().as_ref()).collect();
+    let push = |part: &mut [Scrape], lo: usize| {
+        let hi = lo + part.len();
+        for p in &pieces {
+            let (from, to) = (p.at.max(lo), (p.at + p.len).min(hi));
+            if from >= to {
                 continue;
             }
-            if run_left == 0 {
-                let Some((rows, id)) = runs.next() else {
-                    return;
-                };
-                (run_left, series) = (rows as usize, id);
+            let skip = p.offset + (from - p.at);
+            let Some(vals) = values
+                .get(p.chunk)
+                .and_then(|v| v.get(skip..skip + (to - from)))
+            else {
                 continue;
+            };
+            for (scrape, &value) in part[from - lo..to - lo].iter_mut().zip(vals) {
+                scrape.samples.push(StoredSample {
+                    series: p.series,
+                    value,
+                });
             }
-            let k = span_left.min(run_left).min(chunk.len());
-            let (piece, rest) = chunk.split_at(k);
-            let to = at
-                .checked_sub(base)
-                .and_then(|a| scrapes.get_mut(a..a + k))
-                .unwrap_or_default();
-            for (scrape, &value) in to.iter_mut().zip(piece) {
-                scrape.samples.push(StoredSample { series, value });
-            }
-            chunk = rest;
-            (at, span_left, run_left) = (at + k, span_left - k, run_left - k);
         }
+    };
+    if scrapes.len() <= SCRAPES_PER_PUSH_TASK {
+        push(scrapes, base);
+    } else {
+        scrapes
+            .par_chunks_mut(SCRAPES_PER_PUSH_TASK)
+            .enumerate()
+            .for_each(|(k, part)| push(part, base + k * SCRAPES_PER_PUSH_TASK));
     }
 }
 
@@ -510,6 +570,50 @@ mod tests {
             }
         }
         (samples, counts, orphans)
+    }
+
+    /// A file of more scrapes than one push task takes (a compacted hour) is pushed by
+    /// several tasks, each over its own scrapes: every scrape still gets its rows in file
+    /// order, whether the rows are placed by `scrape_seq` or from the low end, and whatever
+    /// the chunk size (pieces cut where a chunk, a run or a span ends).
+    #[test]
+    fn a_file_of_many_scrapes_pushed_in_parallel_places_rows_as_one_pass_would() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut split_by_spans = 0;
+        for case in 0..8 {
+            let n = 3 * SCRAPES_PER_PUSH_TASK + rng.below(2_000) as usize;
+            let seqs: Vec<u64> = (0..n as u64).map(|k| 10 + k + k / 1_000).collect();
+            let f = random_file(&mut rng, &seqs, case % 2 == 0);
+            let runs = f.runs();
+            let chunks = f.chunks([65_536, 777, 4_096, 1][case % 4]);
+            let (want, _, _) = reference(&seqs, &f);
+            let fresh = || -> Vec<Scrape> {
+                seqs.iter()
+                    .map(|&s| Scrape {
+                        meta: ok_meta(s, 0),
+                        samples: Vec::new(),
+                        timestamps: Vec::new(),
+                        rows_read: 0,
+                    })
+                    .collect()
+            };
+            let located = locate(&seqs, true, chunks.iter().filter_map(|c| c.seq.as_ref()));
+            if matches!(located.how, How::Spans(_)) {
+                split_by_spans += 1;
+            }
+            let mut scrapes = fresh();
+            push_values(&chunks, &runs, Place::BySeq(&seqs, true), &mut scrapes, 0);
+            let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+            assert!(got == want, "case {case}: by seq");
+            if located.steps_from_lo(&runs) {
+                let mut scrapes = fresh();
+                let lo = located.range.unwrap().0;
+                push_values(&chunks, &runs, Place::FromLo(lo), &mut scrapes, 0);
+                let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+                assert!(got == want, "case {case}: from lo");
+            }
+        }
+        assert!(split_by_spans >= 4, "{split_by_spans} of 8 by spans");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! values and GPU polls read a few files at a time as the caller (the window builder) needs
 //! them, so that nothing holds a long recording's samples at once.
 
-use super::tables;
+use super::tables::{self, ValueChunk};
 use super::{attach, note_problem, samples_files_at_once, ReadProgress, Recording};
 use super::{SeriesId, SAMPLES_BYTES_AT_ONCE_PER_THREAD, SAMPLES_ROWS_AT_ONCE_PER_THREAD};
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
@@ -27,6 +27,8 @@ pub(super) struct PendingFile {
     /// Whether every run steps one scrape per row from `range`'s low end, so that the second
     /// pass places rows without reading `scrape_seq` again.
     pub(super) steps_from_lo: bool,
+    /// Its rows per row group, in file order.
+    pub(super) row_groups: Vec<u64>,
 }
 
 /// A GPU file between the reader's two passes: checked, its readings not decoded yet.
@@ -142,22 +144,60 @@ impl Deferred {
         }
         let group = &self.pending[start..self.next];
         let kept = |id: SeriesId| keep.get(id as usize).copied().unwrap_or(false);
-        let decoded: Vec<_> = group
+        let picked: Vec<_> = group.iter().map(|p| selection(&p.runs, kept)).collect();
+        // One task per file, or per row group of a file loaded alone (a compacted hour is one
+        // file of several row groups: decoded whole, it would keep one thread busy).
+        let tasks: Vec<(usize, Option<usize>, RowSelection)> = match (group, picked.as_slice()) {
+            ([p], [(rows, _)]) if p.row_groups.len() > 1 => by_row_group(rows, &p.row_groups)
+                .into_iter()
+                .enumerate()
+                .filter(|(_, r)| r.selects_any())
+                .map(|(g, r)| (0, Some(g), r))
+                .collect(),
+            _ => picked
+                .iter()
+                .enumerate()
+                .filter(|(_, (rows, _))| rows.selects_any())
+                .map(|(i, (rows, _))| (i, None, rows.clone()))
+                .collect(),
+        };
+        let read: Vec<_> = tasks
             .par_iter()
-            .map(|p| {
-                let (selection, kept_runs) = selection(&p.runs, kept);
-                let want: u64 = kept_runs.iter().map(|r| u64::from(r.0)).sum();
-                if want == 0 {
-                    return Ok((Vec::new(), kept_runs));
+            .map(|(i, g, rows)| {
+                tables::read_sample_values(
+                    &group[*i].path,
+                    *g,
+                    rows.clone(),
+                    !group[*i].steps_from_lo,
+                )
+            })
+            .collect();
+        let mut decoded: Vec<Result<(Vec<ValueChunk>, u64), String>> =
+            group.iter().map(|_| Ok((Vec::new(), 0))).collect();
+        for ((i, _, _), r) in tasks.iter().zip(read) {
+            let Some(Ok((chunks, rows))) = decoded.get_mut(*i) else {
+                continue;
+            };
+            match r {
+                Ok(d) => {
+                    chunks.extend(d.rows);
+                    *rows += d.row_count;
                 }
-                match tables::read_sample_values(&p.path, selection, !p.steps_from_lo) {
-                    Ok(d) if d.row_count == want => Ok((d.rows, kept_runs)),
-                    Ok(d) => Err(format!(
-                        "damaged data: {} of the {want} rows asked for could be read",
-                        d.row_count
+                Err(tables::Problem::Damaged(why)) => decoded[*i] = Err(why),
+                Err(tables::Problem::Fatal(e)) => decoded[*i] = Err(e.to_string()),
+            }
+        }
+        let decoded: Vec<_> = decoded
+            .into_iter()
+            .zip(picked)
+            .map(|(d, (_, kept_runs))| {
+                let want: u64 = kept_runs.iter().map(|r| u64::from(r.0)).sum();
+                match d {
+                    Ok((chunks, got)) if got == want => Ok((chunks, kept_runs)),
+                    Ok((_, got)) => Err(format!(
+                        "damaged data: {got} of the {want} rows asked for could be read"
                     )),
-                    Err(tables::Problem::Damaged(why)) => Err(why),
-                    Err(tables::Problem::Fatal(e)) => Err(e.to_string()),
+                    Err(why) => Err(why),
                 }
             })
             .collect();
@@ -283,6 +323,16 @@ impl Deferred {
             .sort_by_key(|p| (p.seq, p.gpu_index));
         self.recording
     }
+}
+
+/// `rows`, a selection over a file's rows, cut at its row groups' bounds (`row_groups`, rows
+/// per group): one selection per group, each counting from that group's first row.
+fn by_row_group(rows: &RowSelection, row_groups: &[u64]) -> Vec<RowSelection> {
+    let mut rest = rows.clone();
+    row_groups
+        .iter()
+        .map(|&n| rest.split_off(usize::try_from(n).unwrap_or(usize::MAX)))
+        .collect()
 }
 
 /// The rows of `runs` to read (those of the series `kept` says yes to), as a Parquet row

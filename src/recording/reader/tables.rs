@@ -48,23 +48,25 @@ pub(super) struct Decoded<T> {
 /// 60: a flipped byte in a page's definition levels trips an assertion in arrow-buffer's
 /// `BitChunks`); such a panic is caught here and the file is reported damaged like any other.
 fn read_batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, Problem> {
-    read_part(path, table, &|_, _| &[], None)
+    read_part(path, table, &|_, _| &[], None, None)
 }
 
 /// Picks the columns to decode once the file's bytes and footer are read and checked (all of
 /// them when empty).
 type Pick<'a> = dyn Fn(&[u8], &ParquetMetaData) -> &'static [&'static str] + 'a;
 
-/// [`read_batches`] of only the columns `columns` picks and the rows `rows` selects (all when
-/// `None`): what is not asked for is never decoded.
+/// [`read_batches`] of only the columns `columns` picks, the row group `row_group` (all when
+/// `None`) and the rows `rows` selects in it (all when `None`): what is not asked for is never
+/// decoded.
 fn read_part(
     path: &Path,
     table: Table,
     columns: &Pick<'_>,
+    row_group: Option<usize>,
     rows: Option<RowSelection>,
 ) -> Result<Vec<RecordBatch>, Problem> {
     let mut batches = Vec::new();
-    each_batch(path, table, columns, rows, &mut |b| {
+    each_batch(path, table, columns, row_group, rows, &mut |b| {
         batches.push(b);
         Ok(())
     })?;
@@ -77,11 +79,13 @@ fn each_batch(
     path: &Path,
     table: Table,
     columns: &Pick<'_>,
+    row_group: Option<usize>,
     rows: Option<RowSelection>,
     each: &mut dyn FnMut(RecordBatch) -> Result<(), Problem>,
 ) -> Result<(), Problem> {
-    let read =
-        std::panic::AssertUnwindSafe(|| read_batches_unguarded(path, table, columns, rows, each));
+    let read = std::panic::AssertUnwindSafe(|| {
+        read_batches_unguarded(path, table, columns, row_group, rows, each)
+    });
     std::panic::catch_unwind(read).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
@@ -100,6 +104,7 @@ fn read_batches_unguarded(
     path: &Path,
     table: Table,
     columns: &Pick<'_>,
+    row_group: Option<usize>,
     rows: Option<RowSelection>,
     each: &mut dyn FnMut(RecordBatch) -> Result<(), Problem>,
 ) -> Result<(), Problem> {
@@ -138,6 +143,12 @@ fn read_batches_unguarded(
     if !columns.is_empty() {
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         builder = builder.with_projection(mask);
+    }
+    if let Some(g) = row_group {
+        if g >= builder.metadata().num_row_groups() {
+            return Err(format!("has no row group {g}").into());
+        }
+        builder = builder.with_row_groups(vec![g]);
     }
     if let Some(rows) = rows {
         builder = builder.with_row_selection(rows);
@@ -339,6 +350,8 @@ impl ValueChunk {
 /// array per record batch), and, unless its layout was already known, its series.
 pub(super) struct SampleKeys {
     pub layout: Vec<u8>,
+    /// Rows per row group, in file order.
+    pub row_groups: Vec<u64>,
     pub series: Option<FileSeries>,
     pub seq: Vec<PrimitiveArray<UInt64Type>>,
 }
@@ -461,10 +474,16 @@ pub(super) fn read_sample_keys(
 ) -> Result<Decoded<SampleKeys>, Problem> {
     // The file's layout, and whether it was known (then only `scrape_seq` is decoded).
     let picked = RefCell::new((Vec::new(), false));
+    let row_groups = RefCell::new(Vec::new());
     let pick = |bytes: &[u8], meta: &ParquetMetaData| -> &'static [&'static str] {
         let l = key_layout(bytes, meta);
         let seen = known(&l);
         *picked.borrow_mut() = (l, seen);
+        *row_groups.borrow_mut() = meta
+            .row_groups()
+            .iter()
+            .map(|rg| u64::try_from(rg.num_rows()).unwrap_or(0))
+            .collect();
         if seen {
             &KEY_COLUMNS[..1]
         } else {
@@ -481,7 +500,7 @@ pub(super) fn read_sample_keys(
     let mut row_count = 0u64;
     // Batch by batch, so that a file of millions of rows (a compacted hour) holds one batch of
     // its key columns at a time, and only `scrape_seq` of the rest.
-    each_batch(path, Table::Samples, &pick, None, &mut |b| {
+    each_batch(path, Table::Samples, &pick, None, None, &mut |b| {
         row_count += b.num_rows() as u64;
         if picked.borrow().1 {
             seqs.push(required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone());
@@ -558,11 +577,13 @@ pub(super) fn read_sample_keys(
         Ok(())
     })?;
     let (layout, seen) = picked.into_inner();
+    let row_groups = row_groups.into_inner();
     if seen {
         return Ok(Decoded {
             row_count,
             rows: SampleKeys {
                 layout,
+                row_groups,
                 series: None,
                 seq: seqs,
             },
@@ -579,6 +600,7 @@ pub(super) fn read_sample_keys(
         row_count,
         rows: SampleKeys {
             layout,
+            row_groups,
             series: Some(data),
             seq: seqs,
         },
@@ -586,12 +608,14 @@ pub(super) fn read_sample_keys(
     })
 }
 
-/// Reads the rows `rows` selects of a `samples-*.parquet` file: their value and timestamp, and
-/// their scrape when `with_seq` (the reader's second pass; a file whose rows the first pass
-/// could place without it skips it). A timestamp column whose statistics say it holds only
-/// nulls (vLLM sets no exposition timestamp) is not decoded.
+/// Reads the rows `rows` selects of a `samples-*.parquet` file (of its row group `row_group`
+/// alone, when given: `rows` then counts from that group's first row): their value and
+/// timestamp, and their scrape when `with_seq` (the reader's second pass; a file whose rows
+/// the first pass could place without it skips it). A timestamp column whose statistics say
+/// it holds only nulls (vLLM sets no exposition timestamp) is not decoded.
 pub(super) fn read_sample_values(
     path: &Path,
+    row_group: Option<usize>,
     rows: RowSelection,
     with_seq: bool,
 ) -> Result<Decoded<Vec<ValueChunk>>, Problem> {
@@ -614,7 +638,7 @@ pub(super) fn read_sample_values(
     };
     let mut chunks = Vec::new();
     let mut row_count = 0u64;
-    for b in read_part(path, Table::Samples, &pick, Some(rows))? {
+    for b in read_part(path, Table::Samples, &pick, row_group, Some(rows))? {
         row_count += b.num_rows() as u64;
         let seq = match with_seq {
             true => Some(required::<UInt64Type>(&b, col::SCRAPE_SEQ)?.clone()),
@@ -641,7 +665,7 @@ pub(super) fn read_gpu_first_completion(path: &Path) -> Result<Decoded<Option<i6
         |_: &[u8], _: &ParquetMetaData| -> &'static [&'static str] { &[col::COMPLETED_MONO_NS] };
     let mut first: Option<i64> = None;
     let mut row_count = 0u64;
-    for b in read_part(path, Table::Gpu, &pick, None)? {
+    for b in read_part(path, Table::Gpu, &pick, None, None)? {
         let done = required::<Int64Type>(&b, col::COMPLETED_MONO_NS)?;
         if let Some(m) = done.values().iter().min() {
             first = Some(first.map_or(*m, |f| f.min(*m)));
