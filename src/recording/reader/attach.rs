@@ -246,9 +246,10 @@ pub(super) enum Place<'a> {
 /// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each
 /// run is `(rows, series)`) to their scrapes. `scrapes` is the part of the recording's scrapes
 /// that starts at index `base` and holds every scrape the rows belong to; a row whose scrape
-/// is missing (counted when the file was first read) is skipped.
+/// is missing (counted when the file was first read) is skipped. The chunks' scrape column is
+/// dropped once the rows are placed, before the scrapes grow (a compacted hour's is 20 MB).
 pub(super) fn push_values(
-    chunks: &[ValueChunk],
+    mut chunks: Vec<ValueChunk>,
     runs: &[(u32, SeriesId)],
     place: Place<'_>,
     scrapes: &mut [Scrape],
@@ -262,6 +263,10 @@ pub(super) fn push_values(
         ),
         Place::FromLo(lo) => Located::spans(runs.iter().map(|r| (lo, r.0)).collect()),
     };
+    for c in &mut chunks {
+        c.seq = None;
+    }
+    let chunks = chunks.as_slice();
     // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
     // (and copied) row by row.
     if let Some((lo, hi)) = located.range {
@@ -602,13 +607,19 @@ mod tests {
                 split_by_spans += 1;
             }
             let mut scrapes = fresh();
-            push_values(&chunks, &runs, Place::BySeq(&seqs, true), &mut scrapes, 0);
+            push_values(
+                chunks.clone(),
+                &runs,
+                Place::BySeq(&seqs, true),
+                &mut scrapes,
+                0,
+            );
             let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
             assert!(got == want, "case {case}: by seq");
             if located.steps_from_lo(&runs) {
                 let mut scrapes = fresh();
                 let lo = located.range.unwrap().0;
-                push_values(&chunks, &runs, Place::FromLo(lo), &mut scrapes, 0);
+                push_values(chunks.clone(), &runs, Place::FromLo(lo), &mut scrapes, 0);
                 let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
                 assert!(got == want, "case {case}: from lo");
             }
@@ -664,7 +675,13 @@ mod tests {
                     rows_read: 0,
                 })
                 .collect();
-            push_values(&chunks, &runs, Place::BySeq(&seqs, true), &mut scrapes, 0);
+            push_values(
+                chunks.clone(),
+                &runs,
+                Place::BySeq(&seqs, true),
+                &mut scrapes,
+                0,
+            );
             let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
             assert_eq!(got, want_samples, "case {case}");
             if fast.steps_from_lo(&runs) {
@@ -685,7 +702,7 @@ mod tests {
                         timestamp_ms: None,
                     })
                     .collect();
-                push_values(&no_seq, &runs, Place::FromLo(lo), &mut from_lo, 0);
+                push_values(no_seq, &runs, Place::FromLo(lo), &mut from_lo, 0);
                 let got: Vec<_> = from_lo.iter().map(|s| s.samples.clone()).collect();
                 assert_eq!(got, want_samples, "case {case}, placed from lo");
             }

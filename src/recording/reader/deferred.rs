@@ -230,16 +230,14 @@ impl Deferred {
             None => attach::Place::BySeq(seqs, unique),
         };
         match attach::split_by_file(&mut rec.scrapes, &ranges) {
-            Some(parts) => {
-                work.par_iter()
-                    .zip(parts)
-                    .for_each(|((chunks, runs, _, from_lo), (part, base))| {
-                        attach::push_values(chunks, runs, place(*from_lo), part, base)
-                    })
-            }
+            Some(parts) => work.into_par_iter().zip(parts).for_each(
+                |((chunks, runs, _, from_lo), (part, base))| {
+                    attach::push_values(chunks, &runs, place(from_lo), part, base)
+                },
+            ),
             None => {
-                for (chunks, runs, _, from_lo) in &work {
-                    attach::push_values(chunks, runs, place(*from_lo), &mut rec.scrapes, 0);
+                for (chunks, runs, _, from_lo) in work {
+                    attach::push_values(chunks, &runs, place(from_lo), &mut rec.scrapes, 0);
                 }
             }
         }

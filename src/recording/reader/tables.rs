@@ -323,6 +323,7 @@ pub(super) struct SeriesKey {
 
 /// The selected rows of one record batch of a samples file, kept as Arrow arrays (no copy):
 /// each row's scrape, value and exposition timestamp.
+#[derive(Clone)]
 pub(super) struct ValueChunk {
     /// `None` when the rows were placed without it.
     pub seq: Option<PrimitiveArray<UInt64Type>>,
