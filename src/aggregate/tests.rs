@@ -347,15 +347,7 @@ fn buckets_folded_as_windows_come_give_the_aggregate_of_windows_that_kept_them()
         w.generation_tokens_delta = Some(f64::from(i) * 10.0);
         let n = f64::from(i + 1);
         for h in HistKind::ALL {
-            let hw = match h {
-                HistKind::Ttft => &mut w.ttft_s,
-                HistKind::Tpot => &mut w.tpot_s,
-                HistKind::Itl => &mut w.itl_s,
-                HistKind::Prefill => &mut w.prefill_s,
-                HistKind::Queue => &mut w.queue_s,
-                HistKind::PromptTokens => &mut w.prompt_tokens,
-                HistKind::E2e => &mut w.e2e_s,
-            };
+            let hw = w.hist_mut(h);
             hw.delta_sum = Some(0.3 * n);
             hw.delta_count = Some(n);
             hw.buckets = if i == 4 && h == HistKind::Ttft {

@@ -239,7 +239,8 @@ impl Window {
         }
     }
 
-    fn hist_mut(&mut self, h: HistKind) -> &mut HistWindow {
+    /// The window's histogram `h`, to change.
+    pub(crate) fn hist_mut(&mut self, h: HistKind) -> &mut HistWindow {
         match h {
             HistKind::Ttft => &mut self.ttft_s,
             HistKind::Tpot => &mut self.tpot_s,

@@ -577,6 +577,26 @@ mod tests {
         (samples, counts, orphans)
     }
 
+    /// Scrapes of `seqs` without samples, and the samples each has once `chunks` are pushed.
+    fn pushed(
+        seqs: &[u64],
+        chunks: Vec<ValueChunk>,
+        runs: &[(u32, SeriesId)],
+        place: Place<'_>,
+    ) -> Vec<Vec<StoredSample>> {
+        let mut scrapes: Vec<Scrape> = seqs
+            .iter()
+            .map(|&s| Scrape {
+                meta: ok_meta(s, 0),
+                samples: Vec::new(),
+                timestamps: Vec::new(),
+                rows_read: 0,
+            })
+            .collect();
+        push_values(chunks, runs, place, &mut scrapes, 0);
+        scrapes.into_iter().map(|s| s.samples).collect()
+    }
+
     /// A file of more scrapes than one push task takes (a compacted hour) is pushed by
     /// several tasks, each over its own scrapes: every scrape still gets its rows in file
     /// order, whether the rows are placed by `scrape_seq` or from the low end, and whatever
@@ -592,35 +612,15 @@ mod tests {
             let runs = f.runs();
             let chunks = f.chunks([65_536, 777, 4_096, 1][case % 4]);
             let (want, _, _) = reference(&seqs, &f);
-            let fresh = || -> Vec<Scrape> {
-                seqs.iter()
-                    .map(|&s| Scrape {
-                        meta: ok_meta(s, 0),
-                        samples: Vec::new(),
-                        timestamps: Vec::new(),
-                        rows_read: 0,
-                    })
-                    .collect()
-            };
             let located = locate(&seqs, true, chunks.iter().filter_map(|c| c.seq.as_ref()));
             if matches!(located.how, How::Spans(_)) {
                 split_by_spans += 1;
             }
-            let mut scrapes = fresh();
-            push_values(
-                chunks.clone(),
-                &runs,
-                Place::BySeq(&seqs, true),
-                &mut scrapes,
-                0,
-            );
-            let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+            let got = pushed(&seqs, chunks.clone(), &runs, Place::BySeq(&seqs, true));
             assert!(got == want, "case {case}: by seq");
             if located.steps_from_lo(&runs) {
-                let mut scrapes = fresh();
                 let lo = located.range.unwrap().0;
-                push_values(chunks.clone(), &runs, Place::FromLo(lo), &mut scrapes, 0);
-                let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+                let got = pushed(&seqs, chunks.clone(), &runs, Place::FromLo(lo));
                 assert!(got == want, "case {case}: from lo");
             }
         }
@@ -666,33 +666,10 @@ mod tests {
                 );
             }
 
-            let mut scrapes: Vec<Scrape> = seqs
-                .iter()
-                .map(|&s| Scrape {
-                    meta: ok_meta(s, 0),
-                    samples: Vec::new(),
-                    timestamps: Vec::new(),
-                    rows_read: 0,
-                })
-                .collect();
-            push_values(
-                chunks.clone(),
-                &runs,
-                Place::BySeq(&seqs, true),
-                &mut scrapes,
-                0,
-            );
-            let got: Vec<_> = scrapes.iter().map(|s| s.samples.clone()).collect();
+            let got = pushed(&seqs, chunks.clone(), &runs, Place::BySeq(&seqs, true));
             assert_eq!(got, want_samples, "case {case}");
             if fast.steps_from_lo(&runs) {
                 from_lo_seen += 1;
-                let mut from_lo: Vec<Scrape> = scrapes
-                    .iter()
-                    .map(|s| Scrape {
-                        samples: Vec::new(),
-                        ..s.clone()
-                    })
-                    .collect();
                 let lo = fast.range.unwrap().0;
                 let no_seq: Vec<ValueChunk> = chunks
                     .iter()
@@ -702,8 +679,7 @@ mod tests {
                         timestamp_ms: None,
                     })
                     .collect();
-                push_values(no_seq, &runs, Place::FromLo(lo), &mut from_lo, 0);
-                let got: Vec<_> = from_lo.iter().map(|s| s.samples.clone()).collect();
+                let got = pushed(&seqs, no_seq, &runs, Place::FromLo(lo));
                 assert_eq!(got, want_samples, "case {case}, placed from lo");
             }
         }
