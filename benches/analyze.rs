@@ -37,7 +37,7 @@ const CHILD_ENV: &str = "BENCH_ANALYZE_CHILD";
 /// Set in the child process: `full` (`open`) or `filtered` (`open_filtered`).
 const MODE_ENV: &str = "BENCH_ANALYZE_MODE";
 /// Bump when the generator changes, so that old fixtures are not reused.
-const FIXTURE_VERSION: u32 = 3;
+const FIXTURE_VERSION: u32 = 4;
 
 /// Whether the fixture `dir` was written whole (its `COMPLETE` marker is there); a
 /// generation that was interrupted is removed, to start again rather than append to it.

@@ -27,6 +27,7 @@
 //! format version and the same Arrow schema, are merged. `scrapes`/`samples` pairs, `gpu` and
 //! `host` segments are grouped independently (they are numbered independently).
 
+use super::checksum::{self, Hashing};
 use super::reader::{self, FileReport};
 use super::schema::{self, col, Table};
 use arrow_array::cast::AsArray;
@@ -319,15 +320,24 @@ struct ReadFile {
 }
 
 fn read(path: &Path) -> Result<ReadFile, CompactError> {
-    let bytes = fs::read(path).map_err(|e| file_err(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| file_err(path, e))?;
+    let bytes = bytes::Bytes::from(fs::read(path).map_err(|e| file_err(path, e))?);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| file_err(path, e))?;
     let metadata: Vec<KeyValue> = builder
         .metadata()
         .file_metadata()
         .key_value_metadata()
         .cloned()
         .unwrap_or_default();
+    // A source whose pages changed since it was written is refused: merged, its values would
+    // be sealed under a new, valid checksum.
+    if let Some(sum) = metadata
+        .iter()
+        .find(|kv| kv.key == checksum::CHECKSUM_KEY)
+        .and_then(|kv| kv.value.as_deref())
+    {
+        checksum::verify(&bytes, sum).map_err(|e| file_err(path, e))?;
+    }
     let version = metadata
         .iter()
         .find(|kv| kv.key == schema::VERSION_KEY)
@@ -445,7 +455,10 @@ fn stage(
     let mut metadata: Vec<KeyValue> = first
         .metadata
         .iter()
-        .filter(|kv| kv.key != COMPACTED_FROM_KEY && kv.key != ARROW_SCHEMA_KEY)
+        .filter(|kv| {
+            ![COMPACTED_FROM_KEY, ARROW_SCHEMA_KEY, checksum::CHECKSUM_KEY]
+                .contains(&kv.key.as_str())
+        })
         .cloned()
         .collect();
     // A source that was itself compacted passes its own list on.
@@ -475,7 +488,7 @@ fn stage(
             .set_key_value_metadata(Some(metadata))
             .build();
         let mut f = File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
-        let mut w = ArrowWriter::try_new(&mut f, Arc::clone(&schema), Some(props))
+        let mut w = ArrowWriter::try_new(Hashing::new(&mut f), Arc::clone(&schema), Some(props))
             .map_err(|e| file_err(&tmp, e))?;
         if table == Table::Samples {
             for chunk in series_major(&batches, &tmp)? {
@@ -487,6 +500,7 @@ fn stage(
                 w.write(b).map_err(|e| file_err(&tmp, e))?;
             }
         }
+        checksum::seal(&mut w).map_err(|e| file_err(&tmp, e))?;
         w.close().map_err(|e| file_err(&tmp, e))?;
         f.sync_all().map_err(|e| file_err(&tmp, e))?;
         let back = read(&tmp)?;

@@ -2,6 +2,7 @@
 //! Parquet files of raw scrapes, samples, GPU polls and (with `record --pid`) host process readings. This module alone writes and reads it;
 //! `docs/recording-format.md` documents it.
 
+pub mod checksum;
 pub mod compact;
 pub mod manifest;
 pub mod reader;

@@ -13,7 +13,7 @@ use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 /// Recording format version: `MAJOR.MINOR`. A reader accepts any minor of its major.
-pub const FORMAT_VERSION: &str = "1.5";
+pub const FORMAT_VERSION: &str = "1.6";
 /// The major version this build reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The manifest's file name.

@@ -5,6 +5,7 @@
 //! survive in a page, a dictionary or the footer's min/max statistics.
 
 use super::{RedactError, Redactor};
+use crate::recording::checksum::{self, Hashing};
 use crate::recording::schema::{self, col, Table};
 use crate::recording::{writer, Manifest};
 use arrow_array::cast::AsArray;
@@ -142,9 +143,23 @@ pub(super) fn redact_segment(
     table: Table,
     r: &mut Redactor,
 ) -> Result<(), RedactError> {
-    let file = File::open(src).map_err(|e| file_err(src, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(64 * 1024).build())
+    let bytes = bytes::Bytes::from(fs::read(src).map_err(|e| file_err(src, e))?);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| file_err(src, e))?;
+    // A source whose pages changed since it was written is refused rather than rewritten
+    // under a new, valid checksum.
+    let sum = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == checksum::CHECKSUM_KEY))
+        .and_then(|e| e.value.clone());
+    if let Some(sum) = sum {
+        checksum::verify(&bytes, &sum).map_err(|e| file_err(src, e))?;
+    }
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
         .map_err(|e| file_err(src, e))?;
     let mut batches = Vec::new();
     for b in reader {
@@ -163,7 +178,7 @@ pub(super) fn redact_segment(
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
         let props = schema::writer_properties(table);
-        let mut w = ArrowWriter::try_new(&mut f, Arc::clone(&schema), Some(props))
+        let mut w = ArrowWriter::try_new(Hashing::new(&mut f), Arc::clone(&schema), Some(props))
             .map_err(|e| file_err(&tmp, e))?;
         for b in &batches {
             let cols = b
@@ -177,6 +192,7 @@ pub(super) fn redact_segment(
                 RecordBatch::try_new(Arc::clone(&schema), cols).map_err(|e| file_err(src, e))?;
             w.write(&batch).map_err(|e| file_err(&tmp, e))?;
         }
+        checksum::seal(&mut w).map_err(|e| file_err(&tmp, e))?;
         w.close().map_err(|e| file_err(&tmp, e))?;
         f.sync_all().map_err(|e| file_err(&tmp, e))?;
         fs::rename(&tmp, out).map_err(|e| file_err(out, e))

@@ -5,6 +5,7 @@
 use crate::gpu::GpuMetrics;
 use crate::host::ProcReading;
 use crate::promtext::MetricType;
+use crate::recording::checksum;
 use crate::recording::schema::{self, col, Table};
 use crate::recording::{GpuPoll, HostSample, HostStatus, RecordingError, ScrapeMeta, ScrapeStatus};
 use crate::units::{MonoNs, WallNs};
@@ -130,6 +131,9 @@ fn read_batches_unguarded(
             found: version,
             supported: schema::FORMAT_MAJOR,
         }));
+    }
+    if let Some(sum) = lookup(checksum::CHECKSUM_KEY) {
+        checksum::verify(&bytes, &sum).map_err(|e| format!("damaged data: {e}"))?;
     }
     if let Some(t) = lookup(schema::TABLE_KEY) {
         if t != table.as_str() {
