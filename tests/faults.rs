@@ -84,6 +84,63 @@ fn a_truncated_samples_file_is_a_gap_and_is_named() {
     assert_close_to_intact(tps(&r));
 }
 
+/// A few bytes changed inside the compressed values of a samples file written with its
+/// checksum (format 1.6; `redact` rewrites every file so): the file fails its checksum, is
+/// named as damaged, and its scrapes are a gap, not other values. Without the checksum the
+/// same bytes decode into other values and nothing says so.
+#[test]
+fn changed_bytes_inside_a_compressed_page_are_caught_by_the_checksum() {
+    let (t, src) = copy_of_load();
+    let dir = t.path().join("sealed");
+    let out = profile()
+        .args(["redact", "--output"])
+        .arg(&dir)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let intact = analyze_json(&dir);
+    assert!(warnings(&intact).is_empty(), "{:?}", warnings(&intact));
+
+    let f = dir.join("samples-000000.parquet");
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader).clone();
+    let value = meta
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "value")
+        .unwrap()
+        .byte_range();
+    let mut bytes = std::fs::read(&f).unwrap();
+    let at = usize::try_from(value.0 + value.1 / 2).unwrap();
+    for b in &mut bytes[at..at + 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&f, bytes).unwrap();
+
+    let r = analyze_json(&dir);
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("file samples-000000.parquet")
+                && w.contains("do not match the checksum")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("lost some or all of their samples")),
+        "{w:?}"
+    );
+    let off = (tps(&r) - tps(&intact)).abs() / tps(&intact);
+    assert!(off < 0.05, "{:.1} vs {:.1} tok/s", tps(&r), tps(&intact));
+}
+
 #[test]
 fn a_deleted_samples_file_is_named_by_inspect_and_analyze() {
     let (_t, dir) = copy_of_load();
