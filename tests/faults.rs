@@ -2,7 +2,7 @@
 //! intact recording's throughput (within 5%), and the report says at the top what was lost.
 //! See: the issue "Nothing counted that was not measured".
 
-use crate::support::profile;
+use crate::support::{profile, stdout_of};
 use std::path::{Path, PathBuf};
 
 const LOAD: &str = "recordings/vllm-cpu-0.32-load";
@@ -92,17 +92,8 @@ fn a_truncated_samples_file_is_a_gap_and_is_named() {
 fn changed_bytes_inside_a_compressed_page_are_caught_by_the_checksum() {
     let (t, src) = copy_of_load();
     let dir = t.path().join("sealed");
-    let out = profile()
-        .args(["redact", "--output"])
-        .arg(&dir)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    stdout_of(&["redact", "--output", &path(&dir), &path(&src)]);
     let intact = analyze_json(&dir);
     assert!(warnings(&intact).is_empty(), "{:?}", warnings(&intact));
 

@@ -297,10 +297,25 @@ fn max_of(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 /// Which windows feed a recording-level histogram (spec "Aggregation"): prompt length is a
 /// property of every evaluable window's requests, the latencies only of the active ones.
-fn hist_scope(h: HistKind) -> fn(Gate) -> bool {
-    match h {
-        HistKind::PromptTokens => Gate::is_evaluable,
-        _ => Gate::is_active,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HistScope {
+    Evaluable,
+    Active,
+}
+
+impl HistScope {
+    fn of(h: HistKind) -> HistScope {
+        match h {
+            HistKind::PromptTokens => HistScope::Evaluable,
+            _ => HistScope::Active,
+        }
+    }
+
+    fn admits(self, g: Gate) -> bool {
+        match self {
+            HistScope::Evaluable => g.is_evaluable(),
+            HistScope::Active => g.is_active(),
+        }
     }
 }
 
@@ -368,7 +383,7 @@ impl BucketFold {
             let g = window_gate(w, gpu);
             for (h, acc) in HistKind::ALL.into_iter().zip(merged.iter_mut()) {
                 let b = &w.hist(h).buckets;
-                if hist_scope(h)(g) && !b.is_empty() {
+                if HistScope::of(h).admits(g) && !b.is_empty() {
                     merge_buckets(acc, b);
                 }
             }
@@ -428,14 +443,11 @@ fn aggregate_with(set: &WindowSet, fold: Option<&BucketFold>) -> Aggregate {
     let all = &set.windows;
 
     let hist = |h: HistKind| {
-        let over: Vec<&Window> = set
-            .windows
-            .iter()
-            .zip(&gates)
-            .filter(|(_, g)| hist_scope(h)(**g))
-            .map(|(w, _)| w)
-            .collect();
-        hist_aggregate_with(&over, h, fold.map(|f| f.of(set.has_gpu_data, h)))
+        let over = match HistScope::of(h) {
+            HistScope::Evaluable => &evaluable,
+            HistScope::Active => &active,
+        };
+        hist_aggregate_with(over, h, fold.map(|f| f.of(set.has_gpu_data, h)))
     };
     let ttft = hist(HistKind::Ttft);
     let tpot = hist(HistKind::Tpot);

@@ -76,10 +76,19 @@ pub fn seal<W: Write + Send>(w: &mut ArrowWriter<Hashing<W>>) -> Result<(), Parq
     Ok(())
 }
 
+/// Checks `bytes` (a whole file) against the checksum among its footer's key-value metadata
+/// `kv`; `Ok` when it matches or the file has none (written before 1.6).
+pub fn verify_file(bytes: &[u8], kv: Option<&Vec<KeyValue>>) -> Result<(), String> {
+    let value = kv
+        .and_then(|kv| kv.iter().find(|e| e.key == CHECKSUM_KEY))
+        .and_then(|e| e.value.as_deref());
+    value.map_or(Ok(()), |v| verify(bytes, v))
+}
+
 /// Checks `bytes` (a whole file) against the checksum its footer holds under [`CHECKSUM_KEY`]
 /// (`value`); `Ok` when it matches. A value that does not parse, or counts more bytes than
 /// the file has, is damage too.
-pub fn verify(bytes: &[u8], value: &str) -> Result<(), String> {
+fn verify(bytes: &[u8], value: &str) -> Result<(), String> {
     let parsed = value.split_once(':').and_then(|(len, hash)| {
         Some((
             len.parse::<usize>().ok()?,

@@ -331,13 +331,7 @@ fn read(path: &Path) -> Result<ReadFile, CompactError> {
         .unwrap_or_default();
     // A source whose pages changed since it was written is refused: merged, its values would
     // be sealed under a new, valid checksum.
-    if let Some(sum) = metadata
-        .iter()
-        .find(|kv| kv.key == checksum::CHECKSUM_KEY)
-        .and_then(|kv| kv.value.as_deref())
-    {
-        checksum::verify(&bytes, sum).map_err(|e| file_err(path, e))?;
-    }
+    checksum::verify_file(&bytes, Some(&metadata)).map_err(|e| file_err(path, e))?;
     let version = metadata
         .iter()
         .find(|kv| kv.key == schema::VERSION_KEY)

@@ -148,15 +148,8 @@ pub(super) fn redact_segment(
         ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| file_err(src, e))?;
     // A source whose pages changed since it was written is refused rather than rewritten
     // under a new, valid checksum.
-    let sum = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == checksum::CHECKSUM_KEY))
-        .and_then(|e| e.value.clone());
-    if let Some(sum) = sum {
-        checksum::verify(&bytes, &sum).map_err(|e| file_err(src, e))?;
-    }
+    let kv = builder.metadata().file_metadata().key_value_metadata();
+    checksum::verify_file(&bytes, kv).map_err(|e| file_err(src, e))?;
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()

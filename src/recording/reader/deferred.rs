@@ -99,20 +99,7 @@ impl Deferred {
 
     /// A recording already read whole, as a `Deferred` with nothing left to load.
     pub fn loaded(recording: Recording) -> Deferred {
-        Deferred {
-            recording,
-            pending: Vec::new(),
-            next: 0,
-            gpu_pending: Vec::new(),
-            gpu_next: 0,
-            scanned: 0,
-            complete_until: i64::MIN,
-            seqs: Vec::new(),
-            unique_seqs: true,
-            files_total: 0,
-            rows_done: 0,
-            files_per_load: None,
-        }
+        Deferred::new(recording, Vec::new(), Vec::new(), Vec::new(), true)
     }
 
     /// Whether every samples and GPU file has been loaded.

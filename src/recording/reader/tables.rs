@@ -132,9 +132,7 @@ fn read_batches_unguarded(
             supported: schema::FORMAT_MAJOR,
         }));
     }
-    if let Some(sum) = lookup(checksum::CHECKSUM_KEY) {
-        checksum::verify(&bytes, &sum).map_err(|e| format!("damaged data: {e}"))?;
-    }
+    checksum::verify_file(&bytes, kv).map_err(|e| format!("damaged data: {e}"))?;
     if let Some(t) = lookup(schema::TABLE_KEY) {
         if t != table.as_str() {
             return Err(
