@@ -19,7 +19,7 @@ pub mod host;
 use crate::units::MS_PER_SECOND;
 use crate::vllm::HistKind;
 use crate::window::quantile::{histogram_quantile, merge_buckets, Bucket, P99};
-use crate::window::{Window, WindowSet};
+use crate::window::{HistWindow, Window, WindowSet};
 use serde::{Deserialize, Serialize};
 
 /// Tier 2 KV arm: "kv_cache_pct > 30%" (spec "Data" → "Evaluable window gate").
@@ -274,25 +274,61 @@ pub struct EngineAggregate {
     pub preemptions: Option<f64>,
 }
 
-/// Σ(value × duration) / Σ(duration) over the windows where the value exists (spec
-/// "Aggregation": time-weighted mean).
-pub fn time_weighted(windows: &[&Window], f: impl Fn(&Window) -> Option<f64>) -> Option<f64> {
-    let (mut num, mut den) = (0.0, 0.0);
-    for w in windows {
-        if let (Some(v), Some(d)) = (f(w), w.duration_s.filter(|d| *d > 0.0)) {
-            num += v * d;
-            den += d;
+/// A time-weighted mean being accumulated: Σ(value × duration) / Σ(duration) over the windows
+/// where the value exists and the duration is positive (spec "Aggregation": time-weighted
+/// mean). The one place that formula is written.
+#[derive(Debug, Clone, Copy, Default)]
+struct TimeWeighted {
+    num: f64,
+    den: f64,
+}
+
+impl TimeWeighted {
+    fn add(&mut self, v: Option<f64>, duration_s: Option<f64>) {
+        if let (Some(v), Some(d)) = (v, duration_s.filter(|d| *d > 0.0)) {
+            self.num += v * d;
+            self.den += d;
         }
     }
-    (den > 0.0).then(|| num / den)
+
+    fn mean(&self) -> Option<f64> {
+        (self.den > 0.0).then(|| self.num / self.den)
+    }
 }
 
-fn sum_of(windows: &[&Window], f: impl Fn(&Window) -> Option<f64>) -> Option<f64> {
-    windows.iter().filter_map(|w| f(w)).reduce(|a, b| a + b)
+/// [`TimeWeighted`] over a list of windows (the rules' means over the windows that fired).
+pub fn time_weighted<W: Timed>(windows: &[&W], f: impl Fn(&W) -> Option<f64>) -> Option<f64> {
+    let mut t = TimeWeighted::default();
+    for w in windows {
+        t.add(f(w), w.duration_s());
+    }
+    t.mean()
 }
 
-fn max_of(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    it.flatten().reduce(f64::max)
+/// What [`time_weighted`] weighs by: a window's first→last scrape span.
+pub trait Timed {
+    /// The window's duration, seconds.
+    fn duration_s(&self) -> Option<f64>;
+}
+
+impl Timed for Window {
+    fn duration_s(&self) -> Option<f64> {
+        self.duration_s
+    }
+}
+
+/// Adds `v` to a sum that starts with its first value (`reduce(+)`: a missing value is not 0).
+fn add_to(sum: &mut Option<f64>, v: Option<f64>) {
+    if let Some(v) = v {
+        *sum = Some(sum.map_or(v, |s| s + v));
+    }
+}
+
+/// Keeps the largest of the values seen (`reduce(f64::max)`).
+fn max_into(max: &mut Option<f64>, v: Option<f64>) {
+    if let Some(v) = v {
+        *max = Some(max.map_or(v, |m| m.max(v)));
+    }
 }
 
 /// Which windows feed a recording-level histogram (spec "Aggregation"): prompt length is a
@@ -319,80 +355,370 @@ impl HistScope {
     }
 }
 
-/// ΣΔsum/ΣΔcount and merged-bucket p99 over a window set (spec "Aggregation": histogram means
-/// and p99). Windows lacking a delta (reset) are left out of both sums.
-pub fn hist_aggregate(windows: &[&Window], h: HistKind) -> HistAggregate {
-    hist_aggregate_with(windows, h, None)
-}
-
-/// [`hist_aggregate`], with the windows' buckets merged already (by a [`BucketFold`]) when
-/// `merged` is given: the windows' own buckets are then not read.
-fn hist_aggregate_with(
-    windows: &[&Window],
-    h: HistKind,
-    merged: Option<&[Bucket]>,
-) -> HistAggregate {
-    let mut a = HistAggregate::default();
-    for w in windows {
-        let hw = w.hist(h);
-        if let (Some(s), Some(c)) = (hw.delta_sum, hw.delta_count) {
-            a.delta_sum = Some(a.delta_sum.unwrap_or(0.0) + s);
-            a.delta_count = Some(a.delta_count.unwrap_or(0.0) + c);
-        }
-        if merged.is_none() && !hw.buckets.is_empty() {
-            merge_buckets(&mut a.buckets, &hw.buckets);
-        }
-    }
-    if let Some(m) = merged {
-        a.buckets = m.to_vec();
-    }
-    match (a.delta_sum, a.delta_count) {
-        (Some(s), Some(c)) if c > 0.0 => a.mean = Some(s / c),
-        _ => {
-            if let Some(last) = windows
-                .iter()
-                .rev()
-                .map(|w| w.hist(h))
-                .find(|hw| hw.mean.is_some())
-            {
-                a.mean = last.mean;
-                a.mean_is_cumulative = true;
-            }
-        }
-    }
-    a.p99 = histogram_quantile(P99, &a.buckets);
-    a
-}
-
-/// The windows' delta buckets merged window by window as the windows are computed, so that a
-/// long recording's windows need not keep their own (a 2 s window of a vLLM server holds about
-/// 1.4 KB of them; a week has 302,400 windows). It merges, in window order, what [`aggregate`]
-/// would merge: as whether the recording has GPU data (which the gate reads) is known only
-/// once every poll is read, it keeps both answers. [`aggregate_folded`] then gives
-/// [`aggregate`]'s figures exactly.
+/// One recording-level histogram being accumulated: ΣΔsum/ΣΔcount and the merged delta
+/// buckets (spec "Aggregation": histogram means and p99, never an average of p99s); windows
+/// lacking a delta (a reset) are left out of both sums.
 #[derive(Debug, Clone, Default)]
-pub struct BucketFold {
-    /// `merged[has_gpu_data as usize][slot]`, slots in [`HistKind::ALL`] order.
-    merged: [[Vec<Bucket>; HistKind::ALL.len()]; 2],
+struct HistFold {
+    delta_sum: Option<f64>,
+    delta_count: Option<f64>,
+    buckets: Vec<Bucket>,
+    /// The last admitted window's own mean (the cumulative fallback when ΣΔcount <= 0).
+    last_mean: Option<f64>,
 }
 
-impl BucketFold {
-    /// Merges one window's buckets; windows must come in index order.
-    pub fn add(&mut self, w: &Window) {
-        for (gpu, merged) in [false, true].into_iter().zip(&mut self.merged) {
-            let g = window_gate(w, gpu);
-            for (h, acc) in HistKind::ALL.into_iter().zip(merged.iter_mut()) {
-                let b = &w.hist(h).buckets;
-                if HistScope::of(h).admits(g) && !b.is_empty() {
-                    merge_buckets(acc, b);
+impl HistFold {
+    fn add(&mut self, hw: &HistWindow) {
+        if let (Some(s), Some(c)) = (hw.delta_sum, hw.delta_count) {
+            self.delta_sum = Some(self.delta_sum.unwrap_or(0.0) + s);
+            self.delta_count = Some(self.delta_count.unwrap_or(0.0) + c);
+        }
+        if !hw.buckets.is_empty() {
+            merge_buckets(&mut self.buckets, &hw.buckets);
+        }
+        if hw.mean.is_some() {
+            self.last_mean = hw.mean;
+        }
+    }
+
+    fn finish(self) -> HistAggregate {
+        let mut a = HistAggregate {
+            delta_sum: self.delta_sum,
+            delta_count: self.delta_count,
+            buckets: self.buckets,
+            ..HistAggregate::default()
+        };
+        match (a.delta_sum, a.delta_count) {
+            (Some(s), Some(c)) if c > 0.0 => a.mean = Some(s / c),
+            _ => {
+                if self.last_mean.is_some() {
+                    a.mean = self.last_mean;
+                    a.mean_is_cumulative = true;
                 }
             }
         }
+        a.p99 = histogram_quantile(P99, &a.buckets);
+        a
+    }
+}
+
+/// One data-parallel engine being accumulated.
+#[derive(Debug, Clone, Default)]
+struct EngineFold {
+    running: TimeWeighted,
+    waiting: TimeWeighted,
+    kv_cache_peak_pct: Option<f64>,
+}
+
+/// The landing values of the last evaluable window (spec "Aggregation": state gauges).
+#[derive(Debug, Clone, Copy, Default)]
+struct Landing {
+    index: u32,
+    running: Option<f64>,
+    waiting: Option<f64>,
+    kv_cache_pct: Option<f64>,
+    max_num_seqs: Option<f64>,
+    vram_used_mib: Option<f64>,
+    vram_total_mib: Option<f64>,
+    temperature_c: Option<f64>,
+    sm_clock_mhz: Option<f64>,
+}
+
+impl Landing {
+    fn of(w: &Window) -> Landing {
+        Landing {
+            index: w.index,
+            running: w.running_last,
+            waiting: w.waiting_last,
+            kv_cache_pct: w.kv_cache_pct_last,
+            max_num_seqs: w.max_num_seqs_last,
+            vram_used_mib: w.gpu.vram_used_mib_last,
+            vram_total_mib: w.gpu.vram_total_mib_last,
+            temperature_c: w.gpu.temperature_c_last,
+            sm_clock_mhz: w.gpu.sm_clock_mhz_last,
+        }
+    }
+}
+
+/// What depends on the gate, for one answer of "has the recording GPU data".
+#[derive(Debug, Clone, Default)]
+struct GatedFold {
+    evaluable: u32,
+    active: u32,
+    fallback: u32,
+    active_duration_s: Option<f64>,
+    evaluable_duration_s: Option<f64>,
+    gpu_util: TimeWeighted,
+    gpu_mem_util: TimeWeighted,
+    sm_active: TimeWeighted,
+    sm_occupancy: TimeWeighted,
+    dram_bw: TimeWeighted,
+    power: TimeWeighted,
+    running: TimeWeighted,
+    waiting: TimeWeighted,
+    generation_per_s: TimeWeighted,
+    prompt_per_s: TimeWeighted,
+    requests_per_s: TimeWeighted,
+    preemptions_per_s: TimeWeighted,
+    prompt_computed_per_s: TimeWeighted,
+    est_flops: TimeWeighted,
+    est_read_bytes: TimeWeighted,
+    kv_cache_pct: TimeWeighted,
+    hists: [HistFold; HistKind::ALL.len()],
+    hits: Option<f64>,
+    queries: Option<f64>,
+    cached: Option<f64>,
+    prompted: Option<f64>,
+    kv_cache_peak_pct: Option<f64>,
+    vram_peak_mib: Option<f64>,
+    temperature_peak_c: Option<f64>,
+    landing: Option<Landing>,
+    engines: Vec<EngineFold>,
+}
+
+impl GatedFold {
+    fn add(&mut self, w: &Window, g: Gate) {
+        for (h, acc) in HistKind::ALL.into_iter().zip(self.hists.iter_mut()) {
+            if HistScope::of(h).admits(g) {
+                acc.add(w.hist(h));
+            }
+        }
+        let d = w.duration_s;
+        if g.is_active() {
+            self.active += 1;
+            if g == Gate::ActiveNoGpuFallback {
+                self.fallback += 1;
+            }
+            add_to(&mut self.active_duration_s, d);
+            self.gpu_util.add(w.gpu.util_pct_mean, d);
+            self.gpu_mem_util.add(w.gpu.mem_util_pct_mean, d);
+            self.sm_active.add(w.gpu.sm_active_pct_mean, d);
+            self.sm_occupancy.add(w.gpu.sm_occupancy_pct_mean, d);
+            self.dram_bw.add(w.gpu.dram_bw_util_pct_mean, d);
+            self.power.add(w.gpu.power_w_mean, d);
+            self.running.add(w.running_mean, d);
+            self.waiting.add(w.waiting_mean, d);
+            self.generation_per_s.add(w.generation_tokens_per_s, d);
+            self.prompt_per_s.add(w.prompt_tokens_per_s, d);
+            self.requests_per_s.add(w.requests_per_s, d);
+            self.preemptions_per_s.add(w.preemptions_per_s, d);
+            self.prompt_computed_per_s
+                .add(w.prompt_tokens_computed_per_s, d);
+            self.est_flops.add(w.est_flops_per_gpu_per_s, d);
+            self.est_read_bytes.add(w.est_read_bytes_per_gpu_per_s, d);
+            for (e, acc) in self.engines.iter_mut().enumerate() {
+                let ew = w.engines.get(e);
+                acc.running.add(ew.and_then(|x| x.running_mean), d);
+                acc.waiting.add(ew.and_then(|x| x.waiting_mean), d);
+            }
+        }
+        if g.is_evaluable() {
+            self.evaluable += 1;
+            add_to(&mut self.evaluable_duration_s, d);
+            self.kv_cache_pct.add(w.kv_cache_pct_mean, d);
+            let prefix = w.prefix_hits_delta.zip(w.prefix_queries_delta);
+            add_to(&mut self.hits, prefix.map(|p| p.0));
+            add_to(&mut self.queries, prefix.map(|p| p.1));
+            let cached = w.prompt_tokens_cached_delta.zip(w.prompt_tokens_delta);
+            add_to(&mut self.cached, cached.map(|p| p.0));
+            add_to(&mut self.prompted, cached.map(|p| p.1));
+            max_into(&mut self.kv_cache_peak_pct, w.kv_cache_peak_pct);
+            max_into(&mut self.vram_peak_mib, w.gpu.vram_peak_mib);
+            max_into(&mut self.temperature_peak_c, w.gpu.temperature_peak_c);
+            for (e, acc) in self.engines.iter_mut().enumerate() {
+                let peak = w.engines.get(e).and_then(|x| x.kv_cache_peak_pct);
+                max_into(&mut acc.kv_cache_peak_pct, peak);
+            }
+            self.landing = Some(Landing::of(w));
+        }
+    }
+}
+
+/// A recording's windows folded into its [`Aggregate`] one at a time, in index order, so that
+/// the windows need not be kept for it: a week of 2 s windows is 302,400 of them, 1.6 KB each.
+/// Whether the recording has GPU data (which the gate reads) is known only once every poll is
+/// read, so both answers are folded; [`AggregateFold::finish`] takes the right one. Every
+/// figure is computed in the same order, by the same operations, as over the whole list, so
+/// [`aggregate`] of the windows and the fold of them agree to the bit.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateFold {
+    total: u32,
+    /// By `has_gpu_data as usize`.
+    gated: [GatedFold; 2],
+    /// The last window, while none is evaluable (tier 1 does not read GPU data).
+    last_raw: Option<Window>,
+    any_evaluable: bool,
+    /// The last window with a good scrape: its cumulative totals.
+    totals: Option<[Option<f64>; 4]>,
+    before_resets: [f64; 4],
+    engine_preemptions: Vec<Option<f64>>,
+    counter_resets: u32,
+    first_reset_mono: Option<crate::units::MonoNs>,
+    duplicate_samples: u64,
+}
+
+impl AggregateFold {
+    /// Folds the next window (index order). Reads its buckets: fold a window before freeing
+    /// them.
+    pub fn add(&mut self, w: &Window) {
+        if self.total == 0 {
+            // The engines are those of the first window, as every window lists the same.
+            let n = w.engines.len();
+            for g in &mut self.gated {
+                g.engines = vec![EngineFold::default(); n];
+            }
+            self.engine_preemptions = vec![None; n];
+            // The sums of what each counter had counted before a reset start as an empty
+            // `Iterator::sum` does, so that an all-zero sum has the same sign.
+            self.before_resets = [std::iter::empty::<f64>().sum(); 4];
+        }
+        self.total += 1;
+        for (gpu, acc) in [false, true].into_iter().zip(&mut self.gated) {
+            acc.add(w, window_gate(w, gpu));
+        }
+        if window_is_evaluable(w) {
+            self.any_evaluable = true;
+            self.last_raw = None;
+        } else if !self.any_evaluable {
+            self.last_raw = Some(w.clone());
+        }
+        if w.last_scrape_seq.is_some() {
+            self.totals = Some([
+                w.generation_tokens_total,
+                w.prompt_tokens_total,
+                w.requests_total,
+                w.preemptions_total,
+            ]);
+        }
+        let before = [
+            w.generation_tokens_before_resets,
+            w.prompt_tokens_before_resets,
+            w.requests_before_resets,
+            w.preemptions_before_resets,
+        ];
+        for (acc, v) in self.before_resets.iter_mut().zip(before) {
+            *acc += v;
+        }
+        for (e, acc) in self.engine_preemptions.iter_mut().enumerate() {
+            add_to(acc, w.engines.get(e).and_then(|x| x.preemptions_delta));
+        }
+        self.counter_resets += w.counter_resets;
+        if self.first_reset_mono.is_none() {
+            self.first_reset_mono = w.first_reset_mono;
+        }
+        self.duplicate_samples += u64::from(w.duplicate_samples);
     }
 
-    fn of(&self, has_gpu_data: bool, h: HistKind) -> &[Bucket] {
-        let slot = HistKind::ALL.iter().position(|k| *k == h).unwrap_or(0);
-        &self.merged[usize::from(has_gpu_data)][slot]
+    /// The aggregate of every window added, for a recording with (or without) GPU data.
+    pub fn finish(self, has_gpu_data: bool) -> Aggregate {
+        let [without, with] = self.gated;
+        let g = if has_gpu_data { with } else { without };
+        let all_non_evaluable = g.evaluable == 0;
+        let lv = |f: fn(&Landing) -> Option<f64>| g.landing.as_ref().and_then(f);
+        let peak = |max: Option<f64>, last: Option<f64>| {
+            let mut m = max;
+            max_into(&mut m, last);
+            m
+        };
+        let [ttft, tpot, itl, prefill, queue, prompt, e2e] = g.hists.map(HistFold::finish);
+        let total = |i: usize| {
+            self.totals
+                .and_then(|t| t[i])
+                .map(|t| t + self.before_resets[i])
+        };
+        let (hits, queries, cached, prompted) = (g.hits, g.queries, g.cached, g.prompted);
+        Aggregate {
+            windows_total: self.total,
+            windows_evaluable: g.evaluable,
+            windows_active: g.active,
+            windows_active_no_gpu_fallback: g.fallback,
+            no_gpu_fallback_used: g.fallback > 0,
+            all_non_evaluable,
+            last_raw_window: if all_non_evaluable {
+                self.last_raw
+            } else {
+                None
+            },
+            active_duration_s: g.active_duration_s,
+            evaluable_duration_s: g.evaluable_duration_s,
+
+            gpu_util_pct: g.gpu_util.mean(),
+            gpu_mem_util_pct: g.gpu_mem_util.mean(),
+            gpu_sm_active_pct: g.sm_active.mean(),
+            gpu_sm_occupancy_pct: g.sm_occupancy.mean(),
+            gpu_dram_bw_util_pct: g.dram_bw.mean(),
+            power_w: g.power.mean(),
+            running_mean: g.running.mean(),
+            waiting_mean: g.waiting.mean(),
+            generation_tokens_per_s: g.generation_per_s.mean(),
+            prompt_tokens_per_s: g.prompt_per_s.mean(),
+            requests_per_s: g.requests_per_s.mean(),
+            preemptions_per_s: g.preemptions_per_s.mean(),
+
+            ttft_mean_ms: ms(ttft.mean),
+            ttft_p99_ms: ms(ttft.p99),
+            tpot_mean_ms: ms(tpot.mean),
+            tpot_p99_ms: ms(tpot.p99),
+            prompt_tokens_mean: prompt.mean,
+            ttft_s: ttft,
+            tpot_s: tpot,
+            itl_s: itl,
+            prefill_s: prefill,
+            queue_s: queue,
+            e2e_s: e2e,
+            prompt_tokens: prompt,
+
+            kv_cache_pct_mean: g.kv_cache_pct.mean(),
+            prefix_hits_delta: hits,
+            prefix_queries_delta: queries,
+            prefix_cache_hit_pct: match (hits, queries) {
+                (Some(h), Some(q)) if q > 0.0 => Some(h / q * 100.0),
+                _ => None,
+            },
+            prompt_tokens_computed_per_s: g.prompt_computed_per_s.mean(),
+            prompt_tokens_cached_pct: match (cached, prompted) {
+                (Some(c), Some(p)) if p > 0.0 => Some(c / p * 100.0),
+                _ => None,
+            },
+
+            kv_cache_peak_pct: peak(g.kv_cache_peak_pct, lv(|l| l.kv_cache_pct)),
+            vram_peak_mib: peak(g.vram_peak_mib, lv(|l| l.vram_used_mib)),
+            temperature_peak_c: peak(g.temperature_peak_c, lv(|l| l.temperature_c)),
+
+            last_evaluable_window: g.landing.map(|l| l.index),
+            running_last: lv(|l| l.running),
+            waiting_last: lv(|l| l.waiting),
+            kv_cache_pct_last: lv(|l| l.kv_cache_pct),
+            max_num_seqs: lv(|l| l.max_num_seqs),
+            vram_used_mib: lv(|l| l.vram_used_mib),
+            vram_total_mib: lv(|l| l.vram_total_mib),
+            temperature_c: lv(|l| l.temperature_c),
+            sm_clock_mhz: lv(|l| l.sm_clock_mhz),
+
+            // The spec takes totals from the last window (the server's own counters). Across a
+            // restart that counter started again from 0, so what it had counted before each
+            // reset is added back: the totals are what the recording saw.
+            generation_tokens_total: total(0),
+            prompt_tokens_total: total(1),
+            requests_total: total(2),
+            preemptions_total: total(3),
+            est_flops_per_gpu_per_s: g.est_flops.mean(),
+            est_read_bytes_per_gpu_per_s: g.est_read_bytes.mean(),
+            engines: g
+                .engines
+                .iter()
+                .zip(self.engine_preemptions)
+                .map(|(e, preemptions)| EngineAggregate {
+                    running_mean: e.running.mean(),
+                    waiting_mean: e.waiting.mean(),
+                    kv_cache_peak_pct: e.kv_cache_peak_pct,
+                    preemptions,
+                })
+                .collect(),
+            counter_resets: self.counter_resets,
+            first_reset_mono: self.first_reset_mono,
+            duplicate_samples: self.duplicate_samples,
+        }
     }
 }
 
@@ -400,201 +726,16 @@ fn ms(v: Option<f64>) -> Option<f64> {
     v.map(|s| s * MS_PER_SECOND)
 }
 
-/// Combines a recording's windows into one snapshot.
+/// Combines a recording's windows into one snapshot: [`AggregateFold`] over every window.
 pub fn aggregate(set: &WindowSet) -> Aggregate {
-    aggregate_with(set, None)
-}
-
-/// [`aggregate`] of windows whose buckets `fold` merged as they were computed (every window
-/// of `set`, in order): the windows may have dropped their buckets since.
-pub fn aggregate_folded(set: &WindowSet, fold: &BucketFold) -> Aggregate {
-    aggregate_with(set, Some(fold))
-}
-
-fn aggregate_with(set: &WindowSet, fold: Option<&BucketFold>) -> Aggregate {
-    let gates: Vec<Gate> = set
-        .windows
-        .iter()
-        .map(|w| window_gate(w, set.has_gpu_data))
-        .collect();
-    let pick = |f: fn(Gate) -> bool| -> Vec<&Window> {
-        set.windows
-            .iter()
-            .zip(&gates)
-            .filter(|(_, g)| f(**g))
-            .map(|(w, _)| w)
-            .collect()
-    };
-    let active = pick(Gate::is_active);
-    let evaluable = pick(Gate::is_evaluable);
-    let fallback_n = gates
-        .iter()
-        .filter(|g| **g == Gate::ActiveNoGpuFallback)
-        .count() as u32;
-    let last_eval = evaluable.last().copied();
-    let all_non_evaluable = evaluable.is_empty();
-    // Cumulative totals: the last window that has a good scrape (a trailing window may hold
-    // only failed attempts).
-    let last_seen = set
-        .windows
-        .iter()
-        .rev()
-        .find(|w| w.last_scrape_seq.is_some());
-    let all = &set.windows;
-
-    let hist = |h: HistKind| {
-        let over = match HistScope::of(h) {
-            HistScope::Evaluable => &evaluable,
-            HistScope::Active => &active,
-        };
-        hist_aggregate_with(over, h, fold.map(|f| f.of(set.has_gpu_data, h)))
-    };
-    let ttft = hist(HistKind::Ttft);
-    let tpot = hist(HistKind::Tpot);
-    let prompt = hist(HistKind::PromptTokens);
-    let hits = sum_of(&evaluable, |w| {
-        w.prefix_hits_delta.zip(w.prefix_queries_delta).map(|p| p.0)
-    });
-    let queries = sum_of(&evaluable, |w| {
-        w.prefix_hits_delta.zip(w.prefix_queries_delta).map(|p| p.1)
-    });
-    let cached = sum_of(&evaluable, |w| {
-        w.prompt_tokens_cached_delta
-            .zip(w.prompt_tokens_delta)
-            .map(|p| p.0)
-    });
-    let prompted = sum_of(&evaluable, |w| {
-        w.prompt_tokens_cached_delta
-            .zip(w.prompt_tokens_delta)
-            .map(|p| p.1)
-    });
-    let lv = |f: fn(&Window) -> Option<f64>| last_eval.and_then(f);
-
-    Aggregate {
-        windows_total: set.windows.len() as u32,
-        windows_evaluable: evaluable.len() as u32,
-        windows_active: active.len() as u32,
-        windows_active_no_gpu_fallback: fallback_n,
-        no_gpu_fallback_used: fallback_n > 0,
-        all_non_evaluable,
-        last_raw_window: if all_non_evaluable {
-            set.windows.last().cloned()
-        } else {
-            None
-        },
-        active_duration_s: sum_of(&active, |w| w.duration_s),
-        evaluable_duration_s: sum_of(&evaluable, |w| w.duration_s),
-
-        gpu_util_pct: time_weighted(&active, |w| w.gpu.util_pct_mean),
-        gpu_mem_util_pct: time_weighted(&active, |w| w.gpu.mem_util_pct_mean),
-        gpu_sm_active_pct: time_weighted(&active, |w| w.gpu.sm_active_pct_mean),
-        gpu_sm_occupancy_pct: time_weighted(&active, |w| w.gpu.sm_occupancy_pct_mean),
-        gpu_dram_bw_util_pct: time_weighted(&active, |w| w.gpu.dram_bw_util_pct_mean),
-        power_w: time_weighted(&active, |w| w.gpu.power_w_mean),
-        running_mean: time_weighted(&active, |w| w.running_mean),
-        waiting_mean: time_weighted(&active, |w| w.waiting_mean),
-        generation_tokens_per_s: time_weighted(&active, |w| w.generation_tokens_per_s),
-        prompt_tokens_per_s: time_weighted(&active, |w| w.prompt_tokens_per_s),
-        requests_per_s: time_weighted(&active, |w| w.requests_per_s),
-        preemptions_per_s: time_weighted(&active, |w| w.preemptions_per_s),
-
-        ttft_mean_ms: ms(ttft.mean),
-        ttft_p99_ms: ms(ttft.p99),
-        tpot_mean_ms: ms(tpot.mean),
-        tpot_p99_ms: ms(tpot.p99),
-        prompt_tokens_mean: prompt.mean,
-        ttft_s: ttft,
-        tpot_s: tpot,
-        itl_s: hist(HistKind::Itl),
-        prefill_s: hist(HistKind::Prefill),
-        queue_s: hist(HistKind::Queue),
-        e2e_s: hist(HistKind::E2e),
-        prompt_tokens: prompt,
-
-        kv_cache_pct_mean: time_weighted(&evaluable, |w| w.kv_cache_pct_mean),
-        prefix_hits_delta: hits,
-        prefix_queries_delta: queries,
-        prefix_cache_hit_pct: match (hits, queries) {
-            (Some(h), Some(q)) if q > 0.0 => Some(h / q * 100.0),
-            _ => None,
-        },
-        prompt_tokens_computed_per_s: time_weighted(&active, |w| w.prompt_tokens_computed_per_s),
-        prompt_tokens_cached_pct: match (cached, prompted) {
-            (Some(c), Some(p)) if p > 0.0 => Some(c / p * 100.0),
-            _ => None,
-        },
-
-        kv_cache_peak_pct: max_of(
-            evaluable
-                .iter()
-                .map(|w| w.kv_cache_peak_pct)
-                .chain([lv(|w| w.kv_cache_pct_last)]),
-        ),
-        vram_peak_mib: max_of(
-            evaluable
-                .iter()
-                .map(|w| w.gpu.vram_peak_mib)
-                .chain([lv(|w| w.gpu.vram_used_mib_last)]),
-        ),
-        temperature_peak_c: max_of(
-            evaluable
-                .iter()
-                .map(|w| w.gpu.temperature_peak_c)
-                .chain([lv(|w| w.gpu.temperature_c_last)]),
-        ),
-
-        last_evaluable_window: last_eval.map(|w| w.index),
-        running_last: lv(|w| w.running_last),
-        waiting_last: lv(|w| w.waiting_last),
-        kv_cache_pct_last: lv(|w| w.kv_cache_pct_last),
-        max_num_seqs: lv(|w| w.max_num_seqs_last),
-        vram_used_mib: lv(|w| w.gpu.vram_used_mib_last),
-        vram_total_mib: lv(|w| w.gpu.vram_total_mib_last),
-        temperature_c: lv(|w| w.gpu.temperature_c_last),
-        sm_clock_mhz: lv(|w| w.gpu.sm_clock_mhz_last),
-
-        // The spec takes totals from the last window (the server's own counters). Across a
-        // restart that counter started again from 0, so what it had counted before each
-        // reset is added back: the totals are what the recording saw.
-        generation_tokens_total: last_seen.and_then(|w| w.generation_tokens_total).map(|t| {
-            t + all
-                .iter()
-                .map(|w| w.generation_tokens_before_resets)
-                .sum::<f64>()
-        }),
-        prompt_tokens_total: last_seen.and_then(|w| w.prompt_tokens_total).map(|t| {
-            t + all
-                .iter()
-                .map(|w| w.prompt_tokens_before_resets)
-                .sum::<f64>()
-        }),
-        requests_total: last_seen
-            .and_then(|w| w.requests_total)
-            .map(|t| t + all.iter().map(|w| w.requests_before_resets).sum::<f64>()),
-        preemptions_total: last_seen
-            .and_then(|w| w.preemptions_total)
-            .map(|t| t + all.iter().map(|w| w.preemptions_before_resets).sum::<f64>()),
-        est_flops_per_gpu_per_s: time_weighted(&active, |w| w.est_flops_per_gpu_per_s),
-        est_read_bytes_per_gpu_per_s: time_weighted(&active, |w| w.est_read_bytes_per_gpu_per_s),
-        engines: (0..all.first().map_or(0, |w| w.engines.len()))
-            .map(|e| EngineAggregate {
-                running_mean: time_weighted(&active, |w| w.engines.get(e)?.running_mean),
-                waiting_mean: time_weighted(&active, |w| w.engines.get(e)?.waiting_mean),
-                kv_cache_peak_pct: evaluable
-                    .iter()
-                    .filter_map(|w| w.engines.get(e)?.kv_cache_peak_pct)
-                    .reduce(f64::max),
-                preemptions: all
-                    .iter()
-                    .filter_map(|w| w.engines.get(e)?.preemptions_delta)
-                    .reduce(|a, b| a + b),
-            })
-            .collect(),
-        counter_resets: all.iter().map(|w| w.counter_resets).sum(),
-        first_reset_mono: all.iter().find_map(|w| w.first_reset_mono),
-        duplicate_samples: all.iter().map(|w| u64::from(w.duplicate_samples)).sum(),
+    let mut fold = AggregateFold::default();
+    for w in &set.windows {
+        fold.add(w);
     }
+    fold.finish(set.has_gpu_data)
 }
 
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 mod tests;

@@ -361,13 +361,13 @@ fn buckets_folded_as_windows_come_give_the_aggregate_of_windows_that_kept_them()
     for has_gpu in [false, true] {
         let mut set = set_of(windows.clone(), has_gpu);
         let want = aggregate(&set);
-        let mut fold = BucketFold::default();
+        let mut fold = AggregateFold::default();
         for w in &mut set.windows {
             fold.add(w);
             w.drop_buckets_except(&[]);
         }
         assert!(set.windows.iter().all(|w| w.ttft_s.buckets.is_empty()));
-        let got = aggregate_folded(&set, &fold);
+        let got = fold.finish(has_gpu);
         assert_eq!(got, want, "has_gpu_data {has_gpu}");
         // The fold is not vacuous: buckets were merged, differently with and without GPU.
         assert!(!got.ttft_s.buckets.is_empty() && !got.prompt_tokens.buckets.is_empty());
@@ -375,4 +375,114 @@ fn buckets_folded_as_windows_come_give_the_aggregate_of_windows_that_kept_them()
     }
     let folded = |gpu| aggregate(&set_of(windows.clone(), gpu)).ttft_s.buckets;
     assert_ne!(folded(false), folded(true));
+}
+
+/// A small deterministic generator for the oracle test (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in [0, 100), or `None` one time in four.
+    fn opt(&mut self) -> Option<f64> {
+        let r = self.next();
+        (r % 4 != 0).then(|| (r >> 11) as f64 / (1u64 << 53) as f64 * 100.0)
+    }
+}
+
+#[test]
+fn the_fold_agrees_to_the_bit_with_the_whole_list_formulas_on_random_windows() {
+    for seed in 1..=40u64 {
+        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let n = (r.next() % 60) as u32;
+        let engines = (r.next() % 3) as usize;
+        let mut windows = Vec::new();
+        for i in 0..n {
+            let mut w = blank_window(i);
+            w.duration_s = r.opt().map(|d| d / 20.0 - 0.5);
+            w.running_last = r.opt().map(|v| (v / 10.0).floor());
+            w.engine_asleep = r.next() % 17 == 0;
+            w.kv_cache_pct_last = r.opt();
+            w.gpu.util_pct_mean = r.opt();
+            w.generation_tokens_delta = r.opt();
+            for f in [
+                &mut w.running_mean,
+                &mut w.waiting_mean,
+                &mut w.waiting_last,
+                &mut w.kv_cache_pct_mean,
+                &mut w.kv_cache_peak_pct,
+                &mut w.max_num_seqs_last,
+                &mut w.prompt_tokens_delta,
+                &mut w.prompt_tokens_cached_delta,
+                &mut w.generation_tokens_per_s,
+                &mut w.prompt_tokens_per_s,
+                &mut w.prompt_tokens_computed_per_s,
+                &mut w.requests_per_s,
+                &mut w.preemptions_per_s,
+                &mut w.est_flops_per_gpu_per_s,
+                &mut w.est_read_bytes_per_gpu_per_s,
+                &mut w.prefix_hits_delta,
+                &mut w.prefix_queries_delta,
+                &mut w.generation_tokens_total,
+                &mut w.prompt_tokens_total,
+                &mut w.requests_total,
+                &mut w.preemptions_total,
+                &mut w.gpu.mem_util_pct_mean,
+                &mut w.gpu.sm_active_pct_mean,
+                &mut w.gpu.sm_occupancy_pct_mean,
+                &mut w.gpu.dram_bw_util_pct_mean,
+                &mut w.gpu.power_w_mean,
+                &mut w.gpu.vram_used_mib_last,
+                &mut w.gpu.vram_total_mib_last,
+                &mut w.gpu.temperature_c_last,
+                &mut w.gpu.sm_clock_mhz_last,
+                &mut w.gpu.vram_peak_mib,
+                &mut w.gpu.temperature_peak_c,
+            ] {
+                *f = r.opt();
+            }
+            w.last_scrape_seq = (r.next() % 5 != 0).then_some(u64::from(i));
+            if r.next() % 9 == 0 {
+                w.counter_resets = 1;
+                w.first_reset_mono = Some(w.start_mono);
+                w.generation_tokens_before_resets = r.opt().unwrap_or(0.0);
+                w.requests_before_resets = r.opt().unwrap_or(0.0);
+            }
+            w.duplicate_samples = (r.next() % 3) as u32;
+            w.engines = (0..engines)
+                .map(|_| crate::window::EngineWindow {
+                    running_mean: r.opt(),
+                    waiting_mean: r.opt(),
+                    kv_cache_peak_pct: r.opt(),
+                    preemptions_delta: r.opt(),
+                })
+                .collect();
+            for h in HistKind::ALL {
+                let (s, c, m) = (r.opt(), r.opt(), r.opt());
+                let hw = w.hist_mut(h);
+                hw.delta_sum = s;
+                hw.delta_count = c.map(|c| c.floor());
+                hw.mean = m;
+                if let Some(c) = hw.delta_count.filter(|_| r.next() % 2 == 0) {
+                    hw.buckets = bk(&[(0.1, (c / 2.0).floor()), (1.0, c), (INF, c)]);
+                }
+            }
+            windows.push(w);
+        }
+        for has_gpu in [false, true] {
+            let set = set_of(windows.clone(), has_gpu);
+            let (got, want) = (aggregate(&set), super::oracle::aggregate_batch(&set));
+            assert_eq!(got, want, "seed {seed}, has_gpu_data {has_gpu}");
+            assert_eq!(
+                serde_json::to_string(&got).unwrap(),
+                serde_json::to_string(&want).unwrap(),
+                "seed {seed}, has_gpu_data {has_gpu}"
+            );
+        }
+    }
 }

@@ -33,7 +33,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use crate::aggregate::{aggregate, aggregate_folded, Aggregate, BucketFold};
+use crate::aggregate::{aggregate, Aggregate, AggregateFold};
 use crate::availability;
 use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
@@ -169,8 +169,8 @@ pub fn analyze_keeping_windows(
 
 /// [`analyze`] of a recording whose samples are not read yet: its windows are built as the
 /// samples are read, a few segments at a time, so that memory holds the windows and the
-/// scrapes' metadata but never the whole recording's samples; each window's delta buckets
-/// are merged into the recording's as it is computed and then dropped, but for those the
+/// scrapes' metadata but never the whole recording's samples; each window is folded into the
+/// aggregate as it is computed, and its delta buckets are then dropped, but for those the
 /// report still reads per window (TTFT and TPOT, with `samples` or `slo`). The report is
 /// [`analyze`]'s on the same recording, byte for byte. The windows come back too (as
 /// [`analyze_keeping_windows`] gives them, less those buckets), and the recording, without
@@ -188,20 +188,14 @@ pub fn analyze_deferred(
     } else {
         &[]
     };
-    let mut fold = BucketFold::default();
+    let mut fold = AggregateFold::default();
     let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress, &mut |w| {
         fold.add(w);
         w.drop_buckets_except(keep);
     })?;
     let rec = deferred.recording;
-    let report = report_on(
-        &rec,
-        &set,
-        aggregate_folded(&set, &fold),
-        &opts,
-        catalog,
-        config,
-    )?;
+    let agg = fold.finish(set.has_gpu_data);
+    let report = report_on(&rec, &set, agg, &opts, catalog, config)?;
     Ok((report, set, rec))
 }
 
