@@ -15,11 +15,13 @@
 //! active too (see [`window_gate`]).
 
 pub mod host;
+mod kept;
 
 use crate::units::MS_PER_SECOND;
 use crate::vllm::HistKind;
 use crate::window::quantile::{histogram_quantile, merge_buckets, Bucket, P99};
 use crate::window::{HistWindow, Window, WindowSet};
+pub use kept::{KeptGpu, KeptHist, KeptWindow};
 use serde::{Deserialize, Serialize};
 
 /// Tier 2 KV arm: "kv_cache_pct > 30%" (spec "Data" → "Evaluable window gate").

@@ -5,7 +5,7 @@
 //! degree, priced like the cost resolution prices the one in use.
 
 use super::ceiling::Roof;
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, KeptWindow};
 use crate::catalog::roofline::decode_ceiling_tps;
 use crate::catalog::{Catalog, GpuSpec, ModelSpec};
 use crate::inputs::ResolvedInputs;
@@ -71,7 +71,12 @@ fn sizing(c: &RuleContext<'_>) -> Option<SizingFacts> {
 }
 
 /// Runs the rules on the windows and aggregate with the resolved inputs.
-pub(super) fn diagnosis(set: &WindowSet, agg: &Aggregate, c: &RuleContext<'_>) -> Diagnosis {
+pub(super) fn diagnosis(
+    set: &WindowSet,
+    kept: &[KeptWindow],
+    agg: &Aggregate,
+    c: &RuleContext<'_>,
+) -> Diagnosis {
     let memory = MemoryFacts {
         weight_gb: c.roof.rl.weight_gb,
         tp: c.inputs.tensor_parallel.value,
@@ -82,5 +87,5 @@ pub(super) fn diagnosis(set: &WindowSet, agg: &Aggregate, c: &RuleContext<'_>) -
     let mut ri = RuleInputs::from_resolved(&set.mapping, c.inputs, memory);
     ri.prefill_floor_ms = c.roof.rl.prefill_floor_ms;
     ri.sizing = sizing(c);
-    rules::diagnose(set, agg, &ri)
+    rules::diagnose(set, kept, agg, &ri)
 }

@@ -3,14 +3,13 @@
 //! fleet's sums. The caller opens the targets' recordings; their samples are read here, one
 //! target at a time.
 
-use super::{analyze_deferred, AnalyzeConfig, AnalyzeError};
+use super::{analyze_deferred, Analysed, AnalyzeConfig, AnalyzeError};
 use crate::catalog::Catalog;
 use crate::recording::fleet::TargetDir;
 use crate::recording::{Deferred, Recording};
 use crate::report::fleet::{FleetReport, FleetRow, FleetTotals, TargetReport};
 use crate::report::{Report, SCHEMA_VERSION};
 use crate::rules::replica_imbalance::{self, ReplicaTimeline};
-use crate::window::WindowSet;
 
 /// Analyses every target with `config` (its label set to the target's directory, as
 /// analysing that directory alone would name it) and builds the fleet table and totals.
@@ -29,8 +28,8 @@ pub fn analyze_fleet(
     for (t, deferred) in targets {
         let mut c = config.clone();
         c.recording_label = Some(t.dir.display().to_string());
-        let (report, set, rec) = analyze_deferred(deferred, catalog, &c, &|_| {})?;
-        timelines.push(timeline(&t.name, &rec, &report, &set));
+        let (report, analysed, rec) = analyze_deferred(deferred, catalog, &c, &|_| {})?;
+        timelines.push(timeline(&t.name, &rec, &report, &analysed));
         reports.push(TargetReport {
             name: t.name.clone(),
             url: t.url.clone(),
@@ -52,20 +51,20 @@ pub fn analyze_fleet(
 /// A target's windows as the replica-imbalance rule reads them: every window with a duration
 /// and both gauges, idle ones included, placed on the wall clock through the recording's start
 /// anchor (the monotonic clock of one recording means nothing to another).
-fn timeline(name: &str, rec: &Recording, report: &Report, set: &WindowSet) -> ReplicaTimeline {
+fn timeline(name: &str, rec: &Recording, report: &Report, a: &Analysed) -> ReplicaTimeline {
     let start = rec.manifest.started_at_ns;
     ReplicaTimeline {
         name: name.to_string(),
         model: report.recording.model_name.clone(),
         cap: report.inputs.max_num_seqs.as_ref().map(|s| s.value),
-        windows: set
-            .windows
+        windows: a
+            .kept
             .iter()
             .filter(|w| w.duration_s.is_some())
             .filter_map(|w| {
                 let mid = start
                     .saturating_add(w.start_mono.0)
-                    .saturating_add(set.window_ns / 2);
+                    .saturating_add(a.set.window_ns / 2);
                 Some((mid, w.running_mean?, w.waiting_mean?))
             })
             .collect(),

@@ -33,7 +33,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use crate::aggregate::{aggregate, Aggregate, AggregateFold};
+use crate::aggregate::{aggregate, Aggregate, AggregateFold, KeptWindow};
 use crate::availability;
 use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
@@ -163,8 +163,19 @@ pub fn analyze_keeping_windows(
     let mapping = resolve(&rec.series);
     let opts = window_options(rec, config)?;
     let set = build_windows_resolved(rec, &mapping, &opts)?;
-    let report = report_on(rec, &set, aggregate(&set), &opts, catalog, config)?;
+    let kept: Vec<KeptWindow> = set.windows.iter().map(KeptWindow::of).collect();
+    let report = report_on(rec, &set, &kept, aggregate(&set), &opts, catalog, config)?;
     Ok((report, set))
+}
+
+/// The windows a report was built on: the set (holding its windows whole only where the report
+/// needed them, see `keeps_windows`) and what is kept of every window.
+#[derive(Debug)]
+pub struct Analysed {
+    /// The windows' set.
+    pub set: WindowSet,
+    /// What is kept of each window, in time order.
+    pub kept: Vec<KeptWindow>,
 }
 
 /// [`analyze`] of a recording whose samples are not read yet: its windows are built as the
@@ -180,7 +191,7 @@ pub fn analyze_deferred(
     catalog: &Catalog,
     config: &AnalyzeConfig,
     progress: &dyn Fn(ReadProgress),
-) -> Result<(Report, WindowSet, Recording), AnalyzeError> {
+) -> Result<(Report, Analysed, Recording), AnalyzeError> {
     let mapping = resolve(&deferred.recording.series);
     let opts = window_options(&deferred.recording, config)?;
     let keep: &[HistKind] = if wants_series(config) {
@@ -189,19 +200,35 @@ pub fn analyze_deferred(
         &[]
     };
     let mut fold = AggregateFold::default();
-    let set = build_windows_streaming(&mut deferred, &mapping, &opts, progress, &mut |w| {
-        fold.add(w);
-        w.drop_buckets_except(keep);
-    })?;
+    let mut kept: Vec<KeptWindow> = Vec::new();
+    let set = build_windows_streaming(
+        &mut deferred,
+        &mapping,
+        &opts,
+        keeps_windows(config),
+        progress,
+        &mut |w| {
+            fold.add(w);
+            kept.push(KeptWindow::of(w));
+            w.drop_buckets_except(keep);
+        },
+    )?;
     let rec = deferred.recording;
     let agg = fold.finish(set.has_gpu_data);
-    let report = report_on(&rec, &set, agg, &opts, catalog, config)?;
-    Ok((report, set, rec))
+    let report = report_on(&rec, &set, &kept, agg, &opts, catalog, config)?;
+    Ok((report, Analysed { set, kept }, rec))
 }
 
 /// Whether the report holds the per-window series (`--samples`, or an SLO assessed on them).
 fn wants_series(config: &AnalyzeConfig) -> bool {
     config.samples || config.slo.is_some()
+}
+
+/// Whether the report reads whole windows after the aggregate: its per-window rows
+/// (`verbose`) and series do; the rules, the availability and the fleet's timeline read only
+/// what every window keeps ([`crate::window::KeptWindow`]).
+fn keeps_windows(config: &AnalyzeConfig) -> bool {
+    config.verbose || wants_series(config)
 }
 
 fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptions, AnalyzeError> {
@@ -217,16 +244,13 @@ fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptio
 fn report_on(
     rec: &Recording,
     set: &WindowSet,
+    kept: &[KeptWindow],
     agg: Aggregate,
     opts: &WindowOptions,
     catalog: &Catalog,
     config: &AnalyzeConfig,
 ) -> Result<Report, AnalyzeError> {
-    let resets: Vec<MonoNs> = set
-        .windows
-        .iter()
-        .filter_map(|w| w.first_reset_mono)
-        .collect();
+    let resets: Vec<MonoNs> = kept.iter().filter_map(|w| w.first_reset_mono).collect();
     let availability = availability::assess(
         &scrapes_in_range(rec, opts),
         rec.manifest.interval_ms,
@@ -265,6 +289,7 @@ fn report_on(
     let economics = ceiling::economics(&agg, &ceiling, &resolved, &mut un);
     let diagnosis = diagnose::diagnosis(
         set,
+        kept,
         &agg,
         &diagnose::RuleContext {
             rec,

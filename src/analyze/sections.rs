@@ -134,8 +134,7 @@ pub(super) fn recording_facts(
     cfg: &AnalyzeConfig,
 ) -> RecordingFacts {
     let m = &rec.manifest;
-    let first = set.windows.iter().find_map(|w| w.first_scrape_seq);
-    let last = set.windows.iter().rev().find_map(|w| w.last_scrape_seq);
+    let (first, last) = (set.first_scrape_seq, set.last_scrape_seq);
     let scrape = |seq: Option<u64>| {
         let seq = seq?;
         rec.scrapes.iter().find(|s| s.meta.seq == seq)

@@ -52,8 +52,9 @@ pub use model::{
 };
 pub use rank::{impact, root_cause, score};
 
-use crate::aggregate::{time_weighted, window_gate, Aggregate, Gate};
-use crate::window::{Window, WindowSet};
+use crate::aggregate::KeptWindow;
+use crate::aggregate::{time_weighted, Aggregate, Gate};
+use crate::window::WindowSet;
 
 /// How close running must be to the cap to count as "at the cap" (spec "R5": "running ≈
 /// max_num_seqs, within 0.5"). R5 fires at the cap; R2's backlog path needs the exact opposite
@@ -65,7 +66,7 @@ pub const NO_MAX_NUM_SEQS: &str = "no max_num_seqs: pass -m";
 
 /// What every rule sees: the windows with their gate verdicts, the aggregate and the inputs.
 pub(crate) struct Ctx<'a> {
-    pub windows: &'a [Window],
+    pub windows: &'a [KeptWindow],
     pub gates: Vec<Gate>,
     pub evaluable: u64,
     pub active: u64,
@@ -76,16 +77,17 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(set: &'a WindowSet, agg: &'a Aggregate, inputs: &'a RuleInputs) -> Ctx<'a> {
-        let gates: Vec<Gate> = set
-            .windows
-            .iter()
-            .map(|w| window_gate(w, set.has_gpu_data))
-            .collect();
+    pub fn new(
+        set: &'a WindowSet,
+        kept: &'a [KeptWindow],
+        agg: &'a Aggregate,
+        inputs: &'a RuleInputs,
+    ) -> Ctx<'a> {
+        let gates: Vec<Gate> = kept.iter().map(|w| w.gate(set.has_gpu_data)).collect();
         let evaluable = gates.iter().filter(|g| g.is_evaluable()).count() as u64;
         let active = gates.iter().filter(|g| g.is_active()).count() as u64;
         Ctx {
-            windows: &set.windows,
+            windows: kept,
             gates,
             evaluable,
             active,
@@ -96,7 +98,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Windows passing tier 1.
-    pub fn evaluable_windows(&self) -> impl Iterator<Item = &'a Window> + '_ {
+    pub fn evaluable_windows(&self) -> impl Iterator<Item = &'a KeptWindow> + '_ {
         self.windows
             .iter()
             .zip(&self.gates)
@@ -105,7 +107,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Windows passing tier 2.
-    pub fn active_windows(&self) -> impl Iterator<Item = &'a Window> + '_ {
+    pub fn active_windows(&self) -> impl Iterator<Item = &'a KeptWindow> + '_ {
         self.windows
             .iter()
             .zip(&self.gates)
@@ -237,12 +239,18 @@ impl Tally {
 }
 
 /// Time-weighted mean of a value over some windows (the aggregate's formula).
-pub(crate) fn tw_mean(windows: &[&Window], f: impl Fn(&Window) -> Option<f64>) -> Option<f64> {
+pub(crate) fn tw_mean(
+    windows: &[&KeptWindow],
+    f: impl Fn(&KeptWindow) -> Option<f64>,
+) -> Option<f64> {
     time_weighted(windows, f)
 }
 
 /// Largest value over some windows.
-pub(crate) fn max_over(windows: &[&Window], f: impl Fn(&Window) -> Option<f64>) -> Option<f64> {
+pub(crate) fn max_over(
+    windows: &[&KeptWindow],
+    f: impl Fn(&KeptWindow) -> Option<f64>,
+) -> Option<f64> {
     windows
         .iter()
         .filter_map(|w| f(w).filter(|v| v.is_finite()))
@@ -251,11 +259,16 @@ pub(crate) fn max_over(windows: &[&Window], f: impl Fn(&Window) -> Option<f64>) 
 
 /// Runs every rule over a recording's windows and ranks what they find.
 ///
-/// `windows` and `agg` must come from the same recording (`agg = aggregate(windows)`); the
-/// aggregate supplies recording-wide figures (the KV peak for R5's fix, TTFT presence for R5's
+/// `windows`, `kept` (what is kept of each of its windows, [`KeptWindow::of`]) and `agg` must
+/// come from the same recording (`agg = aggregate(windows)`); the aggregate supplies recording-wide figures (the KV peak for R5's fix, TTFT presence for R5's
 /// confidence, the prompt-length fallback for R2's backlog path).
-pub fn diagnose(windows: &WindowSet, agg: &Aggregate, inputs: &RuleInputs) -> Diagnosis {
-    let ctx = Ctx::new(windows, agg, inputs);
+pub fn diagnose(
+    windows: &WindowSet,
+    kept: &[KeptWindow],
+    agg: &Aggregate,
+    inputs: &RuleInputs,
+) -> Diagnosis {
+    let ctx = Ctx::new(windows, kept, agg, inputs);
     let outcomes = [
         r1_under_batching::evaluate(&ctx),
         r2_kv_pressure::evaluate(&ctx),
@@ -276,7 +289,7 @@ pub fn diagnose(windows: &WindowSet, agg: &Aggregate, inputs: &RuleInputs) -> Di
     let groups = rank::rank(&mut findings);
     not_fired.sort_by_key(|n| n.rule);
     Diagnosis {
-        windows_total: windows.windows.len() as u64,
+        windows_total: kept.len() as u64,
         windows_evaluable: ctx.evaluable,
         windows_active: ctx.active,
         findings,

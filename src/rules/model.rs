@@ -347,7 +347,11 @@ pub struct WindowCounts {
 
 impl WindowCounts {
     /// The counts for the windows a rule fired in (in window order).
-    pub fn of(fired: &[&crate::window::Window], evaluable: u64, skipped: u64) -> WindowCounts {
+    pub fn of(
+        fired: &[&crate::aggregate::KeptWindow],
+        evaluable: u64,
+        skipped: u64,
+    ) -> WindowCounts {
         let mut runs: Vec<[u32; 2]> = Vec::new();
         for w in fired {
             match runs.last_mut() {

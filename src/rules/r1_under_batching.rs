@@ -14,7 +14,7 @@
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, max_over, tw_mean, Ctx, Draft, Outcome, Tally, NO_MAX_NUM_SEQS};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// Occupancy below which the batch is too small: running < 25% of `max_num_seqs` (spec "R1",
 /// Scheduler occupancy).
@@ -44,7 +44,7 @@ enum Verdict {
     Blocked(usize, Option<f64>),
 }
 
-fn judge(w: &Window, cap: f64) -> Verdict {
+fn judge(w: &KeptWindow, cap: f64) -> Verdict {
     let (Some(running), Some(waiting), Some(secs)) = (w.running_mean, w.waiting_mean, w.duration_s)
     else {
         return Verdict::Blocked(C_DATA, None);
@@ -102,7 +102,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         return Outcome::silent(RuleId::R1, r);
     }
     let capf = f64::from(cap.value);
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut tally = Tally::new(6);
     for w in ctx.active_windows() {
         match judge(w, capf) {
@@ -131,7 +131,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             WAITING_MAX,
         ));
     }
-    let share = |w: &Window| Some(w.prefill_s.delta_sum? / w.duration_s?);
+    let share = |w: &KeptWindow| Some(w.prefill_s.delta_sum? / w.duration_s?);
     if let Some(s) = max_over(&fired, share) {
         measures.push(Measure::condition(
             "prefill share of window (max)",
@@ -188,6 +188,7 @@ mod tests {
     use super::*;
     use crate::rules::testutil::{idle, inputs_m, windows, Fixture};
     use crate::rules::{RuleInputs, Significance};
+    use crate::window::Window;
 
     fn run(ws: Vec<Window>, inputs: RuleInputs) -> Outcome {
         let fx = Fixture::new(ws, inputs);

@@ -27,7 +27,8 @@ use super::gate::{self, R2_KV_CRITICAL_PCT};
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, R2Path, RuleId, Unit, WindowCounts};
 use super::AT_CAP_TOLERANCE;
 use super::{max_over, tw_mean, Ctx, Draft, Outcome, Tally};
-use crate::window::{Window, MAX_SOURCE_SKEW_NS};
+use crate::aggregate::KeptWindow;
+use crate::window::MAX_SOURCE_SKEW_NS;
 
 /// KV peak at which the main path fires, percent (spec "R2", Main path: "≥88%").
 pub const KV_PEAK_PCT: f64 = 88.0;
@@ -84,7 +85,7 @@ struct Backlog {
 }
 
 fn backlog(
-    w: &Window,
+    w: &KeptWindow,
     ctx: &Ctx<'_>,
     cap: f64,
     capacity: f64,
@@ -119,7 +120,7 @@ fn backlog(
     })
 }
 
-fn judge(w: &Window, ctx: &Ctx<'_>, backlog_inputs: Option<(f64, f64)>) -> Verdict {
+fn judge(w: &KeptWindow, ctx: &Ctx<'_>, backlog_inputs: Option<(f64, f64)>) -> Verdict {
     if w.source_skew_s().is_some_and(|s| s > MAX_SKEW_S) {
         return Verdict::Skipped;
     }
@@ -138,7 +139,7 @@ fn judge(w: &Window, ctx: &Ctx<'_>, backlog_inputs: Option<(f64, f64)>) -> Verdi
     }
 }
 
-fn vram_pct(w: &Window) -> Option<f64> {
+fn vram_pct(w: &KeptWindow) -> Option<f64> {
     let total = w.gpu.vram_total_mib_last.filter(|t| *t > 0.0)?;
     Some(w.gpu.vram_peak_mib.or(w.gpu.vram_used_mib_last)? / total * 100.0)
 }
@@ -190,7 +191,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         _ => None,
     };
     let backlog_inputs = cap.zip(inputs.kv_capacity_tokens);
-    let (mut main, mut back): (Vec<&Window>, Vec<&Window>) = (Vec::new(), Vec::new());
+    let (mut main, mut back): (Vec<&KeptWindow>, Vec<&KeptWindow>) = (Vec::new(), Vec::new());
     let (mut skipped, mut preempt_n, mut critical_n) = (0u64, 0u64, 0u64);
     let mut kv_max: Option<f64> = None;
     let mut tally = Tally::new(4);
@@ -219,7 +220,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     }
     let main_sig = gate::r2_main(main.len() as u64, preempt_n, critical_n, ctx.evaluable);
     let back_sig = gate::standard_significance(back.len() as u64, ctx.evaluable);
-    let counts = |fired: &[&Window]| Some(WindowCounts::of(fired, ctx.evaluable, skipped));
+    let counts = |fired: &[&KeptWindow]| Some(WindowCounts::of(fired, ctx.evaluable, skipped));
     if !main.is_empty() && (main_sig.is_significant() || !back_sig.is_significant()) {
         let (confidence, basis) = if preempt_n > 0 {
             (CONFIDENCE_PREEMPTIONS, "preemptions active")
@@ -257,7 +258,12 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     )
 }
 
-fn main_measures(ctx: &Ctx<'_>, main: &[&Window], preempt_n: u64, critical_n: u64) -> Vec<Measure> {
+fn main_measures(
+    ctx: &Ctx<'_>,
+    main: &[&KeptWindow],
+    preempt_n: u64,
+    critical_n: u64,
+) -> Vec<Measure> {
     let mut m = Vec::new();
     if let Some(k) = max_over(main, |w| w.kv_cache_peak_pct) {
         m.push(Measure::condition(
@@ -351,11 +357,11 @@ fn main_fix(ctx: &Ctx<'_>, kv_peak: Option<f64>) -> Fix {
     }
 }
 
-fn backlog_measures(ctx: &Ctx<'_>, back: &[&Window]) -> Vec<Measure> {
+fn backlog_measures(ctx: &Ctx<'_>, back: &[&KeptWindow]) -> Vec<Measure> {
     let mut m = Vec::new();
     let cap = ctx.inputs.max_num_seqs.as_ref().map(|c| f64::from(c.value));
     let capacity = ctx.inputs.kv_capacity_tokens;
-    let fig = |w: &Window| match (cap, capacity) {
+    let fig = |w: &KeptWindow| match (cap, capacity) {
         (Some(c), Some(k)) => backlog(w, ctx, c, k).ok(),
         _ => None,
     };
@@ -394,7 +400,7 @@ fn backlog_measures(ctx: &Ctx<'_>, back: &[&Window]) -> Vec<Measure> {
     m
 }
 
-fn backlog_fix(ctx: &Ctx<'_>, back: &[&Window]) -> Fix {
+fn backlog_fix(ctx: &Ctx<'_>, back: &[&KeptWindow]) -> Fix {
     let mut steps = Vec::new();
     let gmu = ctx.inputs.gpu_memory_utilization;
     let vram = max_over(back, vram_pct);
@@ -441,6 +447,7 @@ mod tests {
     use crate::rules::testutil::{idle, inputs_m, windows, Fixture};
     use crate::rules::{RuleInputs, Significance};
     use crate::units::MonoNs;
+    use crate::window::Window;
 
     fn run(ws: Vec<Window>, inputs: RuleInputs) -> Outcome {
         evaluate(&Fixture::new(ws, inputs).ctx())

@@ -14,7 +14,7 @@
 
 use super::model::{Cmp, Fix, FixStep, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, tw_mean, Ctx, Draft, Outcome, Tally};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// Hit rate below which reuse is low (spec "R3": "<35%").
 pub const HIT_RATE_MAX: f64 = 0.35;
@@ -35,7 +35,7 @@ const C_RUNNING: usize = 4;
 
 /// The window's hit rate as a fraction; 0 when caching is known to be off and nothing was
 /// queried.
-fn hit_rate(w: &Window, caching: Option<bool>) -> Option<f64> {
+fn hit_rate(w: &KeptWindow, caching: Option<bool>) -> Option<f64> {
     match (w.prefix_hits_delta, w.prefix_queries_delta) {
         (Some(h), Some(q)) if q > 0.0 => Some(h / q),
         _ if caching == Some(false) => Some(0.0),
@@ -43,7 +43,7 @@ fn hit_rate(w: &Window, caching: Option<bool>) -> Option<f64> {
     }
 }
 
-fn judge(w: &Window, ctx: &Ctx<'_>) -> Result<(), (usize, Option<f64>)> {
+fn judge(w: &KeptWindow, ctx: &Ctx<'_>) -> Result<(), (usize, Option<f64>)> {
     let Some(hit) = hit_rate(w, ctx.inputs.prefix_caching_enabled) else {
         return Err((C_HIT_UNKNOWN, None));
     };
@@ -118,7 +118,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         return Outcome::silent(RuleId::R3, r);
     }
     let caching = ctx.inputs.prefix_caching_enabled;
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut tally = Tally::new(5);
     for w in ctx.active_windows() {
         match judge(w, ctx) {
@@ -191,6 +191,7 @@ mod tests {
     use super::*;
     use crate::rules::testutil::{windows, Fixture};
     use crate::rules::RuleInputs;
+    use crate::window::Window;
 
     /// Four busy windows (6 req/s, 2 running, 100-token prompts) with `hits` of 1000 queries.
     fn busy(hits: f64) -> Vec<Window> {

@@ -19,7 +19,7 @@
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
 use super::AT_CAP_TOLERANCE;
 use super::{gate, max_over, tw_mean, Ctx, Draft, Outcome, Tally, NO_MAX_NUM_SEQS};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// Queue ratio at which a queue is building (spec "R5": "≥ 30%").
 pub const QUEUE_RATIO_MIN: f64 = 0.30;
@@ -44,7 +44,7 @@ enum Verdict {
     Blocked(usize, Option<f64>),
 }
 
-fn judge(w: &Window, cap: f64) -> Verdict {
+fn judge(w: &KeptWindow, cap: f64) -> Verdict {
     let (Some(running), Some(waiting)) = (w.running_mean, w.waiting_mean) else {
         return Verdict::Blocked(C_DATA, None);
     };
@@ -169,7 +169,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
         return Outcome::silent(RuleId::R5, r);
     }
     let capf = f64::from(cap.value);
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut skipped = 0u64;
     let mut tally = Tally::new(5);
     for w in ctx.active_windows() {
@@ -193,7 +193,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             capf - AT_CAP_TOLERANCE,
         ));
     }
-    let ratio = |w: &Window| {
+    let ratio = |w: &KeptWindow| {
         let (r, q) = (w.running_mean?, w.waiting_mean?);
         (r + q > 0.0).then(|| q / (r + q))
     };
@@ -248,6 +248,7 @@ mod tests {
     use super::*;
     use crate::rules::testutil::{idle, inputs_m, windows, Fixture};
     use crate::rules::{RuleInputs, Significance};
+    use crate::window::Window;
 
     /// `n` windows at `running` of a cap of 16 with 8 waiting, KV 60%.
     fn pinned(n: u32, running: f64) -> Vec<Window> {

@@ -14,7 +14,7 @@
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, max_over, tw_mean, Ctx, Draft, Outcome, Tally};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// Prefill share of a window from which it is prefill-bound: 40%, the share at which the
 /// spec's R1 calls prefill saturated (`Δprefill_sum / window_secs < 0.40`).
@@ -40,20 +40,20 @@ const C_SHARE: usize = 1;
 const C_PROMPT: usize = 2;
 const C_RATIO: usize = 3;
 
-fn share(w: &Window) -> Option<f64> {
+fn share(w: &KeptWindow) -> Option<f64> {
     Some(w.prefill_s.delta_sum? / w.duration_s.filter(|d| *d > 0.0)?)
 }
 
-fn ratio(w: &Window) -> Option<f64> {
+fn ratio(w: &KeptWindow) -> Option<f64> {
     let gen = w.generation_tokens_delta.filter(|g| *g > 0.0)?;
     Some(w.prompt_tokens_delta? / gen)
 }
 
-fn prompt_mean(w: &Window) -> Option<f64> {
+fn prompt_mean(w: &KeptWindow) -> Option<f64> {
     w.prompt_tokens.mean
 }
 
-fn judge(w: &Window) -> Result<(), (usize, Option<f64>)> {
+fn judge(w: &KeptWindow) -> Result<(), (usize, Option<f64>)> {
     let (Some(s), Some(p)) = (share(w), prompt_mean(w)) else {
         return Err((C_DATA, None));
     };
@@ -93,7 +93,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     if let Some(r) = ctx.no_load_reason() {
         return Outcome::silent(RuleId::R6, r);
     }
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut tally = Tally::new(4);
     for w in ctx.active_windows() {
         match judge(w) {
@@ -209,6 +209,7 @@ mod tests {
     use super::*;
     use crate::rules::testutil::{windows, Fixture};
     use crate::rules::RuleInputs;
+    use crate::window::Window;
 
     /// Windows with `share` of the window in prefill, `prompt` tokens per prompt and
     /// `ratio` prompt tokens per generated token.

@@ -13,8 +13,8 @@
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, tw_mean, Ctx, Draft, Outcome, Tally};
+use crate::aggregate::KeptWindow;
 use crate::catalog::roofline::{ACTIVATION_KV_BUFFER_GB, DEFAULT_GPU_MEMORY_UTILIZATION};
-use crate::window::Window;
 
 /// Power share of the limit below which a GPU idles (ours): the post's 24% sits well under it,
 /// and a decode-bound server at work draws 60-90%.
@@ -37,15 +37,15 @@ const C_DATA: usize = 0;
 const C_POWER: usize = 1;
 const C_MEMORY: usize = 2;
 
-fn power_share(w: &Window, limit: f64) -> Option<f64> {
+fn power_share(w: &KeptWindow, limit: f64) -> Option<f64> {
     Some(w.gpu.power_w_mean? / limit)
 }
 
-fn vram_share(w: &Window) -> Option<f64> {
+fn vram_share(w: &KeptWindow) -> Option<f64> {
     Some(w.gpu.vram_used_mib_last? / w.gpu.vram_total_mib_last.filter(|t| *t > 0.0)?)
 }
 
-fn judge(w: &Window, limit: f64) -> Result<(), (usize, Option<f64>)> {
+fn judge(w: &KeptWindow, limit: f64) -> Result<(), (usize, Option<f64>)> {
     let Some(p) = power_share(w, limit) else {
         return Err((C_DATA, None));
     };
@@ -81,7 +81,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
             format!("not triggered (efficiency {e:.1}% >= {EFFICIENCY_MAX:.0}%)"),
         );
     }
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut tally = Tally::new(3);
     for w in ctx.active_windows() {
         match judge(w, limit) {

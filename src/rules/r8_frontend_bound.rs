@@ -12,7 +12,7 @@
 
 use super::model::{Cmp, Fix, FixStep, FlagValue, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, tw_mean, Ctx, Draft, Outcome, Tally, NO_MAX_NUM_SEQS};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// CPU use from which the single-threaded API server counts as saturated, cores (ours): Python
 /// with its GIL holds one core; 0.9 leaves room for the scrape's own jitter.
@@ -44,7 +44,7 @@ enum Source {
 }
 
 impl Source {
-    fn cpu(self, w: &Window) -> Option<f64> {
+    fn cpu(self, w: &KeptWindow) -> Option<f64> {
         match self {
             Source::Counter => w.api_server_cpu_cores,
             Source::Host => w.host_cpu_cores,
@@ -52,7 +52,7 @@ impl Source {
     }
 }
 
-fn judge(w: &Window, cap: f64, source: Source) -> Result<(), (usize, Option<f64>)> {
+fn judge(w: &KeptWindow, cap: f64, source: Source) -> Result<(), (usize, Option<f64>)> {
     let (Some(cpu), Some(running), Some(waiting)) = (source.cpu(w), w.running_mean, w.waiting_mean)
     else {
         return Err((C_DATA, None));
@@ -83,7 +83,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     } else {
         Source::Counter
     };
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut tally = Tally::new(4);
     for w in ctx.active_windows() {
         match judge(w, capf, source) {

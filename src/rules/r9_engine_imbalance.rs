@@ -10,7 +10,7 @@
 
 use super::model::{Cmp, Fix, FixStep, Measure, RuleId, Unit, WindowCounts};
 use super::{gate, Ctx, Draft, Outcome};
-use crate::window::Window;
+use crate::aggregate::KeptWindow;
 
 /// Waiting requests that put an engine under pressure: the spec's R1 backlog line
 /// (`waiting < 2` is no backlog).
@@ -24,7 +24,7 @@ pub const IDLE_SHARE_MAX: f64 = 0.5;
 pub const CONFIDENCE: f64 = 0.80;
 
 /// The busy and the idle engine of a window, when it is imbalanced.
-fn pair(w: &Window) -> Option<(usize, usize)> {
+fn pair(w: &KeptWindow) -> Option<(usize, usize)> {
     let pressure = |i: usize| {
         let e = &w.engines[i];
         e.waiting_mean.is_some_and(|q| q >= WAITING_MIN)
@@ -60,7 +60,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Outcome {
     if ctx.engines.len() < 2 {
         return Outcome::silent(RuleId::R9, "not evaluated (one engine)");
     }
-    let mut fired: Vec<&Window> = Vec::new();
+    let mut fired: Vec<&KeptWindow> = Vec::new();
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     for w in ctx.evaluable_windows() {
         if let Some(p) = pair(w) {
@@ -146,6 +146,7 @@ mod tests {
     use crate::rules::testutil::{windows, Fixture};
     use crate::rules::RuleInputs;
     use crate::window::EngineWindow;
+    use crate::window::Window;
 
     fn two(busy: (f64, f64), idle: (f64, f64)) -> Vec<Window> {
         windows(4, move |w| {

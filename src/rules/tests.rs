@@ -9,7 +9,8 @@ use crate::inputs::{DtypeSource, TpSource};
 fn run(ws: Vec<crate::window::Window>, inputs: &RuleInputs) -> Diagnosis {
     let s = set(ws, false);
     let agg = aggregate(&s);
-    diagnose(&s, &agg, inputs)
+    let kept: Vec<KeptWindow> = s.windows.iter().map(KeptWindow::of).collect();
+    diagnose(&s, &kept, &agg, inputs)
 }
 
 #[test]

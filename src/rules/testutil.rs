@@ -2,7 +2,7 @@
 //! each test bends one field at a time.
 
 use super::{Ctx, RuleInputs};
-use crate::aggregate::{aggregate, Aggregate};
+use crate::aggregate::{aggregate, Aggregate, KeptWindow};
 use crate::recording::Sourced;
 use crate::units::MonoNs;
 use crate::window::{blank_window, set_of, Window, WindowSet};
@@ -87,6 +87,7 @@ pub fn inputs_m(m: u32) -> RuleInputs {
 /// A set, its aggregate and inputs, held together so a `Ctx` can borrow them.
 pub struct Fixture {
     pub set: WindowSet,
+    pub kept: Vec<KeptWindow>,
     pub agg: Aggregate,
     pub inputs: RuleInputs,
 }
@@ -99,11 +100,17 @@ impl Fixture {
     pub fn with_gpu(windows: Vec<Window>, has_gpu_data: bool, inputs: RuleInputs) -> Fixture {
         let set = set(windows, has_gpu_data);
         let agg = aggregate(&set);
-        Fixture { set, agg, inputs }
+        let kept = set.windows.iter().map(KeptWindow::of).collect();
+        Fixture {
+            set,
+            kept,
+            agg,
+            inputs,
+        }
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx::new(&self.set, &self.agg, &self.inputs)
+        Ctx::new(&self.set, &self.kept, &self.agg, &self.inputs)
     }
 
     /// Runs one rule's `evaluate` on these windows and inputs.

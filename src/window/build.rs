@@ -75,6 +75,11 @@ pub(super) struct Builder<'r> {
     unborn: usize,
     ready: Vec<Ready>,
     windows: Vec<Window>,
+    /// Whether `windows` keeps every window once handed over (else only `kept` does).
+    keep_full: bool,
+    host: super::host::HostCpu,
+    first_scrape_seq: Option<u64>,
+    last_scrape_seq: Option<u64>,
     /// Windows handed to the caller so far: `windows[..handed]`.
     handed: usize,
 }
@@ -87,6 +92,7 @@ impl<'r> Builder<'r> {
         rec: &Recording,
         resolved: &'r Resolved,
         opts: &WindowOptions,
+        keep_full: bool,
     ) -> Result<Builder<'r>, WindowError> {
         let len = opts.window_ns;
         if len <= 0 {
@@ -112,7 +118,7 @@ impl<'r> Builder<'r> {
                     window_ns: len,
                 });
             }
-            expected = n;
+            expected = usize::try_from(n).unwrap_or(0);
         }
         Ok(Builder {
             resolved,
@@ -139,8 +145,12 @@ impl<'r> Builder<'r> {
             ready: Vec::new(),
             // At most this many (the real anchor can only be later): reserved once, so that
             // a long recording's windows are not copied as the vector grows, which at the
-            // last doubling held them twice.
-            windows: Vec::with_capacity(usize::try_from(expected).unwrap_or(0)),
+            // last doubling holds them twice.
+            windows: Vec::with_capacity(if keep_full { expected } else { 0 }),
+            keep_full,
+            host: super::host::HostCpu::new(rec),
+            first_scrape_seq: None,
+            last_scrape_seq: None,
             handed: 0,
         })
     }
@@ -328,12 +338,25 @@ impl<'r> Builder<'r> {
         self.ready.clear();
     }
 
-    /// Hands each window computed since the last call to `f`, in index order.
+    /// Hands each window computed since the last call to `f`, in index order; without
+    /// `keep_full`, the window then goes.
     pub fn hand_over_new(&mut self, f: &mut dyn FnMut(&mut Window)) {
         for w in self.windows.get_mut(self.handed..).unwrap_or_default() {
+            self.host.fill(w);
             f(w);
+            if self.first_scrape_seq.is_none() {
+                self.first_scrape_seq = w.first_scrape_seq;
+            }
+            if w.last_scrape_seq.is_some() {
+                self.last_scrape_seq = w.last_scrape_seq;
+            }
         }
-        self.handed = self.windows.len();
+        if self.keep_full {
+            self.handed = self.windows.len();
+        } else {
+            self.windows.clear();
+            self.handed = 0;
+        }
     }
 
     /// The windows, once every scrape has been fed; those not handed over yet go to `f`.
@@ -366,8 +389,6 @@ impl<'r> Builder<'r> {
         self.compute_ready(rec);
         self.hand_over_new(f);
         let scrapes = scrapes_in_range(rec, &self.opts);
-        let mut windows = self.windows;
-        super::host::fill(&mut windows, rec);
         WindowSet {
             window_ns: self.len,
             anchor_mono: self.anchor.map(MonoNs),
@@ -379,7 +400,9 @@ impl<'r> Builder<'r> {
             gpu_polls: self.gpu_polls,
             gpu_polls_late: self.late_polls,
             mapping: self.resolved.mapping.clone(),
-            windows,
+            first_scrape_seq: self.first_scrape_seq,
+            last_scrape_seq: self.last_scrape_seq,
+            windows: self.windows,
         }
     }
 }

@@ -255,9 +255,13 @@ impl Window {
     /// |last scrape − last GPU poll| in seconds, when both exist. Rule R2 is skipped above
     /// [`super::MAX_SOURCE_SKEW_NS`].
     pub fn source_skew_s(&self) -> Option<f64> {
-        let (a, b) = (self.last_scrape_mono?, self.gpu.observed_mono?);
-        Some((a.0 - b.0).unsigned_abs() as f64 / 1e9)
+        skew_s(self.last_scrape_mono?, self.gpu.observed_mono?)
     }
+}
+
+/// |a − b| in seconds: how far apart a window's last scrape and last GPU poll completed.
+pub fn skew_s(a: MonoNs, b: MonoNs) -> Option<f64> {
+    Some((a.0 - b.0).unsigned_abs() as f64 / 1e9)
 }
 
 /// What one window is built from.

@@ -9,55 +9,72 @@
 use super::Window;
 use crate::recording::{HostStatus, Recording};
 
-/// Sets `host_cpu_cores` of each window from the target's readings; nothing without host
-/// sampling.
-pub(super) fn fill(windows: &mut [Window], rec: &Recording) {
-    let Some(target) = rec.manifest.host.as_ref() else {
-        return;
-    };
-    let hz = target.clock_ticks_per_s as f64;
-    if hz <= 0.0 {
-        return;
+/// Sets `host_cpu_cores` of each window from the target's readings, window after window in
+/// index order (as the windows are computed); nothing without host sampling.
+pub(super) struct HostCpu {
+    /// (completed ns, start ticks, CPU ticks) of the target, in time order.
+    readings: Vec<(i64, u64, u64)>,
+    hz: f64,
+    /// The next reading not yet in a window.
+    next: usize,
+    /// The last reading before the next window.
+    before: Option<(i64, u64, u64)>,
+}
+
+impl HostCpu {
+    pub(super) fn new(rec: &Recording) -> HostCpu {
+        let target = rec.manifest.host.as_ref();
+        let hz = target.map_or(0.0, |t| t.clock_ticks_per_s as f64);
+        let readings = match target {
+            Some(target) if hz > 0.0 => rec
+                .host_samples
+                .iter()
+                .filter(|s| s.pid == target.pid && s.status == HostStatus::Ok)
+                .filter_map(|s| {
+                    let r = s.reading.as_ref()?;
+                    Some((
+                        s.completed_mono.0,
+                        r.start_ticks,
+                        r.utime_ticks.saturating_add(r.stime_ticks),
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        HostCpu {
+            readings,
+            hz,
+            next: 0,
+            before: None,
+        }
     }
-    // (completed ns, start ticks, CPU ticks) of the target, in time order.
-    let readings: Vec<(i64, u64, u64)> = rec
-        .host_samples
-        .iter()
-        .filter(|s| s.pid == target.pid && s.status == HostStatus::Ok)
-        .filter_map(|s| {
-            let r = s.reading.as_ref()?;
-            Some((
-                s.completed_mono.0,
-                r.start_ticks,
-                r.utime_ticks.saturating_add(r.stime_ticks),
-            ))
-        })
-        .collect();
-    let mut i = 0;
-    let mut before: Option<(i64, u64, u64)> = None;
-    for w in windows.iter_mut() {
+
+    /// Fills the next window's `host_cpu_cores`.
+    pub(super) fn fill(&mut self, w: &mut Window) {
+        let readings = &self.readings;
         let (mut first, mut last) = (None, None);
-        while i < readings.len() && readings[i].0 < w.end_mono.0 {
-            if readings[i].0 >= w.start_mono.0 {
+        while self.next < readings.len() && readings[self.next].0 < w.end_mono.0 {
+            let r = readings[self.next];
+            if r.0 >= w.start_mono.0 {
                 // The window's first reading of the process it ends with.
-                if first.is_none_or(|f: (i64, u64, u64)| f.1 != readings[i].1) {
-                    first = Some(readings[i]);
+                if first.is_none_or(|f: (i64, u64, u64)| f.1 != r.1) {
+                    first = Some(r);
                 }
-                last = Some(readings[i]);
+                last = Some(r);
             } else {
-                before = Some(readings[i]);
+                self.before = Some(r);
             }
-            i += 1;
+            self.next += 1;
         }
         let Some(end) = last else {
-            continue;
+            return;
         };
-        let start = before.filter(|b| b.1 == end.1).or(first);
+        let start = self.before.filter(|b| b.1 == end.1).or(first);
         if let Some(start) = start.filter(|s| end.0 > s.0) {
             let secs = (end.0 - start.0) as f64 / 1e9;
-            w.host_cpu_cores = Some(end.2.saturating_sub(start.2) as f64 / hz / secs);
+            w.host_cpu_cores = Some(end.2.saturating_sub(start.2) as f64 / self.hz / secs);
         }
-        before = Some(end);
+        self.before = Some(end);
     }
 }
 
@@ -109,7 +126,10 @@ mod tests {
         rec.host_samples
             .extend((12..16).map(|s| at(s, 9, s * 25 + 1000)));
         let mut ws: Vec<Window> = (0..4).map(crate::window::blank_window).collect();
-        fill(&mut ws, &rec);
+        let mut host = HostCpu::new(&rec);
+        for w in &mut ws {
+            host.fill(w);
+        }
         let got: Vec<Option<f64>> = ws.iter().map(|w| w.host_cpu_cores).collect();
         assert_eq!(got, vec![Some(0.5), Some(0.5), None, Some(0.5)]);
     }

@@ -16,7 +16,9 @@ mod compute;
 mod host;
 pub mod quantile;
 
-pub use compute::{counter_rate, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window};
+pub use compute::{
+    counter_rate, skew_s, time_weighted_mean, EngineWindow, GpuWindow, HistWindow, Window,
+};
 
 use crate::recording::{Deferred, ReadProgress, Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
@@ -141,7 +143,12 @@ pub struct WindowSet {
     pub gpu_polls_late: u64,
     /// Which vLLM metrics served which quantity, and the cache configuration.
     pub mapping: VllmMapping,
-    /// Every window in time order, empty ones included.
+    /// The `seq` of the first and of the last good scrape the windows used.
+    pub first_scrape_seq: Option<u64>,
+    /// See `first_scrape_seq`.
+    pub last_scrape_seq: Option<u64>,
+    /// Every window in time order, empty ones included, unless they were handed over and not
+    /// kept (see [`build_windows_streaming`]).
     pub windows: Vec<Window>,
 }
 
@@ -213,7 +220,7 @@ pub fn build_windows_resolved(
     resolved: &Resolved,
     opts: &WindowOptions,
 ) -> Result<WindowSet, WindowError> {
-    let mut b = build::Builder::new(rec, resolved, opts)?;
+    let mut b = build::Builder::new(rec, resolved, opts, true)?;
     b.feed_polls(rec.gpu_polls.iter().cloned());
     b.feed(rec, rec.scrapes.len());
     Ok(b.finish(rec, &mut |_| {}))
@@ -222,20 +229,21 @@ pub fn build_windows_resolved(
 /// Builds windows from a recording whose samples are read as the windows need them: a few
 /// segments at a time, keeping the series `resolved` gives a role, each batch dropped once no
 /// window still open needs it; GPU polls too, each held only until its window is computed.
-/// Memory then holds the scrapes' metadata and the windows, not the samples or the polls.
-/// The windows are [`build_windows_resolved`]'s, each handed to `on_window` in index order as
-/// soon as it is computed (a caller may fold and then drop what it holds), and
-/// `deferred.recording` comes back with every scrape's `rows_read` final, its samples gone,
-/// and no GPU polls.
+/// Memory then holds the scrapes' metadata and what the caller keeps of the windows, not the
+/// samples or the polls. The windows are [`build_windows_resolved`]'s, each handed to `on_window` in
+/// index order as soon as it is computed (a caller may fold it and then drop what it holds);
+/// the set keeps them only with `keep_full`. `deferred.recording` comes back with every scrape's `rows_read`
+/// final, its samples gone, and no GPU polls.
 pub fn build_windows_streaming(
     deferred: &mut Deferred,
     resolved: &Resolved,
     opts: &WindowOptions,
+    keep_full: bool,
     progress: &dyn Fn(ReadProgress),
     on_window: &mut dyn FnMut(&mut Window),
 ) -> Result<WindowSet, WindowError> {
     let keep = resolved.read_mask();
-    let mut b = build::Builder::new(&deferred.recording, resolved, opts)?;
+    let mut b = build::Builder::new(&deferred.recording, resolved, opts, keep_full)?;
     let mut dropped = 0usize;
     loop {
         let complete = deferred.load_next(&keep, progress);
@@ -288,6 +296,8 @@ pub(crate) fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
             cache_config: Default::default(),
             engines: Vec::new(),
         },
+        first_scrape_seq: windows.iter().find_map(|w| w.first_scrape_seq),
+        last_scrape_seq: windows.iter().rev().find_map(|w| w.last_scrape_seq),
         windows,
     }
 }
