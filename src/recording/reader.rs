@@ -269,6 +269,12 @@ fn samples_files_at_once() -> usize {
 /// decoded columns of a compacted day within what a minute-file day holds.
 const SAMPLES_BYTES_AT_ONCE_PER_THREAD: u64 = 1 << 20;
 
+/// Scrape, GPU and host tables decoded at once by the first pass. Ours: enough to keep every
+/// thread busy on tables of a few KB, few enough that what they decode to (a minute's scrape
+/// table is ~25 KB in memory) stays a few MB however many files a recording has. Three in
+/// unit tests, so that every reader test of a recording of a few files crosses groups.
+const SMALL_FILES_AT_ONCE: usize = if cfg!(test) { 3 } else { 256 };
+
 /// Sample rows loaded at once by the second pass, per thread (but at least one file). Ours:
 /// a minute segment is about 100,000 rows, so this never binds on recorded files; a
 /// compacted hour is 6 M, and three of them at once (as the byte budget allows) held 240 MB
@@ -424,19 +430,16 @@ pub fn open_deferred_progress(
         Gpu(Result<Decoded<Option<i64>>, Problem>),
         Host(Result<Decoded<Vec<HostSample>>, Problem>),
     }
-    let small: Vec<(usize, Small)> = (0..entries.len())
-        .into_par_iter()
-        .filter_map(|i| match table_of(i)? {
-            Table::Scrapes => Some((i, Small::Scrapes(tables::read_scrapes(&entries[i].path)))),
-            Table::Gpu => Some((
-                i,
-                Small::Gpu(tables::read_gpu_first_completion(&entries[i].path)),
-            )),
-            Table::Host => Some((i, Small::Host(tables::read_host(&entries[i].path)))),
-            Table::Samples => None,
-        })
-        .collect();
-    let mut metas: Vec<ScrapeMeta> = Vec::new();
+    let read_small = |i: usize| match table_of(i)? {
+        Table::Scrapes => Some((i, Small::Scrapes(tables::read_scrapes(&entries[i].path)))),
+        Table::Gpu => Some((
+            i,
+            Small::Gpu(tables::read_gpu_first_completion(&entries[i].path)),
+        )),
+        Table::Host => Some((i, Small::Host(tables::read_host(&entries[i].path)))),
+        Table::Samples => None,
+    };
+    let mut scrapes: Vec<Scrape> = Vec::new();
     let mut gpu_pending: Vec<PendingGpu> = Vec::new();
     let mut host_samples: Vec<HostSample> = Vec::new();
     let samples_segments: std::collections::BTreeSet<u64> = entries
@@ -448,6 +451,20 @@ pub fn open_deferred_progress(
         })
         .collect();
     let mut missing: Vec<FileReport> = Vec::new();
+    // A few files at a time, in parallel: a week's scrape tables decoded all at once before
+    // any was appended held its scrapes twice (250 MB of decoded tables beside the 390 MB
+    // of scrapes they become).
+    let indices: Vec<usize> = (0..entries.len()).collect();
+    let scrape_tables = indices
+        .iter()
+        .filter(|&&i| table_of(i) == Some(Table::Scrapes))
+        .count();
+    let small = indices.chunks(SMALL_FILES_AT_ONCE).flat_map(|group| {
+        group
+            .par_iter()
+            .filter_map(|&i| read_small(i))
+            .collect::<Vec<_>>()
+    });
     for (i, result) in small {
         match result {
             Small::Scrapes(r) => {
@@ -471,7 +488,19 @@ pub fn open_deferred_progress(
                         )),
                     });
                 }
-                metas.extend(read);
+                if scrapes.capacity() == 0 {
+                    // Room for as many scrapes in every table as in the first: segments of
+                    // one recording are alike. Grown by doubling instead, the vector leaves
+                    // its outgrown copies in the heap (25 MB more on a compacted day); an
+                    // estimate too high costs only address space, never touched.
+                    scrapes.reserve(read.len().saturating_mul(scrape_tables));
+                }
+                scrapes.extend(read.into_iter().map(|meta| Scrape {
+                    meta,
+                    samples: Vec::new(),
+                    timestamps: Vec::new(),
+                    rows_read: 0,
+                }));
             }
             Small::Gpu(r) => {
                 if let Some(first) = settle(i, r, &mut files[i], &mut fatal).flatten() {
@@ -491,21 +520,13 @@ pub fn open_deferred_progress(
 
     // Stable sorts keep file order for equal keys, so the result never depends on the
     // directory listing's order (files were sorted by name above).
-    metas.sort_by_key(|m| m.seq);
+    scrapes.sort_by_key(|s| s.meta.seq);
+    scrapes.shrink_to_fit();
     // Stable: files that start at the same time keep name order.
     gpu_pending.sort_by_key(|g| g.first);
     host_samples.sort_by_key(|h| (h.seq, h.pid));
-    let seqs: Vec<u64> = metas.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u64> = scrapes.iter().map(|s| s.meta.seq).collect();
     let unique_seqs = seqs.windows(2).all(|w| w[0] != w[1]);
-    let mut scrapes: Vec<Scrape> = metas
-        .into_iter()
-        .map(|meta| Scrape {
-            meta,
-            samples: Vec::new(),
-            timestamps: Vec::new(),
-            rows_read: 0,
-        })
-        .collect();
 
     let mut series: Vec<SeriesInfo> = Vec::new();
     let mut series_ids: HashMap<SeriesKey, SeriesId> = HashMap::new();
