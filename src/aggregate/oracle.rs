@@ -26,23 +26,6 @@ fn max_of(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     it.flatten().reduce(f64::max)
 }
 
-/// Which windows feed a recording-level histogram (spec "Aggregation"): prompt length is a
-/// property of every evaluable window's requests, the latencies only of the active ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HistScope {
-    Evaluable,
-    Active,
-}
-
-impl HistScope {
-    fn of(h: HistKind) -> HistScope {
-        match h {
-            HistKind::PromptTokens => HistScope::Evaluable,
-            _ => HistScope::Active,
-        }
-    }
-}
-
 /// ΣΔsum/ΣΔcount and merged-bucket p99 over a window list.
 fn hist_aggregate_with(
     windows: &[&Window],

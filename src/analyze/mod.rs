@@ -226,7 +226,7 @@ fn wants_series(config: &AnalyzeConfig) -> bool {
 
 /// Whether the report reads whole windows after the aggregate: its per-window rows
 /// (`verbose`) and series do; the rules, the availability and the fleet's timeline read only
-/// what every window keeps ([`crate::window::KeptWindow`]).
+/// what is kept of every window ([`KeptWindow`]).
 fn keeps_windows(config: &AnalyzeConfig) -> bool {
     config.verbose || wants_series(config)
 }

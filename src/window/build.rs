@@ -75,7 +75,7 @@ pub(super) struct Builder<'r> {
     unborn: usize,
     ready: Vec<Ready>,
     windows: Vec<Window>,
-    /// Whether `windows` keeps every window once handed over (else only `kept` does).
+    /// Whether `windows` keeps every window once handed over (else each goes once handed).
     keep_full: bool,
     host: super::host::HostCpu,
     first_scrape_seq: Option<u64>,
