@@ -298,7 +298,8 @@ impl TimeWeighted {
     }
 }
 
-/// The time-weighted mean (Σ value × duration / Σ duration) over a list of windows (the rules' means over the windows that fired).
+/// The time-weighted mean (Σ value × duration / Σ duration) over a list of windows (the
+/// rules' means over the windows that fired).
 pub fn time_weighted<W: Timed>(windows: &[&W], f: impl Fn(&W) -> Option<f64>) -> Option<f64> {
     let mut t = TimeWeighted::default();
     for w in windows {
