@@ -13,7 +13,7 @@
 //!
 //! Thresholds are ours (the spec has none): each says why next to it.
 
-use crate::recording::{Scrape, ScrapeStatus};
+use crate::recording::{Scrape, ScrapeMeta, ScrapeStatus};
 use crate::units::MonoNs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,15 +76,19 @@ pub struct AvailabilityFinding {
 
 /// Whether an attempt failed on the endpoint's side (our own lost rows are not the server's
 /// fault and are reported as data loss instead).
-fn endpoint_failed(s: &Scrape) -> bool {
-    s.meta.status != ScrapeStatus::Ok || s.is_empty_body()
+fn endpoint_failed(m: &ScrapeMeta) -> bool {
+    m.status != ScrapeStatus::Ok || is_empty_body(m)
 }
 
-fn failure_kind(s: &Scrape) -> &'static str {
-    if s.is_empty_body() {
+fn is_empty_body(m: &ScrapeMeta) -> bool {
+    m.status == ScrapeStatus::Ok && m.sample_count == Some(0)
+}
+
+fn failure_kind(m: &ScrapeMeta) -> &'static str {
+    if is_empty_body(m) {
         ScrapeStatus::Empty.as_str()
     } else {
-        s.meta.status.as_str()
+        m.status.as_str()
     }
 }
 
@@ -99,132 +103,184 @@ fn kinds_text(by: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// A run of consecutive endpoint failures: from the first one's request to the last one's
+/// completion, and its attempts by failure kind.
+struct FailedRun {
+    first: MonoNs,
+    last: MonoNs,
+    attempts: u64,
+    by_kind: BTreeMap<&'static str, u64>,
+}
+
+/// The availability findings, folded from the attempts analysed one at a time in time order,
+/// so that a long recording's attempts need not all be held: a week at 4 Hz is 2.4 M of
+/// them. What it keeps grows only with the outages and with the successful fetch times
+/// (8 bytes each), which the p99 needs.
+#[derive(Default)]
+pub struct AvailabilityFold {
+    attempts: u64,
+    first_completed: Option<MonoNs>,
+    /// Runs of failures at least [`DOWN_MIN_S`] long, each with whether an attempt followed.
+    down: Vec<(FailedRun, bool)>,
+    run: Option<FailedRun>,
+    timeouts: u64,
+    first_timeout: Option<MonoNs>,
+    fetch_ms: Vec<f64>,
+}
+
+impl AvailabilityFold {
+    /// Folds the next attempt analysed.
+    pub fn add(&mut self, m: &ScrapeMeta) {
+        self.attempts += 1;
+        self.first_completed.get_or_insert(m.completed_mono);
+        if endpoint_failed(m) {
+            let run = self.run.get_or_insert_with(|| FailedRun {
+                first: m.requested_mono,
+                last: m.completed_mono,
+                attempts: 0,
+                by_kind: BTreeMap::new(),
+            });
+            run.last = m.completed_mono;
+            run.attempts += 1;
+            *run.by_kind.entry(failure_kind(m)).or_insert(0) += 1;
+        } else {
+            self.close_run(true);
+        }
+        if m.status == ScrapeStatus::Timeout {
+            self.timeouts += 1;
+            self.first_timeout.get_or_insert(m.requested_mono);
+        }
+        if m.status == ScrapeStatus::Ok {
+            self.fetch_ms
+                .push(secs(m.completed_mono.0 - m.requested_mono.0) * 1000.0);
+        }
+    }
+
+    /// Ends the run of failures, if any; `recovered` when an attempt followed it.
+    fn close_run(&mut self, recovered: bool) {
+        if let Some(run) = self.run.take() {
+            if secs(run.last.0 - run.first.0) >= DOWN_MIN_S {
+                self.down.push((run, recovered));
+            }
+        }
+    }
+
+    /// The findings, given the recording's interval and the times the windows saw a counter
+    /// reset. `anchor` is where the times count from (the first analysed attempt's completion
+    /// when `None`).
+    pub fn finish(
+        mut self,
+        interval_ms: u64,
+        resets: &[MonoNs],
+        anchor: Option<MonoNs>,
+    ) -> Vec<AvailabilityFinding> {
+        self.close_run(false);
+        let mut out = Vec::new();
+        let Some(anchor) = anchor.or(self.first_completed) else {
+            return out;
+        };
+        let at = |t: MonoNs| secs(t.0 - anchor.0);
+
+        // Down: runs of consecutive endpoint failures.
+        for (run, recovered) in &self.down {
+            let span = secs(run.last.0 - run.first.0);
+            let by_kind: BTreeMap<String, u64> = run
+                .by_kind
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect();
+            let summary = format!(
+                "the endpoint stopped answering at +{:.1} s for {:.1} s ({} attempts: {}){}",
+                at(run.first),
+                span,
+                run.attempts,
+                kinds_text(&by_kind),
+                if *recovered {
+                    " and then answered again"
+                } else {
+                    " and did not come back before the recording ended"
+                }
+            );
+            out.push(AvailabilityFinding {
+                kind: AvailabilityKind::Down,
+                at_s: at(run.first),
+                duration_s: Some(span),
+                recovered: Some(*recovered),
+                by_kind,
+                summary,
+            });
+        }
+
+        // Restarted: counter resets seen by the windows.
+        if let Some(first) = resets.iter().min() {
+            let summary = format!(
+                "the server's counters reset {} time(s), first at +{:.1} s: it restarted, and \
+                 the figures before and after describe two runs of it",
+                resets.len(),
+                at(*first)
+            );
+            out.push(AvailabilityFinding {
+                kind: AvailabilityKind::Restarted,
+                at_s: at(*first),
+                duration_s: None,
+                recovered: None,
+                by_kind: BTreeMap::new(),
+                summary,
+            });
+        }
+
+        // Struggling: slow answers or timeouts.
+        let fetch_ms = &mut self.fetch_ms;
+        fetch_ms.sort_by(f64::total_cmp);
+        let p99 = (!fetch_ms.is_empty()).then(|| {
+            let rank = ((fetch_ms.len() as f64) * 0.99).ceil() as usize;
+            fetch_ms[rank.clamp(1, fetch_ms.len()) - 1]
+        });
+        let interval = interval_ms as f64;
+        let slow = p99.is_some_and(|p| interval > 0.0 && p > STRUGGLING_FETCH_P99_SHARE * interval);
+        let n_timeouts = self.timeouts;
+        let many_timeouts = n_timeouts >= STRUGGLING_MIN_TIMEOUTS
+            && self.attempts > 0
+            && n_timeouts as f64 / self.attempts as f64 >= STRUGGLING_MIN_TIMEOUT_SHARE;
+        if slow || many_timeouts {
+            let first = self.first_timeout.unwrap_or(anchor);
+            let mut by_kind = BTreeMap::new();
+            if n_timeouts > 0 {
+                by_kind.insert(ScrapeStatus::Timeout.as_str().to_string(), n_timeouts);
+            }
+            let summary = format!(
+                "fetch time p99 {} ms of a {interval_ms} ms interval, {n_timeouts} of {} \
+                 attempts timed out (a busy API server; gaps in the figures)",
+                p99.map_or("-".to_string(), |p| format!("{p:.0}")),
+                self.attempts
+            );
+            out.push(AvailabilityFinding {
+                kind: AvailabilityKind::Struggling,
+                at_s: at(first),
+                duration_s: None,
+                recovered: None,
+                by_kind,
+                summary,
+            });
+        }
+        out
+    }
+}
+
 /// The availability findings of the attempts analysed (in time order), given the recording's
 /// interval and the times the windows saw a counter reset. `anchor` is the first analysed
-/// scrape's completion time.
+/// scrape's completion time. [`AvailabilityFold`] over `scrapes`.
 pub fn assess(
     scrapes: &[&Scrape],
     interval_ms: u64,
     resets: &[MonoNs],
     anchor: Option<MonoNs>,
 ) -> Vec<AvailabilityFinding> {
-    let mut out = Vec::new();
-    let Some(anchor) = anchor.or_else(|| scrapes.first().map(|s| s.meta.completed_mono)) else {
-        return out;
-    };
-    let at = |t: MonoNs| secs(t.0 - anchor.0);
-
-    // Down: runs of consecutive endpoint failures.
-    let mut i = 0;
-    while i < scrapes.len() {
-        if !endpoint_failed(scrapes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < scrapes.len() && endpoint_failed(scrapes[i]) {
-            i += 1;
-        }
-        let run = &scrapes[start..i];
-        let (first, last) = (
-            run[0].meta.requested_mono,
-            run[run.len() - 1].meta.completed_mono,
-        );
-        let span = secs(last.0 - first.0);
-        if span < DOWN_MIN_S {
-            continue;
-        }
-        let mut by_kind = BTreeMap::new();
-        for s in run {
-            *by_kind.entry(failure_kind(s).to_string()).or_insert(0) += 1;
-        }
-        let recovered = i < scrapes.len();
-        let summary = format!(
-            "the endpoint stopped answering at +{:.1} s for {:.1} s ({} attempts: {}){}",
-            at(first),
-            span,
-            run.len(),
-            kinds_text(&by_kind),
-            if recovered {
-                " and then answered again"
-            } else {
-                " and did not come back before the recording ended"
-            }
-        );
-        out.push(AvailabilityFinding {
-            kind: AvailabilityKind::Down,
-            at_s: at(first),
-            duration_s: Some(span),
-            recovered: Some(recovered),
-            by_kind,
-            summary,
-        });
+    let mut fold = AvailabilityFold::default();
+    for s in scrapes {
+        fold.add(&s.meta);
     }
-
-    // Restarted: counter resets seen by the windows.
-    if let Some(first) = resets.iter().min() {
-        let summary = format!(
-            "the server's counters reset {} time(s), first at +{:.1} s: it restarted, and \
-             the figures before and after describe two runs of it",
-            resets.len(),
-            at(*first)
-        );
-        out.push(AvailabilityFinding {
-            kind: AvailabilityKind::Restarted,
-            at_s: at(*first),
-            duration_s: None,
-            recovered: None,
-            by_kind: BTreeMap::new(),
-            summary,
-        });
-    }
-
-    // Struggling: slow answers or timeouts.
-    let timeouts: Vec<&&Scrape> = scrapes
-        .iter()
-        .filter(|s| s.meta.status == ScrapeStatus::Timeout)
-        .collect();
-    let mut fetch_ms: Vec<f64> = scrapes
-        .iter()
-        .filter(|s| s.meta.status == ScrapeStatus::Ok)
-        .map(|s| secs(s.meta.completed_mono.0 - s.meta.requested_mono.0) * 1000.0)
-        .collect();
-    fetch_ms.sort_by(f64::total_cmp);
-    let p99 = (!fetch_ms.is_empty()).then(|| {
-        let rank = ((fetch_ms.len() as f64) * 0.99).ceil() as usize;
-        fetch_ms[rank.clamp(1, fetch_ms.len()) - 1]
-    });
-    let interval = interval_ms as f64;
-    let slow = p99.is_some_and(|p| interval > 0.0 && p > STRUGGLING_FETCH_P99_SHARE * interval);
-    let n_timeouts = timeouts.len() as u64;
-    let many_timeouts = n_timeouts >= STRUGGLING_MIN_TIMEOUTS
-        && !scrapes.is_empty()
-        && n_timeouts as f64 / scrapes.len() as f64 >= STRUGGLING_MIN_TIMEOUT_SHARE;
-    if slow || many_timeouts {
-        let first = timeouts
-            .first()
-            .map(|s| s.meta.requested_mono)
-            .unwrap_or(anchor);
-        let mut by_kind = BTreeMap::new();
-        if n_timeouts > 0 {
-            by_kind.insert(ScrapeStatus::Timeout.as_str().to_string(), n_timeouts);
-        }
-        let summary = format!(
-            "fetch time p99 {} ms of a {interval_ms} ms interval, {n_timeouts} of {} attempts \
-             timed out (a busy API server; gaps in the figures)",
-            p99.map_or("-".to_string(), |p| format!("{p:.0}")),
-            scrapes.len()
-        );
-        out.push(AvailabilityFinding {
-            kind: AvailabilityKind::Struggling,
-            at_s: at(first),
-            duration_s: None,
-            recovered: None,
-            by_kind,
-            summary,
-        });
-    }
-    out
+    fold.finish(interval_ms, resets, anchor)
 }
 
 #[cfg(test)]

@@ -38,12 +38,12 @@ use crate::availability;
 use crate::capacity::{self, SloTarget};
 use crate::catalog::Catalog;
 use crate::inputs::{self, InputError, InputSources, OperatorInputs};
-use crate::recording::{Deferred, ReadProgress, Recording};
+use crate::recording::{Deferred, ReadProgress, Recording, Scrape};
 use crate::report::{Report, Unavailable, SCHEMA_VERSION};
-use crate::units::MonoNs;
+use crate::units::{MonoNs, WallNs};
 use crate::vllm::{resolve, HistKind};
 use crate::window::{
-    build_windows_resolved, build_windows_streaming, scrapes_in_range, TimeBound, WindowError,
+    build_windows_resolved, build_windows_streaming, in_range, TimeBound, WindowError,
     WindowOptions, WindowSet,
 };
 
@@ -164,8 +164,47 @@ pub fn analyze_keeping_windows(
     let opts = window_options(rec, config)?;
     let set = build_windows_resolved(rec, &mapping, &opts)?;
     let kept: Vec<KeptWindow> = set.windows.iter().map(KeptWindow::of).collect();
-    let report = report_on(rec, &set, &kept, aggregate(&set), &opts, catalog, config)?;
+    let mut attempts = Attempts::new(rec, &opts);
+    for s in &rec.scrapes {
+        attempts.add(s);
+    }
+    let agg = aggregate(&set);
+    let report = report_on(rec, &set, &kept, agg, attempts, &opts, catalog, config)?;
     Ok((report, set))
+}
+
+/// What the report reads of the scrape attempts themselves, folded from each attempt in
+/// `seq` order as the window stage feeds them, so that no stage after it needs them all:
+/// the attempts in range for the availability findings, and every attempt for the largest
+/// disagreement of the two clocks.
+struct Attempts {
+    opts: WindowOptions,
+    started_at_ns: i64,
+    availability: availability::AvailabilityFold,
+    clock_step_s: Option<f64>,
+}
+
+impl Attempts {
+    fn new(rec: &Recording, opts: &WindowOptions) -> Attempts {
+        Attempts {
+            opts: opts.clone(),
+            started_at_ns: rec.manifest.started_at_ns,
+            availability: availability::AvailabilityFold::default(),
+            clock_step_s: None,
+        }
+    }
+
+    fn add(&mut self, s: &Scrape) {
+        let d = sections::clock_disagreement_s(self.started_at_ns, &s.meta);
+        self.clock_step_s = Some(self.clock_step_s.map_or(d, |m| m.max(d)));
+        if in_range(
+            &self.opts,
+            WallNs(self.started_at_ns),
+            s.meta.completed_mono,
+        ) {
+            self.availability.add(&s.meta);
+        }
+    }
 }
 
 /// The windows a report was built on: the set (holding its windows whole only where the report
@@ -201,12 +240,14 @@ pub fn analyze_deferred(
     };
     let mut fold = AggregateFold::default();
     let mut kept: Vec<KeptWindow> = Vec::new();
+    let mut attempts = Attempts::new(&deferred.recording, &opts);
     let set = build_windows_streaming(
         &mut deferred,
         &mapping,
         &opts,
         keeps_windows(config),
         progress,
+        &mut |s| attempts.add(s),
         &mut |w| {
             fold.add(w);
             kept.push(KeptWindow::of(w));
@@ -215,7 +256,7 @@ pub fn analyze_deferred(
     )?;
     let rec = deferred.recording;
     let agg = fold.finish(set.has_gpu_data);
-    let report = report_on(&rec, &set, &kept, agg, &opts, catalog, config)?;
+    let report = report_on(&rec, &set, &kept, agg, attempts, &opts, catalog, config)?;
     Ok((report, Analysed { set, kept }, rec))
 }
 
@@ -239,24 +280,24 @@ fn window_options(rec: &Recording, config: &AnalyzeConfig) -> Result<WindowOptio
     })
 }
 
-/// Every stage after the windows and their aggregate `agg`: availability, inputs, ceiling,
-/// economics, rules, capacity.
+/// Every stage after the windows, their aggregate `agg` and what was folded of the scrape
+/// attempts: availability, inputs, ceiling, economics, rules, capacity.
+#[allow(clippy::too_many_arguments)]
 fn report_on(
     rec: &Recording,
     set: &WindowSet,
     kept: &[KeptWindow],
     agg: Aggregate,
+    attempts: Attempts,
     opts: &WindowOptions,
     catalog: &Catalog,
     config: &AnalyzeConfig,
 ) -> Result<Report, AnalyzeError> {
     let resets: Vec<MonoNs> = kept.iter().filter_map(|w| w.first_reset_mono).collect();
-    let availability = availability::assess(
-        &scrapes_in_range(rec, opts),
-        rec.manifest.interval_ms,
-        &resets,
-        set.anchor_mono,
-    );
+    let availability =
+        attempts
+            .availability
+            .finish(rec.manifest.interval_ms, &resets, set.anchor_mono);
 
     // What could not be computed, in a fixed order: the sections', the catalog's, the inputs',
     // the ceiling's, then economics'.
@@ -273,7 +314,7 @@ fn report_on(
     })?;
 
     let mut un: Vec<Unavailable> = Vec::new();
-    let recording = sections::recording_facts(rec, set, &agg, config);
+    let recording = sections::recording_facts(rec, set, &agg, config, attempts.clock_step_s);
     let inputs = sections::inputs(set, &resolved, &mut un);
     let windows = sections::window_summary(set, &agg, config.verbose);
     let metrics = sections::metrics(&agg, &set.mapping);

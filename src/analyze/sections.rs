@@ -8,7 +8,7 @@
 use super::AnalyzeConfig;
 use crate::aggregate::{window_gate, Aggregate, HistAggregate};
 use crate::inputs::ResolvedInputs;
-use crate::recording::Recording;
+use crate::recording::{Recording, ScrapeMeta};
 use crate::report::*;
 use crate::units::{bytes_to_gb, MS_PER_SECOND};
 use crate::vllm::{Quantity, VllmMapping};
@@ -39,19 +39,12 @@ fn bound_label(b: &TimeBound) -> String {
 // Recording facts
 // ---------------------------------------------------------------------------------------------
 
-/// Largest disagreement between a scrape's wall clock and the start anchor's wall clock plus its
-/// monotonic offset, when it exceeds [`CLOCK_STEP_WARN_S`].
-fn clock_step_s(rec: &Recording) -> Option<f64> {
-    let start = rec.manifest.started_at_ns;
-    rec.scrapes
-        .iter()
-        .map(|s| {
-            let expected = start.saturating_add(s.meta.completed_mono.0);
-            (s.meta.completed_at.0.saturating_sub(expected)) as f64 / 1e9
-        })
-        .map(f64::abs)
-        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
-        .filter(|d| *d > CLOCK_STEP_WARN_S)
+/// How far apart a scrape's wall clock and the start anchor's wall clock plus its monotonic
+/// offset are, seconds: the report warns of the largest over the recording's scrapes when it
+/// exceeds [`CLOCK_STEP_WARN_S`].
+pub(super) fn clock_disagreement_s(started_at_ns: i64, m: &ScrapeMeta) -> f64 {
+    let expected = started_at_ns.saturating_add(m.completed_mono.0);
+    ((m.completed_at.0.saturating_sub(expected)) as f64 / 1e9).abs()
 }
 
 /// Wall and monotonic clocks may disagree by this much before the report says so, seconds
@@ -59,7 +52,12 @@ fn clock_step_s(rec: &Recording) -> Option<f64> {
 const CLOCK_STEP_WARN_S: f64 = 1.0;
 
 /// One sentence per kind of loss or repair, in a fixed order.
-fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<String> {
+fn data_warnings(
+    rec: &Recording,
+    set: &WindowSet,
+    agg: &Aggregate,
+    clock_step_s: Option<f64>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(imp) = &rec.manifest.import {
         out.push(format!(
@@ -106,7 +104,7 @@ fn data_warnings(rec: &Recording, set: &WindowSet, agg: &Aggregate) -> Vec<Strin
             agg.duplicate_samples
         ));
     }
-    if let Some(step) = clock_step_s(rec) {
+    if let Some(step) = clock_step_s.filter(|d| *d > CLOCK_STEP_WARN_S) {
         out.push(format!(
             "the wall clock and the monotonic clock drifted {step:.1} s apart during the \
              recording (a clock step or NTP slew): rates and --from/--to use the monotonic \
@@ -132,18 +130,12 @@ pub(super) fn recording_facts(
     set: &WindowSet,
     agg: &Aggregate,
     cfg: &AnalyzeConfig,
+    clock_step_s: Option<f64>,
 ) -> RecordingFacts {
     let m = &rec.manifest;
-    let (first, last) = (set.first_scrape_seq, set.last_scrape_seq);
-    let scrape = |seq: Option<u64>| {
-        let seq = seq?;
-        rec.scrapes.iter().find(|s| s.meta.seq == seq)
-    };
-    let (first, last) = (scrape(first), scrape(last));
+    let (first, last) = (set.first_scrape, set.last_scrape);
     let span_s = match (first, last) {
-        (Some(a), Some(b)) => fin(Some(
-            (b.meta.completed_mono.0 - a.meta.completed_mono.0) as f64 / 1e9,
-        )),
+        (Some(a), Some(b)) => fin(Some((b.completed_mono.0 - a.completed_mono.0) as f64 / 1e9)),
         _ => None,
     };
     let file_name = |p: &Path| {
@@ -161,8 +153,8 @@ pub(super) fn recording_facts(
         started_at: m.started_at.clone(),
         range_from: cfg.from.as_ref().map(bound_label),
         range_to: cfg.to.as_ref().map(bound_label),
-        first_scrape_at: first.map(|s| s.meta.completed_at.to_rfc3339_millis()),
-        last_scrape_at: last.map(|s| s.meta.completed_at.to_rfc3339_millis()),
+        first_scrape_at: first.map(|s| s.completed_at.to_rfc3339_millis()),
+        last_scrape_at: last.map(|s| s.completed_at.to_rfc3339_millis()),
         span_s,
         scrapes_total: set.scrapes_in_range,
         scrapes_ok: set.scrapes_ok,
@@ -189,7 +181,7 @@ pub(super) fn recording_facts(
                 })
             })
             .collect(),
-        data_warnings: data_warnings(rec, set, agg),
+        data_warnings: data_warnings(rec, set, agg, clock_step_s),
     }
 }
 

@@ -7,11 +7,13 @@
 
 mod attach;
 mod deferred;
+mod heads;
 mod pages;
 mod tables;
 
 pub use deferred::Deferred;
 use deferred::{PendingFile, PendingGpu};
+use heads::{Errors, Head, Heads};
 
 use super::schema::{self, SampleRow, Table};
 use super::{GpuPoll, HostSample, Manifest, RecordingError, ScrapeMeta, ScrapeStatus};
@@ -134,7 +136,8 @@ pub struct Recording {
     pub manifest: Manifest,
     /// Every distinct series.
     pub series: Vec<SeriesInfo>,
-    /// Every scrape attempt, sorted by `seq`.
+    /// Every scrape attempt, sorted by `seq` (for a [`Deferred`], those loaded and not
+    /// released yet, from [`Deferred::base`]).
     pub scrapes: Vec<Scrape>,
     /// Every GPU poll, sorted by `(seq, gpu_index)`, once read whole ([`open`],
     /// [`Deferred::load_all`]); a [`Deferred`] fills it as its GPU files are loaded, and the
@@ -439,7 +442,9 @@ pub fn open_deferred_progress(
         Table::Host => Some((i, Small::Host(tables::read_host(&entries[i].path)))),
         Table::Samples => None,
     };
-    let mut scrapes: Vec<Scrape> = Vec::new();
+    // Every scrape, packed (see `heads`), and its `seq` beside it.
+    let (mut heads, mut seqs): (Vec<Head>, Vec<u64>) = (Vec::new(), Vec::new());
+    let mut errors = Errors::default();
     let mut gpu_pending: Vec<PendingGpu> = Vec::new();
     let mut host_samples: Vec<HostSample> = Vec::new();
     let samples_segments: std::collections::BTreeSet<u64> = entries
@@ -488,19 +493,18 @@ pub fn open_deferred_progress(
                         )),
                     });
                 }
-                if scrapes.capacity() == 0 {
+                if heads.capacity() == 0 {
                     // Room for as many scrapes in every table as in the first: segments of
-                    // one recording are alike. Grown by doubling instead, the vector leaves
-                    // its outgrown copies in the heap (25 MB more on a compacted day); an
+                    // one recording are alike. Grown by doubling instead, the vectors leave
+                    // their outgrown copies in the heap (25 MB more on a compacted day); an
                     // estimate too high costs only address space, never touched.
-                    scrapes.reserve(read.len().saturating_mul(scrape_tables));
+                    heads.reserve(read.len().saturating_mul(scrape_tables));
+                    seqs.reserve(read.len().saturating_mul(scrape_tables));
                 }
-                scrapes.extend(read.into_iter().map(|meta| Scrape {
-                    meta,
-                    samples: Vec::new(),
-                    timestamps: Vec::new(),
-                    rows_read: 0,
-                }));
+                for meta in &read {
+                    heads.push(Head::pack(meta, &mut errors));
+                    seqs.push(meta.seq);
+                }
             }
             Small::Gpu(r) => {
                 if let Some(first) = settle(i, r, &mut files[i], &mut fatal).flatten() {
@@ -520,12 +524,18 @@ pub fn open_deferred_progress(
 
     // Stable sorts keep file order for equal keys, so the result never depends on the
     // directory listing's order (files were sorted by name above).
-    scrapes.sort_by_key(|s| s.meta.seq);
-    scrapes.shrink_to_fit();
+    if !seqs.is_sorted() {
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| seqs[i]);
+        heads = order.iter().map(|&i| heads[i]).collect();
+        seqs = order.iter().map(|&i| seqs[i]).collect();
+    }
+    heads.shrink_to_fit();
+    seqs.shrink_to_fit();
+    errors.seal();
     // Stable: files that start at the same time keep name order.
     gpu_pending.sort_by_key(|g| g.first);
     host_samples.sort_by_key(|h| (h.seq, h.pid));
-    let seqs: Vec<u64> = scrapes.iter().map(|s| s.meta.seq).collect();
     let unique_seqs = seqs.windows(2).all(|w| w[0] != w[1]);
 
     let mut series: Vec<SeriesInfo> = Vec::new();
@@ -599,8 +609,8 @@ pub fn open_deferred_progress(
             let (counts, orphans) = located.counts();
             rows_done += located.rows;
             if let Some((lo, _)) = located.range {
-                for (scrape, n) in scrapes[lo..].iter_mut().zip(&counts) {
-                    scrape.rows_read += u64::from(*n);
+                for (head, n) in heads[lo..].iter_mut().zip(&counts) {
+                    head.add_rows(*n);
                 }
             }
             if orphans > 0 {
@@ -648,11 +658,12 @@ pub fn open_deferred_progress(
             dir: dir.to_path_buf(),
             manifest,
             series,
-            scrapes,
+            scrapes: Vec::new(),
             gpu_polls: Vec::new(),
             host_samples,
             files,
         },
+        (Heads::from_vec(heads), errors),
         pending,
         gpu_pending,
         seqs,

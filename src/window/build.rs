@@ -7,7 +7,7 @@
 use super::compute::{self, WindowInput};
 use super::Window;
 use super::{
-    check_range, in_range, scrapes_in_range, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
+    check_range, in_range, Plan, ScrapeMark, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
 };
 use crate::recording::{GpuPoll, Recording, Scrape};
 use crate::units::{MonoNs, WallNs};
@@ -78,18 +78,35 @@ pub(super) struct Builder<'r> {
     /// Whether `windows` keeps every window once handed over (else each goes once handed).
     keep_full: bool,
     host: super::host::HostCpu,
-    first_scrape_seq: Option<u64>,
-    last_scrape_seq: Option<u64>,
+    /// The first and the last good scrape the windows computed so far used.
+    first_scrape: Option<ScrapeMark>,
+    last_scrape: Option<ScrapeMark>,
     /// Windows handed to the caller so far: `windows[..handed]`.
     handed: usize,
+    /// The attempts fed in range, as [`WindowSet`] counts them.
+    counts: Counts,
+    /// The completion times of the attempts in range fed while no scrape was good: the
+    /// windows of a recording none of whose scrapes is good count them from the first.
+    unanchored: Vec<i64>,
+}
+
+/// Attempts in range by how they went (see [`WindowSet`]).
+#[derive(Default)]
+struct Counts {
+    in_range: u64,
+    ok: u64,
+    empty: u64,
+    rows_lost: u64,
 }
 
 impl<'r> Builder<'r> {
-    /// A builder for `rec` (its scrapes' metadata and `rows_read` complete; samples may come
-    /// later). Refuses a bad length, a range that selects nothing and a span of too many
-    /// windows before any sample is needed.
+    /// A builder for `rec`, whose every scrape's completion time and whether it looks usable
+    /// now are `attempts`, in `seq` order (its scrapes and samples come later, through
+    /// [`Builder::feed`]). Refuses a bad length, a range that selects nothing and a span of
+    /// too many windows before any sample is needed.
     pub fn new(
         rec: &Recording,
+        attempts: impl Iterator<Item = (MonoNs, bool)>,
         resolved: &'r Resolved,
         opts: &WindowOptions,
         keep_full: bool,
@@ -98,17 +115,12 @@ impl<'r> Builder<'r> {
         if len <= 0 {
             return Err(WindowError::BadLength(len));
         }
-        check_range(rec, opts)?;
         let start_wall = WallNs(rec.manifest.started_at_ns);
+        let plan = Plan::of(attempts, opts, start_wall);
+        check_range(&plan, opts, start_wall)?;
         // Windows from the first scrape that looks good now (a later read can only make the
         // real anchor later and the count smaller) to the last attempt.
-        let in_range = scrapes_in_range(rec, opts);
-        let anchor = in_range
-            .iter()
-            .find(|s| s.is_usable())
-            .or(in_range.first())
-            .map(|s| s.meta.completed_mono.0);
-        let last_attempt = in_range.iter().map(|s| s.meta.completed_mono.0).max();
+        let (anchor, last_attempt) = (plan.anchor, plan.last_attempt);
         let mut expected = 0;
         if let (Some(a), Some(last)) = (anchor, last_attempt) {
             let n = last.saturating_sub(a).div_euclid(len).max(0) + 1;
@@ -149,9 +161,11 @@ impl<'r> Builder<'r> {
             windows: Vec::with_capacity(if keep_full { expected } else { 0 }),
             keep_full,
             host: super::host::HostCpu::new(rec),
-            first_scrape_seq: None,
-            last_scrape_seq: None,
+            first_scrape: None,
+            last_scrape: None,
             handed: 0,
+            counts: Counts::default(),
+            unanchored: Vec::new(),
         })
     }
 
@@ -246,12 +260,21 @@ impl<'r> Builder<'r> {
             .unwrap_or(self.fed)
     }
 
-    /// Feeds `rec.scrapes[fed..upto]` (every one holding all its samples) and computes the
-    /// windows they complete.
-    pub fn feed(&mut self, rec: &Recording, upto: usize) {
-        let upto = upto.min(rec.scrapes.len());
-        for j in self.fed..upto {
-            let s = &rec.scrapes[j];
+    /// Feeds the scrapes from the next not fed up to index `upto` (every one holding all its
+    /// samples), each handed to `on_scrape` in order too, and computes the windows they
+    /// complete. `scrapes` holds the recording's scrapes from index `base` on, at least up to
+    /// `upto` and from [`Builder::needed_from`].
+    pub fn feed(
+        &mut self,
+        scrapes: &[Scrape],
+        base: usize,
+        upto: usize,
+        on_scrape: &mut dyn FnMut(&Scrape),
+    ) {
+        let upto = upto.min(base + scrapes.len());
+        for j in self.fed.max(base)..upto {
+            let s = &scrapes[j - base];
+            on_scrape(s);
             let usable = s.is_usable();
             if usable && self.unborn > 0 {
                 self.learn_births(s);
@@ -260,14 +283,20 @@ impl<'r> Builder<'r> {
             if !in_range(&self.opts, self.start_wall, s.meta.completed_mono) {
                 continue;
             }
+            self.counts.in_range += 1;
+            self.counts.ok += u64::from(usable);
+            self.counts.empty += u64::from(s.is_empty_body());
+            self.counts.rows_lost += u64::from(s.rows_lost().is_some());
             self.first_attempt.get_or_insert(t);
             let anchor = match self.anchor {
                 Some(a) => a,
                 None if !usable => {
                     self.failed_before_anchor += 1;
+                    self.unanchored.push(t);
                     continue;
                 }
                 None => {
+                    self.unanchored = Vec::new();
                     self.anchor_at(t);
                     self.open = Some(Open {
                         k: 0,
@@ -296,7 +325,7 @@ impl<'r> Builder<'r> {
             self.boundary = Some(j);
         }
         self.fed = self.fed.max(upto);
-        self.compute_ready(rec);
+        self.compute_ready(scrapes, base);
     }
 
     fn learn_births(&mut self, s: &Scrape) {
@@ -311,11 +340,25 @@ impl<'r> Builder<'r> {
         }
     }
 
-    /// Computes the windows waiting, in parallel, in order.
-    fn compute_ready(&mut self, rec: &Recording) {
+    /// Computes the windows waiting, in parallel, in order (`scrapes` from index `base`).
+    fn compute_ready(&mut self, scrapes: &[Scrape], base: usize) {
         let Some(anchor) = self.anchor else {
             return;
         };
+        let mark = |i: usize| {
+            let s = &scrapes[i - base];
+            ScrapeMark {
+                seq: s.meta.seq,
+                completed_mono: s.meta.completed_mono,
+                completed_at: s.meta.completed_at,
+            }
+        };
+        for r in &self.ready {
+            if let (Some(&a), Some(&b)) = (r.good.first(), r.good.last()) {
+                self.first_scrape.get_or_insert_with(|| mark(a));
+                self.last_scrape = Some(mark(b));
+            }
+        }
         let len = self.len;
         let (resolved, born) = (self.resolved, &self.born);
         let done: Vec<_> = self
@@ -327,7 +370,7 @@ impl<'r> Builder<'r> {
                     index: r.k as u32,
                     start: MonoNs(start),
                     end: MonoNs(start.saturating_add(len)),
-                    scrapes: r.good.iter().map(|&i| &rec.scrapes[i]).collect(),
+                    scrapes: r.good.iter().map(|&i| &scrapes[i - base]).collect(),
                     failed: r.failed,
                     polls: r.polls.iter().collect(),
                 };
@@ -344,12 +387,6 @@ impl<'r> Builder<'r> {
         for w in self.windows.get_mut(self.handed..).unwrap_or_default() {
             self.host.fill(w);
             f(w);
-            if self.first_scrape_seq.is_none() {
-                self.first_scrape_seq = w.first_scrape_seq;
-            }
-            if w.last_scrape_seq.is_some() {
-                self.last_scrape_seq = w.last_scrape_seq;
-            }
         }
         if self.keep_full {
             self.handed = self.windows.len();
@@ -360,7 +397,13 @@ impl<'r> Builder<'r> {
     }
 
     /// The windows, once every scrape has been fed; those not handed over yet go to `f`.
-    pub fn finish(mut self, rec: &Recording, f: &mut dyn FnMut(&mut Window)) -> WindowSet {
+    /// `scrapes` (from index `base`) holds those the windows not computed yet read.
+    pub fn finish(
+        mut self,
+        scrapes: &[Scrape],
+        base: usize,
+        f: &mut dyn FnMut(&mut Window),
+    ) -> WindowSet {
         if self.anchor.is_none() {
             // No good scrape in range: the windows of the failed attempts, from the first.
             if let Some(first) = self.first_attempt {
@@ -370,14 +413,12 @@ impl<'r> Builder<'r> {
                     good: Vec::new(),
                     failed: 0,
                 });
-                for s in &rec.scrapes {
-                    if in_range(&self.opts, self.start_wall, s.meta.completed_mono) {
-                        let k = self.index_of(first, s.meta.completed_mono.0);
-                        self.k_prev = self.k_prev.max(k);
-                        self.close_until(self.k_prev);
-                        if let Some(open) = self.open.as_mut() {
-                            open.failed += 1;
-                        }
+                for t in std::mem::take(&mut self.unanchored) {
+                    let k = self.index_of(first, t);
+                    self.k_prev = self.k_prev.max(k);
+                    self.close_until(self.k_prev);
+                    if let Some(open) = self.open.as_mut() {
+                        open.failed += 1;
                     }
                 }
             }
@@ -386,22 +427,21 @@ impl<'r> Builder<'r> {
             self.close_until(k + 1);
             self.open = None;
         }
-        self.compute_ready(rec);
+        self.compute_ready(scrapes, base);
         self.hand_over_new(f);
-        let scrapes = scrapes_in_range(rec, &self.opts);
         WindowSet {
             window_ns: self.len,
             anchor_mono: self.anchor.map(MonoNs),
-            scrapes_in_range: scrapes.len() as u64,
-            scrapes_ok: scrapes.iter().filter(|s| s.is_usable()).count() as u64,
-            scrapes_empty: scrapes.iter().filter(|s| s.is_empty_body()).count() as u64,
-            scrapes_rows_lost: scrapes.iter().filter(|s| s.rows_lost().is_some()).count() as u64,
+            scrapes_in_range: self.counts.in_range,
+            scrapes_ok: self.counts.ok,
+            scrapes_empty: self.counts.empty,
+            scrapes_rows_lost: self.counts.rows_lost,
             has_gpu_data: self.has_gpu_data,
             gpu_polls: self.gpu_polls,
             gpu_polls_late: self.late_polls,
             mapping: self.resolved.mapping.clone(),
-            first_scrape_seq: self.first_scrape_seq,
-            last_scrape_seq: self.last_scrape_seq,
+            first_scrape: self.first_scrape,
+            last_scrape: self.last_scrape,
             windows: self.windows,
         }
     }

@@ -143,13 +143,25 @@ pub struct WindowSet {
     pub gpu_polls_late: u64,
     /// Which vLLM metrics served which quantity, and the cache configuration.
     pub mapping: VllmMapping,
-    /// The `seq` of the first and of the last good scrape the windows used.
-    pub first_scrape_seq: Option<u64>,
-    /// See `first_scrape_seq`.
-    pub last_scrape_seq: Option<u64>,
+    /// The first good scrape the windows used.
+    pub first_scrape: Option<ScrapeMark>,
+    /// The last good scrape the windows used.
+    pub last_scrape: Option<ScrapeMark>,
     /// Every window in time order, empty ones included, unless they were handed over and not
     /// kept (see [`build_windows_streaming`]).
     pub windows: Vec<Window>,
+}
+
+/// Which scrape, and when it completed on both clocks: what the report says of the first and
+/// the last scrape analysed, kept so that the scrapes themselves need not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScrapeMark {
+    /// [`crate::recording::ScrapeMeta::seq`].
+    pub seq: u64,
+    /// [`crate::recording::ScrapeMeta::completed_mono`].
+    pub completed_mono: MonoNs,
+    /// [`crate::recording::ScrapeMeta::completed_at`].
+    pub completed_at: WallNs,
 }
 
 /// A bound on the monotonic clock. An RFC 3339 time is mapped through the recording's start
@@ -169,43 +181,68 @@ pub fn in_range(opts: &WindowOptions, start_wall: WallNs, mono: MonoNs) -> bool 
     opts.from.as_ref().is_none_or(after) && opts.to.as_ref().is_none_or(before)
 }
 
+/// What the window stage plans its windows from, before any sample is read: one pass over
+/// every scrape attempt's completion time and whether it looks usable (in `seq` order).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Plan {
+    /// The first and the last attempt, in range or not.
+    first: Option<MonoNs>,
+    last: Option<MonoNs>,
+    /// The first attempt in range that looks usable, else the first in range.
+    pub(crate) anchor: Option<i64>,
+    /// The latest completion of an attempt in range.
+    pub(crate) last_attempt: Option<i64>,
+}
+
+impl Plan {
+    pub(crate) fn of(
+        attempts: impl Iterator<Item = (MonoNs, bool)>,
+        opts: &WindowOptions,
+        start_wall: WallNs,
+    ) -> Plan {
+        let mut p = Plan::default();
+        let (mut first_usable, mut first_in_range) = (None, None);
+        for (t, usable) in attempts {
+            p.first.get_or_insert(t);
+            p.last = Some(t);
+            if in_range(opts, start_wall, t) {
+                first_in_range.get_or_insert(t.0);
+                if usable {
+                    first_usable.get_or_insert(t.0);
+                }
+                p.last_attempt = Some(p.last_attempt.map_or(t.0, |l: i64| l.max(t.0)));
+            }
+        }
+        p.anchor = first_usable.or(first_in_range);
+        p
+    }
+}
+
 /// Refuses a selection that selects nothing: `--from` after `--to`, or a range that holds no
 /// scrape attempt of a recording that has some. The error names the recording's span.
-pub fn check_range(rec: &Recording, opts: &WindowOptions) -> Result<(), WindowError> {
-    let start = WallNs(rec.manifest.started_at_ns);
-    let (Some(first), Some(last)) = (rec.scrapes.first(), rec.scrapes.last()) else {
+pub(crate) fn check_range(
+    plan: &Plan,
+    opts: &WindowOptions,
+    start: WallNs,
+) -> Result<(), WindowError> {
+    let (Some(first), Some(last)) = (plan.first, plan.last) else {
         return Ok(());
     };
     let span = || RecordingSpan {
-        first_s: first.meta.completed_mono.as_secs_f64(),
-        last_s: last.meta.completed_mono.as_secs_f64(),
-        first_at: WallNs(start.0 + first.meta.completed_mono.0).to_rfc3339_millis(),
-        last_at: WallNs(start.0 + last.meta.completed_mono.0).to_rfc3339_millis(),
+        first_s: first.as_secs_f64(),
+        last_s: last.as_secs_f64(),
+        first_at: WallNs(start.0 + first.0).to_rfc3339_millis(),
+        last_at: WallNs(start.0 + last.0).to_rfc3339_millis(),
     };
     if let (Some(f), Some(t)) = (&opts.from, &opts.to) {
         if bound_mono(f, start) > bound_mono(t, start) {
             return Err(WindowError::InvertedRange(span()));
         }
     }
-    if opts.from.is_some() || opts.to.is_some() {
-        let any = rec
-            .scrapes
-            .iter()
-            .any(|s| in_range(opts, start, s.meta.completed_mono));
-        if !any {
-            return Err(WindowError::EmptyRange(span()));
-        }
+    if (opts.from.is_some() || opts.to.is_some()) && plan.last_attempt.is_none() {
+        return Err(WindowError::EmptyRange(span()));
     }
     Ok(())
-}
-
-/// The scrape attempts inside the selected range, in `seq` order, failed ones included.
-pub fn scrapes_in_range<'r>(rec: &'r Recording, opts: &WindowOptions) -> Vec<&'r Scrape> {
-    let start = WallNs(rec.manifest.started_at_ns);
-    rec.scrapes
-        .iter()
-        .filter(|s| in_range(opts, start, s.meta.completed_mono))
-        .collect()
 }
 
 /// Resolves the recording's series and builds its windows.
@@ -220,60 +257,60 @@ pub fn build_windows_resolved(
     resolved: &Resolved,
     opts: &WindowOptions,
 ) -> Result<WindowSet, WindowError> {
-    let mut b = build::Builder::new(rec, resolved, opts, true)?;
+    let attempts = rec
+        .scrapes
+        .iter()
+        .map(|s| (s.meta.completed_mono, s.is_usable()));
+    let mut b = build::Builder::new(rec, attempts, resolved, opts, true)?;
     b.feed_polls(rec.gpu_polls.iter().cloned());
-    b.feed(rec, rec.scrapes.len());
-    Ok(b.finish(rec, &mut |_| {}))
+    b.feed(&rec.scrapes, 0, rec.scrapes.len(), &mut |_| {});
+    Ok(b.finish(&rec.scrapes, 0, &mut |_| {}))
 }
 
 /// Builds windows from a recording whose samples are read as the windows need them: a few
 /// segments at a time, keeping the series `resolved` gives a role, each batch dropped once no
-/// window still open needs it; GPU polls too, each held only until its window is computed.
-/// Memory then holds the scrapes' metadata and what the caller keeps of the windows, not the
-/// samples or the polls. The windows are [`build_windows_resolved`]'s, each handed to `on_window` in
-/// index order as soon as it is computed (a caller may fold it and then drop what it holds);
-/// the set keeps them only with `keep_full`. `deferred.recording` comes back with every scrape's `rows_read`
-/// final, its samples gone, and no GPU polls.
+/// window still open needs it; GPU polls too, each held only until its window is computed;
+/// and the scrapes themselves, each released (with its packed metadata) once no open window
+/// needs it. Memory then holds what the caller keeps of the windows and of the scrapes, not
+/// the recording. The windows are [`build_windows_resolved`]'s, each handed to `on_window`
+/// in index order as soon as it is computed (a caller may fold it and then drop what it
+/// holds); the set keeps them only with `keep_full`. Every scrape is handed to `on_scrape`
+/// once, in `seq` order, with its final `rows_read`, before it goes. `deferred.recording`
+/// comes back with no scrapes and no GPU polls.
 pub fn build_windows_streaming(
     deferred: &mut Deferred,
     resolved: &Resolved,
     opts: &WindowOptions,
     keep_full: bool,
     progress: &dyn Fn(ReadProgress),
+    on_scrape: &mut dyn FnMut(&Scrape),
     on_window: &mut dyn FnMut(&mut Window),
 ) -> Result<WindowSet, WindowError> {
     let keep = resolved.read_mask();
-    let mut b = build::Builder::new(&deferred.recording, resolved, opts, keep_full)?;
-    let mut dropped = 0usize;
+    let mut b = build::Builder::new(
+        &deferred.recording,
+        deferred.attempts(),
+        resolved,
+        opts,
+        keep_full,
+    )?;
     loop {
         let complete = deferred.load_next(&keep, progress);
         // The polls loaded with these samples: the window builder keeps them until their
         // window is computed, so they are not held twice.
         b.feed_polls(std::mem::take(&mut deferred.recording.gpu_polls));
-        b.feed(&deferred.recording, complete);
+        let (scrapes, base) = (&deferred.recording.scrapes, deferred.base());
+        b.feed(scrapes, base, complete, on_scrape);
         b.hand_over_new(on_window);
-        let needed = b.needed_from();
-        for s in deferred
-            .recording
-            .scrapes
-            .get_mut(dropped..needed)
-            .unwrap_or_default()
-        {
-            s.samples = Vec::new();
-            s.timestamps = Vec::new();
-        }
-        dropped = dropped.max(needed);
+        deferred.release_below(b.needed_from());
         if deferred.is_done() {
             break;
         }
     }
-    let rec = &deferred.recording;
-    b.feed(rec, rec.scrapes.len());
-    let set = b.finish(rec, on_window);
-    for s in &mut deferred.recording.scrapes {
-        s.samples = Vec::new();
-        s.timestamps = Vec::new();
-    }
+    let (scrapes, base) = (&deferred.recording.scrapes, deferred.base());
+    b.feed(scrapes, base, deferred.scrape_count(), on_scrape);
+    let set = b.finish(scrapes, base, on_window);
+    deferred.release_below(deferred.scrape_count());
     Ok(set)
 }
 
@@ -296,8 +333,8 @@ pub(crate) fn set_of(windows: Vec<Window>, has_gpu_data: bool) -> WindowSet {
             cache_config: Default::default(),
             engines: Vec::new(),
         },
-        first_scrape_seq: windows.iter().find_map(|w| w.first_scrape_seq),
-        last_scrape_seq: windows.iter().rev().find_map(|w| w.last_scrape_seq),
+        first_scrape: None,
+        last_scrape: None,
         windows,
     }
 }

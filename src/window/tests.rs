@@ -853,22 +853,32 @@ fn windows_built_while_reading_equal_the_windows_of_a_whole_read() {
             .with_files_per_load(1);
         // Every window is handed over once, in order, as it is computed.
         let mut handed = Vec::new();
-        let got =
-            build_windows_streaming(&mut deferred, &resolved, &opts, true, &|_| {}, &mut |w| {
-                handed.push(w.clone())
-            })
-            .unwrap();
+        let got = build_windows_streaming(
+            &mut deferred,
+            &resolved,
+            &opts,
+            true,
+            &|_| {},
+            &mut |_| {},
+            &mut |w| handed.push(w.clone()),
+        )
+        .unwrap();
         assert_eq!(got, want, "window {} ms", quarter_s * 250);
         assert_eq!(handed, got.windows, "window {} ms", quarter_s * 250);
         // Not kept whole, the windows are still handed over, and what is kept of each is
         // the same.
         let mut deferred = crate::recording::open_deferred(&dir).unwrap();
         let mut handed = Vec::new();
-        let slim =
-            build_windows_streaming(&mut deferred, &resolved, &opts, false, &|_| {}, &mut |w| {
-                handed.push(w.clone())
-            })
-            .unwrap();
+        let slim = build_windows_streaming(
+            &mut deferred,
+            &resolved,
+            &opts,
+            false,
+            &|_| {},
+            &mut |_| {},
+            &mut |w| handed.push(w.clone()),
+        )
+        .unwrap();
         assert!(slim.windows.is_empty());
         assert_eq!(handed, want.windows, "window {} ms", quarter_s * 250);
         assert_eq!(
@@ -921,9 +931,16 @@ fn gpu_polls_read_as_the_windows_go_join_the_windows_of_a_whole_read() {
             deferred.recording.gpu_polls.is_empty(),
             "polls wait for their time"
         );
-        let got =
-            build_windows_streaming(&mut deferred, &resolved, &opts, true, &|_| {}, &mut |_| {})
-                .unwrap();
+        let got = build_windows_streaming(
+            &mut deferred,
+            &resolved,
+            &opts,
+            true,
+            &|_| {},
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(got, want, "window {window_ms} ms from {from:?}");
         assert_eq!(got.gpu_polls_late, 0);
         assert!(

@@ -2,9 +2,11 @@
 //! values and GPU polls read a few files at a time as the caller (the window builder) needs
 //! them, so that nothing holds a long recording's samples at once.
 
+use super::heads::{Errors, Heads};
 use super::tables::{self, ValueChunk};
 use super::{attach, note_problem, samples_files_at_once, ReadProgress, Recording};
 use super::{SeriesId, SAMPLES_BYTES_AT_ONCE_PER_THREAD, SAMPLES_ROWS_AT_ONCE_PER_THREAD};
+use crate::units::MonoNs;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -38,16 +40,27 @@ pub(super) struct PendingGpu {
     pub(super) first: i64,
 }
 
-/// A recording read but for its sample values and GPU polls: the manifest, every series,
-/// scrape (with `rows_read` counted) and host reading, and every file's report. The values
-/// are then read a few files at a time ([`Deferred::load_next`]), in scrape order, keeping
-/// only the series asked for, and the GPU files as the scrapes loaded reach their time, so
-/// that a caller can fold each batch into its result and drop it: memory then stays flat
-/// however long the recording (a day of 8 GPUs polled at 4 Hz is 2.8 M polls, 600 MB held).
+/// A recording read but for its sample values and GPU polls: the manifest, every series and
+/// host reading, every file's report, and every scrape's metadata (with `rows_read` counted),
+/// packed. The values are then read a few files at a time ([`Deferred::load_next`]), in
+/// scrape order, keeping only the series asked for, and the GPU files as the scrapes loaded
+/// reach their time, so that a caller can fold each batch into its result and drop it: memory
+/// then stays flat however long the recording (a day of 8 GPUs polled at 4 Hz is 2.8 M polls,
+/// 600 MB held). The scrapes themselves come into `recording.scrapes` as their files are
+/// loaded, and go again when the caller releases them ([`Deferred::release_below`]).
 pub struct Deferred {
-    /// The recording; its scrapes' `samples` fill in as files are loaded, and `gpu_polls`
-    /// gains each GPU file's polls as it is loaded (a caller may take them as they come).
+    /// The recording. Its `scrapes` are those from index [`Deferred::base`] up to the last
+    /// loaded (every one once [`Deferred::load_all`] is done), their `samples` filled in as
+    /// their files are loaded; `gpu_polls` gains each GPU file's polls as it is loaded (a
+    /// caller may take them as they come).
     pub recording: Recording,
+    /// The index of `recording.scrapes[0]`: the scrapes below it were released.
+    base: usize,
+    /// Scrapes in the recording.
+    total: usize,
+    /// Every scrape not yet in `recording.scrapes`, packed (empty for [`Deferred::loaded`]).
+    heads: Heads,
+    errors: Errors,
     pending: Vec<PendingFile>,
     next: usize,
     /// GPU files by earliest completion, and the next to load.
@@ -65,17 +78,25 @@ pub struct Deferred {
 }
 
 impl Deferred {
-    /// A recording after the first pass: its samples and GPU files still to load.
+    /// A recording after the first pass (no scrape in `recording.scrapes` yet): its scrapes
+    /// as `heads` (their error texts in `errors`, their `seq`s in `seqs`), its samples and
+    /// GPU files still to load.
     pub(super) fn new(
         recording: Recording,
+        (heads, errors): (Heads, Errors),
         pending: Vec<PendingFile>,
         gpu_pending: Vec<PendingGpu>,
         seqs: Vec<u64>,
         unique_seqs: bool,
     ) -> Deferred {
         let files_total = pending.len();
+        let total = recording.scrapes.len() + heads.len();
         Deferred {
             recording,
+            base: 0,
+            total,
+            heads,
+            errors,
             pending,
             next: 0,
             gpu_pending,
@@ -99,12 +120,84 @@ impl Deferred {
 
     /// A recording already read whole, as a `Deferred` with nothing left to load.
     pub fn loaded(recording: Recording) -> Deferred {
-        Deferred::new(recording, Vec::new(), Vec::new(), Vec::new(), true)
+        let none = (Heads::default(), Errors::default());
+        Deferred::new(recording, none, Vec::new(), Vec::new(), Vec::new(), true)
     }
 
-    /// Whether every samples and GPU file has been loaded.
+    /// Whether every samples and GPU file, and every scrape, has been loaded.
     pub fn is_done(&self) -> bool {
-        self.next >= self.pending.len() && self.gpu_next >= self.gpu_pending.len()
+        self.samples_done() && self.gpu_next >= self.gpu_pending.len()
+    }
+
+    fn samples_done(&self) -> bool {
+        self.next >= self.pending.len() && self.end() >= self.total
+    }
+
+    /// Scrape attempts in the recording, loaded or not.
+    pub fn scrape_count(&self) -> usize {
+        self.total
+    }
+
+    /// The index (among all the recording's scrapes, sorted by `seq`) of
+    /// `recording.scrapes[0]`.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// One past the index of the last scrape loaded.
+    fn end(&self) -> usize {
+        self.base + self.recording.scrapes.len()
+    }
+
+    /// Every scrape's completion time and whether it looks usable now (before any samples
+    /// file fails to load), in `seq` order: what the window stage plans its windows from.
+    /// Only the scrapes neither released nor still packed-and-released are given, so call it
+    /// before releasing any.
+    pub fn attempts(&self) -> impl Iterator<Item = (MonoNs, bool)> + '_ {
+        (self.base..self.total).filter_map(move |i| {
+            match self.recording.scrapes.get(i - self.base) {
+                Some(s) => Some((s.meta.completed_mono, s.is_usable())),
+                None => self
+                    .heads
+                    .get(i)
+                    .map(|h| (h.completed_mono(), h.is_usable())),
+            }
+        })
+    }
+
+    /// Brings the scrapes up to index `end` (at most all) into `recording.scrapes`, with no
+    /// samples yet.
+    fn load_scrapes_until(&mut self, end: usize) {
+        let end = end.min(self.total);
+        let from = self.end();
+        if end <= from {
+            return;
+        }
+        self.recording.scrapes.reserve(end - from);
+        for i in from..end {
+            let (Some(h), Some(&seq)) = (self.heads.get(i), self.seqs.get(i)) else {
+                // Released, which `release_below` never does above the loaded ones.
+                break;
+            };
+            self.recording.scrapes.push(h.unpack(seq, &self.errors));
+        }
+    }
+
+    /// Lets the scrapes below index `i` go (from `recording.scrapes` and from the packed
+    /// ones): a caller that has folded them, samples and all, and needs none of them again.
+    /// Scrapes not loaded yet stay.
+    pub fn release_below(&mut self, i: usize) {
+        let i = i.clamp(self.base, self.end());
+        self.recording.scrapes.drain(..i - self.base);
+        self.base = i;
+        self.heads.release_below(i);
+        let (len, cap) = (
+            self.recording.scrapes.len(),
+            self.recording.scrapes.capacity(),
+        );
+        if cap > 2 * len + SCRAPES_KEPT_SPARE {
+            self.recording.scrapes.shrink_to_fit();
+        }
     }
 
     /// Loads the next few samples files, keeping the samples of the series whose id `keep`
@@ -113,6 +206,15 @@ impl Deferred {
     /// values cannot be read is reported in `recording.files`, and its rows are taken back
     /// from its scrapes' `rows_read`, so that analysis sees those scrapes as having lost rows.
     pub fn load_next(&mut self, keep: &[bool], progress: &dyn Fn(ReadProgress)) -> usize {
+        // Scrapes with no samples file ahead (failed attempts, or samples files lost): a
+        // stretch at a time, so that a long one is never loaded whole.
+        let next_lo = self.next_lo();
+        if next_lo > self.end().saturating_add(SCRAPES_AT_ONCE) {
+            self.load_scrapes_until(self.end() + SCRAPES_AT_ONCE);
+            let complete = self.end();
+            self.load_gpu_until(complete);
+            return complete;
+        }
         let threads = rayon::current_num_threads().max(1) as u64;
         let budget = threads * SAMPLES_BYTES_AT_ONCE_PER_THREAD;
         let start = self.next;
@@ -129,6 +231,13 @@ impl Deferred {
             (bytes, rows) = (bytes + p.bytes, rows + n);
             self.next += 1;
         }
+        let group_end = self.pending[start..self.next]
+            .iter()
+            .filter_map(|p| p.range.map(|r| r.1 + 1))
+            .max()
+            .unwrap_or(0);
+        self.load_scrapes_until(group_end);
+        let base = self.base;
         let group = &self.pending[start..self.next];
         let kept = |id: SeriesId| keep.get(id as usize).copied().unwrap_or(false);
         let picked: Vec<_> = group.iter().map(|p| selection(&p.runs, kept)).collect();
@@ -198,8 +307,9 @@ impl Deferred {
                     work.push((chunks, runs, p.range, from_lo));
                 }
                 Err(why) => {
-                    if let Some((lo, _)) = p.range {
-                        for (scrape, n) in rec.scrapes[lo..].iter_mut().zip(&p.counts) {
+                    let from = p.range.and_then(|(lo, _)| lo.checked_sub(base));
+                    if let Some(part) = from.and_then(|k| rec.scrapes.get_mut(k..)) {
+                        for (scrape, n) in part.iter_mut().zip(&p.counts) {
                             scrape.rows_read = scrape.rows_read.saturating_sub(u64::from(*n));
                         }
                     }
@@ -210,7 +320,11 @@ impl Deferred {
                 }
             }
         }
-        let ranges: Vec<_> = work.iter().map(|w| w.2).collect();
+        // Relative to `recording.scrapes`, which starts at `base`.
+        let ranges: Vec<_> = work
+            .iter()
+            .map(|w| w.2.map(|(lo, hi)| (lo - base, hi - base)))
+            .collect();
         let (seqs, unique) = (self.seqs.as_slice(), self.unique_seqs);
         let place = |from_lo: Option<usize>| match from_lo {
             Some(lo) => attach::Place::FromLo(lo),
@@ -218,13 +332,13 @@ impl Deferred {
         };
         match attach::split_by_file(&mut rec.scrapes, &ranges) {
             Some(parts) => work.into_par_iter().zip(parts).for_each(
-                |((chunks, runs, _, from_lo), (part, base))| {
-                    attach::push_values(chunks, &runs, place(from_lo), part, base)
+                |((chunks, runs, _, from_lo), (part, lo))| {
+                    attach::push_values(chunks, &runs, place(from_lo), part, base + lo)
                 },
             ),
             None => {
                 for (chunks, runs, _, from_lo) in work {
-                    attach::push_values(chunks, &runs, place(from_lo), &mut rec.scrapes, 0);
+                    attach::push_values(chunks, &runs, place(from_lo), &mut rec.scrapes, base);
                 }
             }
         }
@@ -234,12 +348,22 @@ impl Deferred {
             files_total: self.files_total,
             rows: self.rows_done,
         });
-        let complete = match self.pending.get(self.next).and_then(|p| p.range) {
-            Some((lo, _)) => lo,
-            None => rec.scrapes.len(),
-        };
+        // Every scrape before the next file's first is complete now; those without samples
+        // come a stretch at a time.
+        let next_lo = self.next_lo();
+        self.load_scrapes_until(next_lo.min(self.end().saturating_add(SCRAPES_AT_ONCE)));
+        let complete = next_lo.min(self.end());
         self.load_gpu_until(complete);
         complete
+    }
+
+    /// The index of the first scrape the next samples file to load holds rows of (all the
+    /// scrapes once every samples file is loaded).
+    fn next_lo(&self) -> usize {
+        match self.pending.get(self.next).and_then(|p| p.range) {
+            Some((lo, _)) => lo,
+            None => self.total,
+        }
     }
 
     /// Loads the GPU files that hold a poll completed by the time the scrapes below
@@ -248,13 +372,15 @@ impl Deferred {
     /// or a later one, so every poll such a window needs is then loaded. A file whose polls
     /// cannot be decoded is reported in `recording.files`, and its polls are missing.
     fn load_gpu_until(&mut self, complete: usize) {
-        let rec = &mut self.recording;
-        let complete = complete.min(rec.scrapes.len());
-        for s in rec.scrapes.get(self.scanned..complete).unwrap_or_default() {
+        let complete = complete.min(self.end());
+        let from = self.scanned.max(self.base) - self.base;
+        let to = complete.saturating_sub(self.base);
+        for s in self.recording.scrapes.get(from..to).unwrap_or_default() {
             self.complete_until = self.complete_until.max(s.meta.completed_mono.0);
         }
         self.scanned = self.scanned.max(complete);
-        let samples_done = self.next >= self.pending.len();
+        let samples_done = self.samples_done();
+        let rec = &mut self.recording;
         let start = self.gpu_next;
         while self
             .gpu_pending
@@ -299,6 +425,7 @@ impl Deferred {
     /// Loads every samples and GPU file (see [`Deferred::load_next`]) and returns the
     /// recording, its GPU polls sorted by `(seq, gpu_index)`.
     pub fn load_all(mut self, keep: &[bool], progress: &dyn Fn(ReadProgress)) -> Recording {
+        self.load_scrapes_until(self.total);
         while !self.is_done() {
             self.load_next(keep, progress);
         }
@@ -309,6 +436,15 @@ impl Deferred {
         self.recording
     }
 }
+
+/// Scrapes without samples loaded at once (see [`Deferred::load_next`]). Ours: a recorder
+/// down for a day fails 345,600 attempts; loaded 64 Ki at a time they hold 10 MB. Five in
+/// unit tests, so that a test recording's failed stretches are loaded in pieces.
+const SCRAPES_AT_ONCE: usize = if cfg!(test) { 5 } else { 1 << 16 };
+
+/// Spare room `recording.scrapes` may keep after a release before it is shrunk (see
+/// [`Deferred::release_below`]).
+const SCRAPES_KEPT_SPARE: usize = 4_096;
 
 /// `rows`, a selection over a file's rows, cut at its row groups' bounds (`row_groups`, rows
 /// per group): one selection per group, each counting from that group's first row.
