@@ -254,7 +254,9 @@ pub fn analyze_deferred(
             w.drop_buckets_except(keep);
         },
     )?;
-    let rec = deferred.recording;
+    // What the reader kept for the load (the scrapes' `seq`s, the files' layouts) goes now,
+    // before the report is assembled.
+    let rec = deferred.into_recording();
     let agg = fold.finish(set.has_gpu_data);
     let report = report_on(&rec, &set, &kept, agg, attempts, &opts, catalog, config)?;
     Ok((report, Analysed { set, kept }, rec))

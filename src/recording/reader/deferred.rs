@@ -133,6 +133,11 @@ impl Deferred {
         self.next >= self.pending.len() && self.end() >= self.total
     }
 
+    /// The recording, as it stands; the rest of what the reader holds goes.
+    pub fn into_recording(self) -> Recording {
+        self.recording
+    }
+
     /// Scrape attempts in the recording, loaded or not.
     pub fn scrape_count(&self) -> usize {
         self.total
@@ -341,6 +346,12 @@ impl Deferred {
                     attach::push_values(chunks, &runs, place(from_lo), &mut rec.scrapes, base);
                 }
             }
+        }
+        // Loaded: what the first pass learnt of these files is not needed again (a week's
+        // per-scrape row counts are 10 MB).
+        for p in &mut self.pending[start..self.next] {
+            p.counts = Vec::new();
+            p.row_groups = Vec::new();
         }
         progress(ReadProgress {
             values: true,
