@@ -156,8 +156,7 @@ impl Deferred {
 
     /// Every scrape's completion time and whether it looks usable now (before any samples
     /// file fails to load), in `seq` order: what the window stage plans its windows from.
-    /// Only the scrapes neither released nor still packed-and-released are given, so call it
-    /// before releasing any.
+    /// Scrapes already released are not given: call it before releasing any.
     pub fn attempts(&self) -> impl Iterator<Item = (MonoNs, bool)> + '_ {
         (self.base..self.total).filter_map(move |i| {
             match self.recording.scrapes.get(i - self.base) {
