@@ -1039,3 +1039,80 @@ fn failed_stretches_and_a_lost_file_streamed_give_the_report_of_a_whole_read() {
         assert!(want.recording.last_scrape_at.is_some());
     }
 }
+
+/// A streamed read leaves a recorder's segments in the columns they were decoded into, and a
+/// window reads only the series it follows scrape by scrape between its first and last
+/// scrape. A restart between those two (every counter drops), a labelled counter first seen
+/// there and a series sent twice in one body must read as they do when every sample of every
+/// scrape is read: the report is a whole read's, and it says the counters reset.
+#[test]
+fn a_restart_a_birth_and_a_repeat_mid_window_read_in_place_as_in_a_whole_read() {
+    use crate::promtext::MetricType;
+    use crate::recording::ScrapeWriter;
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
+    let rec = crate::recording::open(&src).unwrap();
+    let n = rec.scrapes.len();
+    let (birth, restart) = (n / 4 + 3, n / 2 + 5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ScrapeWriter::new(dir.path()).unwrap();
+    for (i, s) in rec.scrapes.iter().enumerate() {
+        let mut meta = s.meta.clone();
+        let text = crate::replay::render_scrape(&rec, s);
+        let mut e = crate::promtext::parse(&text).unwrap();
+        for f in &mut e.families {
+            if f.metric_type == MetricType::Counter && i >= restart {
+                for smp in &mut f.samples {
+                    smp.value = (smp.value * 0.25).floor();
+                }
+            }
+            if f.name == REQUEST_SUCCESS_TOTAL.trim_end_matches("_total") && i < birth {
+                assert!(f.samples.len() >= 2, "{:?}", f.samples);
+                f.samples.pop();
+            }
+            // A bucket, which the middle of a window does not read, and a gauge, which it
+            // does.
+            let twice = [TIME_TO_FIRST_TOKEN_SECONDS, NUM_REQUESTS_RUNNING];
+            if twice.contains(&f.name) && (60..66).contains(&i) {
+                let mut again = f.samples[0].clone();
+                again.value += 100.0;
+                f.samples.push(again);
+            }
+        }
+        meta.sample_count = Some(e.sample_count() as u64);
+        w.push(&meta, Some(&e)).unwrap();
+        if i % 40 == 39 {
+            w.rotate().unwrap();
+        }
+    }
+    w.finish().unwrap();
+    crate::recording::writer::write_manifest(dir.path(), &rec.manifest).unwrap();
+
+    // The segments without the repeat are left in place.
+    let mut deferred = crate::recording::open_deferred(dir.path()).unwrap();
+    deferred.samples_in_place();
+    let all = vec![true; deferred.recording.series.len()];
+    deferred.load_next(&all, &|_| {});
+    let scrapes = &deferred.recording.scrapes;
+    assert!(scrapes
+        .iter()
+        .any(|s| s.columns.is_some() && s.samples.is_empty()));
+
+    let whole = crate::recording::open(dir.path()).unwrap();
+    let cfg = AnalyzeConfig::default();
+    let want = run(&whole, &cfg);
+    let deferred = crate::recording::open_deferred(dir.path()).unwrap();
+    let (got, _, _) = analyze_deferred(deferred, &cat(), &cfg, &|_| {}).unwrap();
+    assert_eq!(render_json(&got).unwrap(), render_json(&want).unwrap());
+    let warnings = &want.recording.data_warnings;
+    assert!(
+        warnings.iter().any(|w| w.contains("counters reset 1 time")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("12 sample(s) repeated")),
+        "{warnings:?}"
+    );
+}

@@ -73,6 +73,8 @@ pub struct Scrape {
     pub meta: ScrapeMeta,
     /// Its samples, in the order of its segment's series (first appearance in that segment;
     /// for the first scrape of a segment this is exposition order). Empty for a failed attempt.
+    /// A streamed read may leave them in their file's columns instead: read them with
+    /// [`Scrape::each_sample`].
     pub samples: Vec<StoredSample>,
     /// The exposition timestamps the body carried, as `(index into samples, ms)` in index
     /// order; empty when it carried none (vLLM sets none).
@@ -80,9 +82,34 @@ pub struct Scrape {
     /// Sample rows found for it in the samples files, before any series filter: fewer than
     /// `meta.sample_count` means rows were lost (a truncated, damaged or missing file).
     pub rows_read: u64,
+    /// Samples left in their file's decoded columns (a streamed read, see
+    /// [`Deferred::samples_in_place`]); they come before `samples` in
+    /// [`Scrape::each_sample`].
+    pub(crate) columns: Option<attach::ColumnsAt>,
 }
 
 impl Scrape {
+    /// Every sample of the scrape in file order: those a streamed read left in their file's
+    /// columns, then `samples`. What analysis reads; `samples` alone misses the first.
+    pub fn each_sample(&self) -> impl Iterator<Item = StoredSample> + '_ {
+        let columns = self.columns.iter().flat_map(attach::ColumnsAt::samples);
+        columns.chain(self.samples.iter().copied())
+    }
+
+    /// The samples of the series `among` marks (by series id), in file order, where they can
+    /// be read without the others: every sample of the scrape lies in its file's columns and
+    /// no series repeats in it (a repeat is counted, so it must be seen). `None` otherwise;
+    /// then [`Scrape::each_sample`] gives them all.
+    pub(crate) fn samples_among<'a>(
+        &'a self,
+        among: &'a [bool],
+    ) -> Option<impl Iterator<Item = StoredSample> + 'a> {
+        match &self.columns {
+            Some(c) if self.samples.is_empty() => c.samples_among(among),
+            _ => None,
+        }
+    }
+
     /// The exposition timestamp of `samples[i]`, when the body gave it one.
     pub fn timestamp_ms(&self, i: usize) -> Option<i64> {
         let i = u32::try_from(i).ok()?;

@@ -137,7 +137,7 @@ impl Resolved {
 
     /// Extracts one scrape into `out` (cleared first). Non-finite values (`NaN`, `±Inf`) are
     /// skipped: they stand for "no value", and one would poison a sum.
-    pub fn extract(&self, samples: &[StoredSample], out: &mut ScrapeValues) {
+    pub fn extract(&self, samples: impl IntoIterator<Item = StoredSample>, out: &mut ScrapeValues) {
         out.clear();
         for s in samples {
             let Some(Some(role)) = self.roles.get(s.series as usize) else {
@@ -278,14 +278,14 @@ mod tests {
             sample(7, 99.0),
             sample(2, f64::NAN),
         ];
-        r.extract(&samples, &mut out);
+        r.extract(samples.iter().copied(), &mut out);
         assert_eq!(out.running, Some(7.0));
         assert_eq!(out.kv_usage, Some(0.75));
         assert_eq!(out.counter(CounterKind::RequestSuccess), Some(17.0));
         assert_eq!(out.counter(CounterKind::GenerationTokens), None);
         assert_eq!(out.waiting, None);
         // The buffer is reused: a second, empty scrape leaves nothing behind.
-        r.extract(&[], &mut out);
+        r.extract(std::iter::empty(), &mut out);
         assert_eq!(out.running, None);
         assert_eq!(out.counter(CounterKind::RequestSuccess), None);
     }

@@ -236,6 +236,19 @@ impl Resolved {
     pub fn read_mask(&self) -> Vec<bool> {
         self.roles.iter().map(Option::is_some).collect()
     }
+
+    /// Per series id: whether a window reads it in every scrape, not only in its first and
+    /// last. A histogram's buckets, sum and count are read as the difference between those
+    /// two; a counter is followed scrape by scrape (its resets), and so are the gauges.
+    pub(crate) fn every_scrape_mask(&self) -> Vec<bool> {
+        let every = |(role, counter): (&Option<Role>, &Option<u32>)| match role {
+            Some(Role::Slot(_)) => counter.is_some(),
+            Some(_) => true,
+            None => false,
+        };
+        let counters = self.counter_of.iter().chain(std::iter::repeat(&None));
+        self.roles.iter().zip(counters).map(every).collect()
+    }
 }
 
 /// One series that feeds a counter.

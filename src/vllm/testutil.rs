@@ -127,6 +127,7 @@ impl RecBuilder {
                 sample_count: Some(samples.len() as u64),
             },
             rows_read: samples.len() as u64,
+            columns: None,
             samples,
             timestamps: Vec::new(),
         });

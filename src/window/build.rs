@@ -9,7 +9,7 @@ use super::Window;
 use super::{
     check_range, in_range, Plan, ScrapeMark, WindowError, WindowOptions, WindowSet, MAX_WINDOWS,
 };
-use crate::recording::{GpuPoll, Recording, Scrape};
+use crate::recording::{GpuPoll, Recording, Scrape, StoredSample};
 use crate::units::{MonoNs, WallNs};
 use crate::vllm::Resolved;
 use rayon::prelude::*;
@@ -72,6 +72,8 @@ pub(super) struct Builder<'r> {
     closed_below: i64,
     /// [`compute::first_seen`], learnt scrape by scrape: final for every scrape fed.
     born: Vec<u64>,
+    /// The series a window reads in every scrape ([`Resolved::every_scrape_mask`]).
+    every_scrape: Vec<bool>,
     unborn: usize,
     ready: Vec<Ready>,
     windows: Vec<Window>,
@@ -153,6 +155,7 @@ impl<'r> Builder<'r> {
             gpu_polls: 0,
             closed_below: 0,
             born: vec![u64::MAX; resolved.counters.len()],
+            every_scrape: resolved.every_scrape_mask(),
             unborn: resolved.counters.len(),
             ready: Vec::new(),
             // At most this many (the real anchor can only be later): reserved once, so that
@@ -329,14 +332,21 @@ impl<'r> Builder<'r> {
     }
 
     fn learn_births(&mut self, s: &Scrape) {
-        for smp in &s.samples {
-            let pos = self.resolved.counter_of.get(smp.series as usize);
+        let (counter_of, born, unborn) =
+            (&self.resolved.counter_of, &mut self.born, &mut self.unborn);
+        let mut learn = |smp: StoredSample| {
+            let pos = counter_of.get(smp.series as usize);
             if let Some(pos) = pos.copied().flatten() {
-                if let Some(f) = self.born.get_mut(pos as usize).filter(|f| **f == u64::MAX) {
+                if let Some(f) = born.get_mut(pos as usize).filter(|f| **f == u64::MAX) {
                     *f = s.meta.seq;
-                    self.unborn -= 1;
+                    *unborn -= 1;
                 }
             }
+        };
+        // Counters are among the series read in every scrape.
+        match s.samples_among(&self.every_scrape) {
+            Some(some) => some.for_each(&mut learn),
+            None => s.each_sample().for_each(&mut learn),
         }
     }
 
@@ -360,7 +370,7 @@ impl<'r> Builder<'r> {
             }
         }
         let len = self.len;
-        let (resolved, born) = (self.resolved, &self.born);
+        let (resolved, born, every) = (self.resolved, &self.born, &self.every_scrape);
         let done: Vec<_> = self
             .ready
             .par_iter()
@@ -374,7 +384,7 @@ impl<'r> Builder<'r> {
                     failed: r.failed,
                     polls: r.polls.iter().collect(),
                 };
-                compute::compute(&inp, resolved, born)
+                compute::compute(&inp, resolved, born, every)
             })
             .collect();
         self.windows.extend(done);

@@ -562,7 +562,16 @@ fn gpu_window(polls: &[&GpuPoll]) -> GpuWindow {
 /// before and missing since was lost, and its return is a gap closing, never a birth:
 /// counting a lost series' cumulative value as new is exactly the error that inflates
 /// throughput. (Ours: vLLM never removes a counter series while it runs.)
-pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Window {
+///
+/// `every_scrape` marks the series read in every scrape ([`Resolved::every_scrape_mask`]):
+/// between the first and last scrape only those are extracted where the scrape can give them
+/// alone; the rest (a histogram's buckets) are read at the two ends.
+pub(crate) fn compute(
+    inp: &WindowInput<'_>,
+    r: &Resolved,
+    born: &[u64],
+    every_scrape: &[bool],
+) -> Window {
     let mut first = ScrapeValues::new(r);
     let mut cur = ScrapeValues::new(r);
     let (mut running, mut waiting, mut kv) = (Vec::new(), Vec::new(), Vec::new());
@@ -577,8 +586,13 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Wind
     let (mut counter_resets, mut first_reset_t) = (0u32, None);
     let mut prev_t = None;
     let mut duplicate_samples = 0u32;
+    let n = inp.scrapes.len();
     for (i, s) in inp.scrapes.iter().enumerate() {
-        r.extract(&s.samples, &mut cur);
+        let between = i > 0 && i + 1 < n;
+        match s.samples_among(every_scrape).filter(|_| between) {
+            Some(some) => r.extract(some, &mut cur),
+            None => r.extract(s.each_sample(), &mut cur),
+        }
         // The shared boundary scrape was counted in the window before.
         if i > 0 || inp.index == 0 {
             duplicate_samples = duplicate_samples.saturating_add(cur.duplicates);
@@ -629,7 +643,6 @@ pub(crate) fn compute(inp: &WindowInput<'_>, r: &Resolved, born: &[u64]) -> Wind
             std::mem::swap(&mut first, &mut cur);
         }
     }
-    let n = inp.scrapes.len();
     let two = n >= 2;
     let last = if two { &cur } else { &first };
     let (fs, ls) = (inp.scrapes.first(), inp.scrapes.last());

@@ -287,6 +287,8 @@ pub fn build_windows_streaming(
     on_window: &mut dyn FnMut(&mut Window),
 ) -> Result<WindowSet, WindowError> {
     let keep = resolved.read_mask();
+    // Every sample the builder reads, it reads through `Scrape::each_sample`.
+    deferred.samples_in_place();
     let mut b = build::Builder::new(
         &deferred.recording,
         deferred.attempts(),
@@ -351,7 +353,7 @@ pub(crate) fn blank_window(index: u32) -> Window {
         failed: 0,
         polls: Vec::new(),
     };
-    compute::compute(&inp, &resolve(&[]), &[])
+    compute::compute(&inp, &resolve(&[]), &[], &[])
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use arrow_array::types::UInt64Type;
 use arrow_array::PrimitiveArray;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where a samples file's rows go: the range of the indices (in the scrapes, sorted by
 /// `seq`) of the rows' scrapes, and each row's scrape, as spans of rows that step one scrape
@@ -248,12 +249,15 @@ pub(super) enum Place<'a> {
 /// that starts at index `base` and holds every scrape the rows belong to; a row whose scrape
 /// is missing (counted when the file was first read) is skipped. The chunks' scrape column is
 /// dropped once the rows are placed, before the scrapes grow (a compacted hour's is 20 MB).
+/// With `in_place`, rows placed by spans into scrapes that hold no samples yet are left in
+/// their columns ([`SampleColumns`]) where that is cheap to read.
 pub(super) fn push_values(
     mut chunks: Vec<ValueChunk>,
     runs: &[(u32, SeriesId)],
     place: Place<'_>,
     scrapes: &mut [Scrape],
     base: usize,
+    in_place: bool,
 ) {
     let located = match place {
         Place::BySeq(seqs, unique_seqs) => locate(
@@ -267,6 +271,21 @@ pub(super) fn push_values(
         c.seq = None;
     }
     let chunks = chunks.as_slice();
+    if let (true, Some((lo, hi)), How::Spans(spans)) = (in_place, located.range, &located.how) {
+        // Only into scrapes with no samples yet, so that `each_sample` gives each scrape's
+        // samples in the order its files were loaded (columns first, then `samples`).
+        let part = scrapes.get_mut(lo - base..=hi - base).unwrap_or_default();
+        let fresh = |s: &Scrape| s.samples.is_empty() && s.columns.is_none();
+        if part.iter().all(fresh) {
+            if let Some(c) = SampleColumns::of(chunks, runs, spans, part.len()) {
+                let c = Arc::new(c);
+                for (k, s) in part.iter_mut().enumerate() {
+                    s.columns = Some(ColumnsAt::new(Arc::clone(&c), lo + k));
+                }
+                return;
+            }
+        }
+    }
     // Room for exactly this file's rows in each scrape, so that the vectors are not regrown
     // (and copied) row by row.
     if let Some((lo, hi)) = located.range {
@@ -291,6 +310,116 @@ pub(super) fn push_values(
             let at = at.iter().map(|&a| (a != usize::MAX).then_some(a));
             push_placed(chunks, runs, at, scrapes, base);
         }
+    }
+}
+
+/// A samples file's kept values as they were decoded, for the scrapes its rows belong to to
+/// read in place ([`Scrape::each_sample`]) instead of each being handed a copy. Only for a
+/// file whose rows were placed by spans (each piece of a series' run steps one scrape per
+/// row) and which carries no exposition timestamps: a recorder's segment. A scrape's samples
+/// are then one value of each piece that covers it, in file order. Pushing them one by one
+/// into each scrape's vector was a fifth of a day's analysis (a 2,800-byte vector per scrape,
+/// written and read back once).
+#[derive(Debug)]
+pub struct SampleColumns {
+    /// In file order; `at` is a scrape index in the recording.
+    pieces: Vec<Piece>,
+    values: Vec<arrow_buffer::ScalarBuffer<f64>>,
+    /// Whether a series has two samples in one scrape.
+    repeats: bool,
+}
+
+impl SampleColumns {
+    /// The values of the file's rows `chunks` (the rows of `runs`, in order, placed by
+    /// `spans`) for its `scrapes` scrapes, when no row has a timestamp and each scrape would
+    /// not look through more than [`IN_PLACE_SCAN`] pieces per sample; `None` otherwise.
+    fn of(
+        chunks: &[ValueChunk],
+        runs: &[(u32, SeriesId)],
+        spans: &[(usize, u32)],
+        scrapes: usize,
+    ) -> Option<SampleColumns> {
+        if !chunks.iter().all(ValueChunk::no_timestamps) {
+            return None;
+        }
+        let pieces = pieces_of(chunks, runs, spans);
+        let rows: usize = pieces.iter().map(|p| p.len).sum();
+        if pieces.len().saturating_mul(scrapes) > rows.saturating_mul(IN_PLACE_SCAN) {
+            return None;
+        }
+        // A series repeats in a scrape where two of its pieces cover it (a body that sent it
+        // twice).
+        let mut by_series: Vec<_> = pieces.iter().map(|p| (p.series, p.at, p.len)).collect();
+        by_series.sort_unstable();
+        let repeats = by_series
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 + w[0].2 > w[1].1);
+        Some(SampleColumns {
+            pieces,
+            values: chunks.iter().map(|c| c.value.values().clone()).collect(),
+            repeats,
+        })
+    }
+
+    /// The samples of the scrape at index `at` of the series `among` marks (every series when
+    /// `None`), in file order.
+    fn samples_of<'a>(
+        &'a self,
+        at: usize,
+        among: Option<&'a [bool]>,
+    ) -> impl Iterator<Item = StoredSample> + 'a {
+        let wanted = move |p: &Piece| among.is_none_or(|m| m.get(p.series as usize) == Some(&true));
+        self.pieces
+            .iter()
+            .filter(move |p| p.at <= at && at < p.at + p.len && wanted(p))
+            .filter_map(move |p| {
+                let value = *self.values.get(p.chunk)?.get(p.offset + (at - p.at))?;
+                Some(StoredSample {
+                    series: p.series,
+                    value,
+                })
+            })
+    }
+}
+
+/// How many pieces of a [`SampleColumns`] a scrape may look through per sample it finds.
+/// Ours: each scrape reads its samples by checking every piece of its file, which costs
+/// about what it finds where every series is in every scrape (one piece per series, a few
+/// more where a decoded batch ends); a file whose series come and go in short stretches has
+/// many more pieces than any scrape has samples, and is pushed into the scrapes instead.
+const IN_PLACE_SCAN: usize = 4;
+
+/// One scrape's share of a [`SampleColumns`]: its index, and the file's columns.
+#[derive(Debug, Clone)]
+pub struct ColumnsAt {
+    columns: Arc<SampleColumns>,
+    at: usize,
+}
+
+impl ColumnsAt {
+    fn new(columns: Arc<SampleColumns>, at: usize) -> ColumnsAt {
+        ColumnsAt { columns, at }
+    }
+
+    /// The scrape's samples held in the columns, in file order.
+    pub(super) fn samples(&self) -> impl Iterator<Item = StoredSample> + '_ {
+        self.columns.samples_of(self.at, None)
+    }
+
+    /// The scrape's samples of the series `among` marks, in file order, when no series
+    /// repeats in it (so none of the samples passed over is a repeat that would count).
+    pub(super) fn samples_among<'a>(
+        &'a self,
+        among: &'a [bool],
+    ) -> Option<impl Iterator<Item = StoredSample> + 'a> {
+        (!self.columns.repeats).then(|| self.columns.samples_of(self.at, Some(among)))
+    }
+}
+
+/// Two scrapes' shares are equal when they are the same scrape of the same columns.
+impl PartialEq for ColumnsAt {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.columns, &other.columns) && self.at == other.at
     }
 }
 
@@ -578,23 +707,36 @@ mod tests {
     }
 
     /// Scrapes of `seqs` without samples, and the samples each has once `chunks` are pushed.
+    /// The same rows left in place must read the same (checked here); `in_place` counts the
+    /// calls where they were.
     fn pushed(
         seqs: &[u64],
         chunks: Vec<ValueChunk>,
         runs: &[(u32, SeriesId)],
         place: Place<'_>,
+        in_place: &mut usize,
     ) -> Vec<Vec<StoredSample>> {
-        let mut scrapes: Vec<Scrape> = seqs
-            .iter()
-            .map(|&s| Scrape {
-                meta: ok_meta(s, 0),
-                samples: Vec::new(),
-                timestamps: Vec::new(),
-                rows_read: 0,
-            })
-            .collect();
-        push_values(chunks, runs, place, &mut scrapes, 0);
-        scrapes.into_iter().map(|s| s.samples).collect()
+        let fresh = || -> Vec<Scrape> {
+            seqs.iter()
+                .map(|&s| Scrape {
+                    meta: ok_meta(s, 0),
+                    samples: Vec::new(),
+                    timestamps: Vec::new(),
+                    rows_read: 0,
+                    columns: None,
+                })
+                .collect()
+        };
+        let mut scrapes = fresh();
+        push_values(chunks.clone(), runs, place, &mut scrapes, 0, false);
+        assert!(scrapes.iter().all(|s| s.columns.is_none()));
+        let got: Vec<Vec<StoredSample>> = scrapes.into_iter().map(|s| s.samples).collect();
+        let mut kept = fresh();
+        push_values(chunks, runs, place, &mut kept, 0, true);
+        *in_place += usize::from(kept.iter().any(|s| s.columns.is_some()));
+        let read: Vec<Vec<StoredSample>> = kept.iter().map(|s| s.each_sample().collect()).collect();
+        assert!(read == got, "left in place, the samples read otherwise");
+        got
     }
 
     /// A file of more scrapes than one push task takes (a compacted hour) is pushed by
@@ -604,7 +746,7 @@ mod tests {
     #[test]
     fn a_file_of_many_scrapes_pushed_in_parallel_places_rows_as_one_pass_would() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        let mut split_by_spans = 0;
+        let (mut split_by_spans, mut in_place) = (0, 0);
         for case in 0..8 {
             let n = 3 * SCRAPES_PER_PUSH_TASK + rng.below(2_000) as usize;
             let seqs: Vec<u64> = (0..n as u64).map(|k| 10 + k + k / 1_000).collect();
@@ -616,21 +758,24 @@ mod tests {
             if matches!(located.how, How::Spans(_)) {
                 split_by_spans += 1;
             }
-            let got = pushed(&seqs, chunks.clone(), &runs, Place::BySeq(&seqs, true));
+            let by_seq = Place::BySeq(&seqs, true);
+            let got = pushed(&seqs, chunks.clone(), &runs, by_seq, &mut in_place);
             assert!(got == want, "case {case}: by seq");
             if located.steps_from_lo(&runs) {
                 let lo = located.range.unwrap().0;
-                let got = pushed(&seqs, chunks.clone(), &runs, Place::FromLo(lo));
+                let from_lo = Place::FromLo(lo);
+                let got = pushed(&seqs, chunks.clone(), &runs, from_lo, &mut in_place);
                 assert!(got == want, "case {case}: from lo");
             }
         }
         assert!(split_by_spans >= 4, "{split_by_spans} of 8 by spans");
+        assert!(in_place >= 4, "{in_place} left in place");
     }
 
     #[test]
     fn spans_place_every_row_where_a_search_row_by_row_would() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let (mut spans_seen, mut from_lo_seen) = (0, 0);
+        let (mut spans_seen, mut from_lo_seen, mut in_place) = (0, 0, 0);
         for case in 0..400 {
             // Scrape seqs with gaps, as failed or lost attempts leave them.
             let n = rng.below(30) as usize + 1;
@@ -666,7 +811,8 @@ mod tests {
                 );
             }
 
-            let got = pushed(&seqs, chunks.clone(), &runs, Place::BySeq(&seqs, true));
+            let by_seq = Place::BySeq(&seqs, true);
+            let got = pushed(&seqs, chunks.clone(), &runs, by_seq, &mut in_place);
             assert_eq!(got, want_samples, "case {case}");
             if fast.steps_from_lo(&runs) {
                 from_lo_seen += 1;
@@ -679,7 +825,7 @@ mod tests {
                         timestamp_ms: None,
                     })
                     .collect();
-                let got = pushed(&seqs, no_seq, &runs, Place::FromLo(lo));
+                let got = pushed(&seqs, no_seq, &runs, Place::FromLo(lo), &mut in_place);
                 assert_eq!(got, want_samples, "case {case}, placed from lo");
             }
         }
@@ -693,5 +839,7 @@ mod tests {
             from_lo_seen >= 100,
             "{from_lo_seen} of 400 from the low end"
         );
+        // And left in place: the files placed by spans whose pieces a scrape reads cheaply.
+        assert!(in_place >= 100, "{in_place} of 400 left in place");
     }
 }

@@ -75,6 +75,8 @@ pub struct Deferred {
     files_total: usize,
     rows_done: u64,
     files_per_load: Option<usize>,
+    /// Whether [`Deferred::load_next`] may leave a file's values in its columns.
+    in_place: bool,
 }
 
 impl Deferred {
@@ -108,6 +110,7 @@ impl Deferred {
             files_total,
             rows_done: 0,
             files_per_load: None,
+            in_place: false,
         }
     }
 
@@ -116,6 +119,17 @@ impl Deferred {
     pub fn with_files_per_load(mut self, n: usize) -> Deferred {
         self.files_per_load = Some(n.max(1));
         self
+    }
+
+    /// Lets [`Deferred::load_next`] leave the values of a recorder's segment (rows placed by
+    /// spans, no exposition timestamps) in the columns they were decoded into, each scrape
+    /// reading its own in place ([`Scrape::each_sample`]) rather than being handed a copy in
+    /// `samples`. For a caller that reads the samples with `each_sample` alone (the window
+    /// stage); [`Deferred::load_all`] never does it.
+    ///
+    /// [`Scrape::each_sample`]: super::Scrape::each_sample
+    pub fn samples_in_place(&mut self) {
+        self.in_place = true;
     }
 
     /// A recording already read whole, as a `Deferred` with nothing left to load.
@@ -334,15 +348,18 @@ impl Deferred {
             Some(lo) => attach::Place::FromLo(lo),
             None => attach::Place::BySeq(seqs, unique),
         };
+        let in_place = self.in_place;
         match attach::split_by_file(&mut rec.scrapes, &ranges) {
             Some(parts) => work.into_par_iter().zip(parts).for_each(
                 |((chunks, runs, _, from_lo), (part, lo))| {
-                    attach::push_values(chunks, &runs, place(from_lo), part, base + lo)
+                    let at = place(from_lo);
+                    attach::push_values(chunks, &runs, at, part, base + lo, in_place)
                 },
             ),
             None => {
                 for (chunks, runs, _, from_lo) in work {
-                    attach::push_values(chunks, &runs, place(from_lo), &mut rec.scrapes, base);
+                    let at = place(from_lo);
+                    attach::push_values(chunks, &runs, at, &mut rec.scrapes, base, in_place);
                 }
             }
         }

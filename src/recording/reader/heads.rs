@@ -111,6 +111,7 @@ impl Head {
             samples: Vec::new(),
             timestamps: Vec::new(),
             rows_read: u64::from(self.rows_read),
+            columns: None,
         }
     }
 }
