@@ -12,7 +12,7 @@ mod pages;
 mod tables;
 
 pub use deferred::Deferred;
-use deferred::{PendingFile, PendingGpu};
+use deferred::{PendingFile, PendingGpu, Placed};
 use heads::{Errors, Head, Heads};
 
 use super::schema::{self, SampleRow, Table};
@@ -632,7 +632,12 @@ pub fn open_deferred_progress(
                 }
                 (None, None) => continue,
             };
-            let steps = located.steps_from_lo(&runs);
+            let placed = match located.steps_from_lo(&runs) {
+                true => Placed::FromLo,
+                false => located
+                    .relative_spans()
+                    .map_or(Placed::BySeq, Placed::Spans),
+            };
             let (counts, orphans) = located.counts();
             rows_done += located.rows;
             if let Some((lo, _)) = located.range {
@@ -656,7 +661,7 @@ pub fn open_deferred_progress(
                     runs,
                     range: located.range,
                     counts,
-                    steps_from_lo: steps,
+                    placed,
                     row_groups: keys.row_groups,
                 });
             }

@@ -83,6 +83,17 @@ impl Located {
     /// Whether every run of rows (`(rows, series)`, in file order) steps one scrape per row
     /// from the low end of the range (the layout of a recorder's segment where every scrape
     /// holds every series once): then [`Place::FromLo`] places them.
+    /// The spans, each `(first scrape - range's low end, rows)`, when the rows were placed by
+    /// spans whose scrapes all fit that form (a file of fewer than 4 G scrapes); `None` for
+    /// rows placed one by one.
+    pub fn relative_spans(&self) -> Option<Box<[(u32, u32)]>> {
+        let (How::Spans(spans), Some((lo, _))) = (&self.how, self.range) else {
+            return None;
+        };
+        let rel = |&(first, n): &(usize, u32)| Some((u32::try_from(first - lo).ok()?, n));
+        spans.iter().map(rel).collect()
+    }
+
     pub fn steps_from_lo(&self, runs: &[(u32, u32)]) -> bool {
         let Some((lo, _)) = self.range else {
             return false;
@@ -242,6 +253,43 @@ pub(super) enum Place<'a> {
     /// Every run of the file steps one scrape per row from this scrape index (the first pass
     /// checked it), so `scrape_seq` need not be read again.
     FromLo(usize),
+    /// The selected rows' spans, as the first pass found them ([`kept_spans`]): `scrape_seq`
+    /// need not be read again either.
+    Spans(&'a [(usize, u32)]),
+}
+
+/// The spans of the rows of the runs `kept` selects, as absolute `(first scrape, rows)`, from
+/// a file's `runs` and the `spans` of all its rows relative to its scrapes' low end `lo`
+/// ([`Located::relative_spans`]): what [`Place::Spans`] takes for the rows the second pass
+/// decodes. A span that crosses runs is cut where they meet.
+pub(super) fn kept_spans(
+    runs: &[(u32, SeriesId)],
+    spans: &[(u32, u32)],
+    lo: usize,
+    kept: impl Fn(SeriesId) -> bool,
+) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    let mut spans = spans.iter().copied();
+    let (mut first, mut left) = (0u32, 0u32);
+    for &(n, id) in runs {
+        let keep = kept(id);
+        let mut need = n;
+        while need > 0 {
+            if left == 0 {
+                let Some(next) = spans.next() else {
+                    return out;
+                };
+                (first, left) = next;
+                continue;
+            }
+            let take = need.min(left);
+            if keep {
+                out.push((lo + first as usize, take));
+            }
+            (first, left, need) = (first + take, left - take, need - take);
+        }
+    }
+    out
 }
 
 /// Appends the selected rows of a samples file (`chunks`, the rows of `runs` in order: each
@@ -266,6 +314,7 @@ pub(super) fn push_values(
             chunks.iter().filter_map(|c| c.seq.as_ref()),
         ),
         Place::FromLo(lo) => Located::spans(runs.iter().map(|r| (lo, r.0)).collect()),
+        Place::Spans(spans) => Located::spans(spans.to_vec()),
     };
     for c in &mut chunks {
         c.seq = None;
@@ -775,7 +824,7 @@ mod tests {
     #[test]
     fn spans_place_every_row_where_a_search_row_by_row_would() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let (mut spans_seen, mut from_lo_seen, mut in_place) = (0, 0, 0);
+        let (mut spans_seen, mut from_lo_seen, mut in_place, mut kept_seen) = (0, 0, 0, 0);
         for case in 0..400 {
             // Scrape seqs with gaps, as failed or lost attempts leave them.
             let n = rng.below(30) as usize + 1;
@@ -828,6 +877,31 @@ mod tests {
                 let got = pushed(&seqs, no_seq, &runs, Place::FromLo(lo), &mut in_place);
                 assert_eq!(got, want_samples, "case {case}, placed from lo");
             }
+            // Placed by the spans the first pass found, every other series selected (only its
+            // rows decoded, without their scrape column).
+            if let (Some(rel), Some((lo, _))) = (fast.relative_spans(), fast.range) {
+                kept_seen += 1;
+                let kept = |id: SeriesId| id % 2 == 0;
+                let values: Vec<f64> = (f.rows.iter().enumerate())
+                    .filter(|(_, r)| kept(r.1))
+                    .map(|(i, _)| i as f64)
+                    .collect();
+                let only: Vec<ValueChunk> = values
+                    .chunks(rng.below(20) as usize + 1)
+                    .map(|v| ValueChunk {
+                        seq: None,
+                        value: PrimitiveArray::from_iter_values(v.iter().copied()),
+                        timestamp_ms: None,
+                    })
+                    .collect();
+                let kept_runs: Vec<_> = runs.iter().copied().filter(|r| kept(r.1)).collect();
+                let spans = kept_spans(&runs, &rel, lo, kept);
+                let got = pushed(&seqs, only, &kept_runs, Place::Spans(&spans), &mut in_place);
+                let want: Vec<Vec<StoredSample>> = (want_samples.iter())
+                    .map(|w| w.iter().copied().filter(|s| kept(s.series)).collect())
+                    .collect();
+                assert_eq!(got, want, "case {case}, placed by the first pass's spans");
+            }
         }
         // Every way was exercised: most files place by spans, those with a missing scrape
         // row by row, and the clean ones from the low end.
@@ -838,6 +912,10 @@ mod tests {
         assert!(
             from_lo_seen >= 100,
             "{from_lo_seen} of 400 from the low end"
+        );
+        assert!(
+            kept_seen >= 100,
+            "{kept_seen} of 400 by the first pass's spans"
         );
         // And left in place: the files placed by spans whose pieces a scrape reads cheaply.
         assert!(in_place >= 100, "{in_place} of 400 left in place");

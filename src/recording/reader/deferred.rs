@@ -26,11 +26,24 @@ pub(super) struct PendingFile {
     /// Its rows per scrape over `range`: counted into `rows_read` by the first pass, taken
     /// back when the values cannot be read.
     pub(super) counts: Vec<u32>,
-    /// Whether every run steps one scrape per row from `range`'s low end, so that the second
-    /// pass places rows without reading `scrape_seq` again.
-    pub(super) steps_from_lo: bool,
+    /// How the second pass places its rows without reading `scrape_seq` again, if it can.
+    pub(super) placed: Placed,
     /// Its rows per row group, in file order.
     pub(super) row_groups: Vec<u64>,
+}
+
+/// How the first pass found a samples file's rows to lie, which the second pass places them
+/// by.
+pub(super) enum Placed {
+    /// Every run steps one scrape per row from the file's lowest scrape.
+    FromLo,
+    /// In spans of rows that step one scrape per row, `(first - lowest scrape, rows)` in file
+    /// order (a recorder's segment whose series come and go). A few kilobytes a file, held
+    /// until the file is loaded: decoding `scrape_seq` a second time cost more than a tenth
+    /// of a day's analysis.
+    Spans(Box<[(u32, u32)]>),
+    /// Row by row: `scrape_seq` is read again.
+    BySeq,
 }
 
 /// A GPU file between the reader's two passes: checked, its readings not decoded yet.
@@ -282,7 +295,7 @@ impl Deferred {
                     &group[*i].path,
                     *g,
                     rows.clone(),
-                    !group[*i].steps_from_lo,
+                    matches!(group[*i].placed, Placed::BySeq),
                 )
             })
             .collect();
@@ -321,8 +334,14 @@ impl Deferred {
             match d {
                 Ok((chunks, runs)) => {
                     self.rows_done += p.counts.iter().map(|&n| u64::from(n)).sum::<u64>();
-                    let from_lo = p.range.filter(|_| p.steps_from_lo).map(|r| r.0);
-                    work.push((chunks, runs, p.range, from_lo));
+                    let at = match (&p.placed, p.range) {
+                        (Placed::FromLo, Some((lo, _))) => Work::FromLo(lo),
+                        (Placed::Spans(spans), Some((lo, _))) => {
+                            Work::Spans(attach::kept_spans(&p.runs, spans, lo, kept))
+                        }
+                        _ => Work::BySeq,
+                    };
+                    work.push((chunks, runs, p.range, at));
                 }
                 Err(why) => {
                     let from = p.range.and_then(|(lo, _)| lo.checked_sub(base));
@@ -344,21 +363,26 @@ impl Deferred {
             .map(|w| w.2.map(|(lo, hi)| (lo - base, hi - base)))
             .collect();
         let (seqs, unique) = (self.seqs.as_slice(), self.unique_seqs);
-        let place = |from_lo: Option<usize>| match from_lo {
-            Some(lo) => attach::Place::FromLo(lo),
-            None => attach::Place::BySeq(seqs, unique),
-        };
+        fn place<'a>(at: &'a Work, seqs: &'a [u64], unique: bool) -> attach::Place<'a> {
+            match at {
+                Work::FromLo(lo) => attach::Place::FromLo(*lo),
+                Work::Spans(spans) => attach::Place::Spans(spans),
+                Work::BySeq => attach::Place::BySeq(seqs, unique),
+            }
+        }
         let in_place = self.in_place;
         match attach::split_by_file(&mut rec.scrapes, &ranges) {
-            Some(parts) => work.into_par_iter().zip(parts).for_each(
-                |((chunks, runs, _, from_lo), (part, lo))| {
-                    let at = place(from_lo);
-                    attach::push_values(chunks, &runs, at, part, base + lo, in_place)
-                },
-            ),
+            Some(parts) => {
+                work.into_par_iter()
+                    .zip(parts)
+                    .for_each(|((chunks, runs, _, at), (part, lo))| {
+                        let at = place(&at, seqs, unique);
+                        attach::push_values(chunks, &runs, at, part, base + lo, in_place)
+                    })
+            }
             None => {
-                for (chunks, runs, _, from_lo) in work {
-                    let at = place(from_lo);
+                for (chunks, runs, _, at) in work {
+                    let at = place(&at, seqs, unique);
                     attach::push_values(chunks, &runs, at, &mut rec.scrapes, base, in_place);
                 }
             }
@@ -485,6 +509,13 @@ fn by_row_group(rows: &RowSelection, row_groups: &[u64]) -> Vec<RowSelection> {
 
 /// The rows of `runs` to read (those of the series `kept` says yes to), as a Parquet row
 /// selection, and the kept runs in order.
+/// How a loaded file's rows are placed ([`attach::Place`], owned).
+enum Work {
+    FromLo(usize),
+    Spans(Vec<(usize, u32)>),
+    BySeq,
+}
+
 fn selection(
     runs: &[(u32, SeriesId)],
     kept: impl Fn(SeriesId) -> bool,
