@@ -573,6 +573,7 @@ pub fn open_deferred_progress(
     // The first pass: every samples file's series and scrapes, not its values.
     let mut pending: Vec<PendingFile> = Vec::new();
     let mut layouts: Vec<Layout> = Vec::new();
+    let mut shared_spans = SharedSpans::default();
     let (mut files_done, mut rows_done) = (0usize, 0u64);
     for group in decode_groups(&sample_files, &entries) {
         files_done += group.len();
@@ -634,9 +635,10 @@ pub fn open_deferred_progress(
             };
             let placed = match located.steps_from_lo(&runs) {
                 true => Placed::FromLo,
-                false => located
-                    .relative_spans()
-                    .map_or(Placed::BySeq, Placed::Spans),
+                false => match located.relative_spans() {
+                    Some(spans) => Placed::Spans(shared_spans.share(spans)),
+                    None => Placed::BySeq,
+                },
             };
             let (counts, orphans) = located.counts();
             rows_done += located.rows;
@@ -735,6 +737,29 @@ fn layout_hash(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()
+}
+
+/// The spans of the samples files read last ([`Placed::Spans`]), so that files whose rows
+/// lie alike (one layout, no scrape missed: a recorder in a steady state) share one copy.
+/// Unfolded and unshared, a week's spans were 30 MB, which, freed file by file in small
+/// pieces, malloc never gave back: the week's peak went from 240 to 268 MB.
+#[derive(Default)]
+struct SharedSpans(Vec<(u64, Arc<[attach::RelSpan]>)>);
+
+impl SharedSpans {
+    fn share(&mut self, spans: Box<[attach::RelSpan]>) -> Arc<[attach::RelSpan]> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        spans.hash(&mut h);
+        let hash = h.finish();
+        if let Some((_, known)) = self.0.iter().find(|(k, s)| *k == hash && **s == *spans) {
+            return Arc::clone(known);
+        }
+        let spans: Arc<[attach::RelSpan]> = Arc::from(spans);
+        self.0.insert(0, (hash, Arc::clone(&spans)));
+        self.0.truncate(LAYOUTS_KEPT);
+        spans
+    }
 }
 
 /// The remembered layout whose bytes are `bytes`.

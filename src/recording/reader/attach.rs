@@ -83,15 +83,26 @@ impl Located {
     /// Whether every run of rows (`(rows, series)`, in file order) steps one scrape per row
     /// from the low end of the range (the layout of a recorder's segment where every scrape
     /// holds every series once): then [`Place::FromLo`] places them.
-    /// The spans, each `(first scrape - range's low end, rows)`, when the rows were placed by
-    /// spans whose scrapes all fit that form (a file of fewer than 4 G scrapes); `None` for
-    /// rows placed one by one.
-    pub fn relative_spans(&self) -> Option<Box<[(u32, u32)]>> {
+    /// The spans, relative to the range's low end and with repeats folded ([`RelSpan`]),
+    /// when the rows were placed by spans whose scrapes all fit that form (a file of fewer
+    /// than 4 G scrapes); `None` for rows placed one by one.
+    pub fn relative_spans(&self) -> Option<Box<[RelSpan]>> {
         let (How::Spans(spans), Some((lo, _))) = (&self.how, self.range) else {
             return None;
         };
-        let rel = |&(first, n): &(usize, u32)| Some((u32::try_from(first - lo).ok()?, n));
-        spans.iter().map(rel).collect()
+        let mut out: Vec<RelSpan> = Vec::new();
+        for &(first, rows) in spans {
+            let first = u32::try_from(first - lo).ok()?;
+            match out.last_mut() {
+                Some(s) if s.first == first && s.rows == rows => s.times += 1,
+                _ => out.push(RelSpan {
+                    first,
+                    rows,
+                    times: 1,
+                }),
+            }
+        }
+        Some(out.into_boxed_slice())
     }
 
     pub fn steps_from_lo(&self, runs: &[(u32, u32)]) -> bool {
@@ -258,18 +269,30 @@ pub(super) enum Place<'a> {
     Spans(&'a [(usize, u32)]),
 }
 
+/// `times` spans in a row of `rows` rows each, all from the scrape `first` scrapes after a
+/// file's lowest: how the first pass keeps a file's spans. In a recorder's segment most
+/// series are in every scrape, so most spans are alike and one of these stands for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct RelSpan {
+    first: u32,
+    rows: u32,
+    times: u32,
+}
+
 /// The spans of the rows of the runs `kept` selects, as absolute `(first scrape, rows)`, from
 /// a file's `runs` and the `spans` of all its rows relative to its scrapes' low end `lo`
 /// ([`Located::relative_spans`]): what [`Place::Spans`] takes for the rows the second pass
 /// decodes. A span that crosses runs is cut where they meet.
 pub(super) fn kept_spans(
     runs: &[(u32, SeriesId)],
-    spans: &[(u32, u32)],
+    spans: &[RelSpan],
     lo: usize,
     kept: impl Fn(SeriesId) -> bool,
 ) -> Vec<(usize, u32)> {
     let mut out = Vec::new();
-    let mut spans = spans.iter().copied();
+    let mut spans = spans
+        .iter()
+        .flat_map(|s| std::iter::repeat_n((s.first, s.rows), s.times as usize));
     let (mut first, mut left) = (0u32, 0u32);
     for &(n, id) in runs {
         let keep = kept(id);

@@ -37,11 +37,11 @@ pub(super) struct PendingFile {
 pub(super) enum Placed {
     /// Every run steps one scrape per row from the file's lowest scrape.
     FromLo,
-    /// In spans of rows that step one scrape per row, `(first - lowest scrape, rows)` in file
-    /// order (a recorder's segment whose series come and go). A few kilobytes a file, held
-    /// until the file is loaded: decoding `scrape_seq` a second time cost more than a tenth
-    /// of a day's analysis.
-    Spans(Box<[(u32, u32)]>),
+    /// In spans of rows that step one scrape per row, in file order, relative to the file's
+    /// lowest scrape and with alike spans folded (a recorder's segment whose series come and
+    /// go), shared by files whose rows lie alike. Held until the file is loaded: decoding
+    /// `scrape_seq` a second time cost more than a tenth of a day's analysis.
+    Spans(Arc<[attach::RelSpan]>),
     /// Row by row: `scrape_seq` is read again.
     BySeq,
 }
@@ -392,6 +392,7 @@ impl Deferred {
         for p in &mut self.pending[start..self.next] {
             p.counts = Vec::new();
             p.row_groups = Vec::new();
+            p.placed = Placed::BySeq;
         }
         progress(ReadProgress {
             values: true,
