@@ -508,8 +508,6 @@ fn by_row_group(rows: &RowSelection, row_groups: &[u64]) -> Vec<RowSelection> {
         .collect()
 }
 
-/// The rows of `runs` to read (those of the series `kept` says yes to), as a Parquet row
-/// selection, and the kept runs in order.
 /// How a loaded file's rows are placed ([`attach::Place`], owned).
 enum Work {
     FromLo(usize),
@@ -517,6 +515,8 @@ enum Work {
     BySeq,
 }
 
+/// The rows of `runs` to read (those of the series `kept` says yes to), as a Parquet row
+/// selection, and the kept runs in order.
 fn selection(
     runs: &[(u32, SeriesId)],
     kept: impl Fn(SeriesId) -> bool,
