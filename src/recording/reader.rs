@@ -730,12 +730,12 @@ struct Layout {
     notes: Vec<String>,
 }
 
-/// A hash of a layout's bytes, so that a file's layout is compared byte for byte only with a
-/// layout that probably is the same.
-fn layout_hash(bytes: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
+/// A hash of a layout's bytes (or of a file's spans), so that a file's layout is compared in
+/// full only with one that probably is the same.
+fn layout_hash<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
+    v.hash(&mut h);
     h.finish()
 }
 
@@ -748,10 +748,7 @@ struct SharedSpans(Vec<(u64, Arc<[attach::RelSpan]>)>);
 
 impl SharedSpans {
     fn share(&mut self, spans: Box<[attach::RelSpan]>) -> Arc<[attach::RelSpan]> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        spans.hash(&mut h);
-        let hash = h.finish();
+        let hash = layout_hash(&*spans);
         if let Some((_, known)) = self.0.iter().find(|(k, s)| *k == hash && **s == *spans) {
             return Arc::clone(known);
         }

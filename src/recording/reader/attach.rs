@@ -80,9 +80,6 @@ impl Located {
         }
     }
 
-    /// Whether every run of rows (`(rows, series)`, in file order) steps one scrape per row
-    /// from the low end of the range (the layout of a recorder's segment where every scrape
-    /// holds every series once): then [`Place::FromLo`] places them.
     /// The spans, relative to the range's low end and with repeats folded ([`RelSpan`]),
     /// when the rows were placed by spans whose scrapes all fit that form (a file of fewer
     /// than 4 G scrapes); `None` for rows placed one by one.
@@ -105,6 +102,9 @@ impl Located {
         Some(out.into_boxed_slice())
     }
 
+    /// Whether every run of rows (`(rows, series)`, in file order) steps one scrape per row
+    /// from the low end of the range (the layout of a recorder's segment where every scrape
+    /// holds every series once): then [`Place::FromLo`] places them.
     pub fn steps_from_lo(&self, runs: &[(u32, u32)]) -> bool {
         let Some((lo, _)) = self.range else {
             return false;
