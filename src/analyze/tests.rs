@@ -963,6 +963,47 @@ fn an_unbalanced_pair_of_engines_is_seen_per_engine() {
     assert_eq!(not_fired(&one, RuleId::R9), "not evaluated (one engine)");
 }
 
+/// The shipped ramp recording (real vLLM 0.32 scrapes), read whole.
+fn ramp() -> Recording {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
+    crate::recording::open(&src).unwrap()
+}
+
+/// `rec` written again into a new directory, scrape by scrape, each one's body rendered and
+/// parsed and handed to `edit` with its index and metadata first: `true` writes the body (its
+/// `sample_count` counted again), `false` the attempt alone. Segments rotate every
+/// `rotate_every` scrapes.
+fn rewritten(
+    rec: &Recording,
+    rotate_every: usize,
+    mut edit: impl FnMut(
+        usize,
+        &mut crate::recording::ScrapeMeta,
+        &mut crate::promtext::Exposition<'_>,
+    ) -> bool,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = crate::recording::ScrapeWriter::new(dir.path()).unwrap();
+    for (i, s) in rec.scrapes.iter().enumerate() {
+        let mut meta = s.meta.clone();
+        let text = crate::replay::render_scrape(rec, s);
+        let mut e = crate::promtext::parse(&text).unwrap();
+        if edit(i, &mut meta, &mut e) {
+            meta.sample_count = Some(e.sample_count() as u64);
+            w.push(&meta, Some(&e)).unwrap();
+        } else {
+            w.push(&meta, None).unwrap();
+        }
+        if i % rotate_every == rotate_every - 1 {
+            w.rotate().unwrap();
+        }
+    }
+    w.finish().unwrap();
+    crate::recording::writer::write_manifest(dir.path(), &rec.manifest).unwrap();
+    dir
+}
+
 /// See: issue "Production scale" (streamed scrapes). A recording with stretches of failed
 /// attempts longer than the reader loads at once (one at its end, where no samples file
 /// follows) and a samples file lost, analysed as it is read, gives the report of the same
@@ -970,35 +1011,21 @@ fn an_unbalanced_pair_of_engines_is_seen_per_engine() {
 /// the same, although the streamed read holds only the scrapes its open windows need.
 #[test]
 fn failed_stretches_and_a_lost_file_streamed_give_the_report_of_a_whole_read() {
-    use crate::recording::{ScrapeStatus, ScrapeWriter};
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
-    let rec = crate::recording::open(&src).unwrap();
+    use crate::recording::ScrapeStatus;
+    let rec = ramp();
     let n = rec.scrapes.len();
     assert!(n > 200, "{n} scrapes");
-    let dir = tempfile::tempdir().unwrap();
-    let mut w = ScrapeWriter::new(dir.path()).unwrap();
-    for (i, s) in rec.scrapes.iter().enumerate() {
-        let mut meta = s.meta.clone();
+    let dir = rewritten(&rec, 25, |i, meta, _| {
         if (40..75).contains(&i) || i + 30 >= n {
             meta.status = ScrapeStatus::Timeout;
             meta.http_status = None;
             meta.error = Some(format!("timed out ({})", i % 2));
             meta.body_bytes = None;
             meta.sample_count = None;
-            w.push(&meta, None).unwrap();
-        } else {
-            let text = crate::replay::render_scrape(&rec, s);
-            let e = crate::promtext::parse(&text).unwrap();
-            meta.sample_count = Some(e.sample_count() as u64);
-            w.push(&meta, Some(&e)).unwrap();
+            return false;
         }
-        if i % 25 == 24 {
-            w.rotate().unwrap();
-        }
-    }
-    w.finish().unwrap();
-    crate::recording::writer::write_manifest(dir.path(), &rec.manifest).unwrap();
+        true
+    });
     let mut samples: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -1048,18 +1075,10 @@ fn failed_stretches_and_a_lost_file_streamed_give_the_report_of_a_whole_read() {
 #[test]
 fn a_restart_a_birth_and_a_repeat_mid_window_read_in_place_as_in_a_whole_read() {
     use crate::promtext::MetricType;
-    use crate::recording::ScrapeWriter;
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/vllm-cpu-0.32-ramp");
-    let rec = crate::recording::open(&src).unwrap();
+    let rec = ramp();
     let n = rec.scrapes.len();
     let (birth, restart) = (n / 4 + 3, n / 2 + 5);
-    let dir = tempfile::tempdir().unwrap();
-    let mut w = ScrapeWriter::new(dir.path()).unwrap();
-    for (i, s) in rec.scrapes.iter().enumerate() {
-        let mut meta = s.meta.clone();
-        let text = crate::replay::render_scrape(&rec, s);
-        let mut e = crate::promtext::parse(&text).unwrap();
+    let dir = rewritten(&rec, 40, |i, _, e| {
         for f in &mut e.families {
             if f.metric_type == MetricType::Counter && i >= restart {
                 for smp in &mut f.samples {
@@ -1079,14 +1098,8 @@ fn a_restart_a_birth_and_a_repeat_mid_window_read_in_place_as_in_a_whole_read() 
                 f.samples.push(again);
             }
         }
-        meta.sample_count = Some(e.sample_count() as u64);
-        w.push(&meta, Some(&e)).unwrap();
-        if i % 40 == 39 {
-            w.rotate().unwrap();
-        }
-    }
-    w.finish().unwrap();
-    crate::recording::writer::write_manifest(dir.path(), &rec.manifest).unwrap();
+        true
+    });
 
     // The segments without the repeat are left in place.
     let mut deferred = crate::recording::open_deferred(dir.path()).unwrap();
